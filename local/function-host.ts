@@ -1,0 +1,48 @@
+/**
+ * Runs one edge function on a given port, as the edge runtime does.
+ *
+ * `Deno.serve(handler)` always listens on 8000, so several functions cannot share a machine.
+ * The edge runtime intercepts `Deno.serve`; this host does the same: it replaces it with one
+ * bound to the port it is given, then imports the function. Modules that only
+ * `export default { fetch }` are served too.
+ *
+ * Usage: deno run <perms> local/function-host.ts <port> <entry.ts>
+ */
+import { toFileUrl } from "./paths.ts";
+
+type Handler = Deno.ServeHandler;
+type Options = Deno.ServeTcpOptions & Partial<Deno.ServeInit>;
+
+const port = Number(Deno.args[0]);
+const entry = Deno.args[1];
+if (!Number.isInteger(port) || !entry) {
+  console.error("usage: function-host.ts <port> <entry.ts>");
+  Deno.exit(2);
+}
+
+const realServe = Deno.serve.bind(Deno);
+let served = false;
+
+function serveOnPort(a: Handler | Options, b?: Handler): Deno.HttpServer {
+  const [options, handler] = typeof a === "function"
+    ? [{} as Options, a]
+    : [a, (b ?? a.handler) as Handler | undefined];
+  if (!handler) throw new TypeError("Deno.serve needs a handler");
+  if (served) throw new Error("an edge function serves one handler");
+  served = true;
+  const { onListen: _ignored, port: _port, hostname: _host, handler: _h, ...rest } = options;
+  return realServe({ ...rest, port, hostname: "127.0.0.1", onListen: () => {} }, handler);
+}
+
+// deno-lint-ignore no-explicit-any
+(Deno as any).serve = serveOnPort;
+
+const mod = await import(toFileUrl(entry));
+if (!served) {
+  const fetchHandler = mod?.default?.fetch;
+  if (typeof fetchHandler !== "function") {
+    console.error(`${entry} neither calls Deno.serve nor exports default { fetch }`);
+    Deno.exit(1);
+  }
+  serveOnPort((req, info) => fetchHandler.call(mod.default, req, info));
+}

@@ -1,0 +1,154 @@
+/**
+ * Edge functions of a project: discovery from `supabase/functions` and `config.toml`, and one
+ * supervised Deno process per function.
+ */
+import { parse as parseToml } from "smol-toml";
+import { join, PROJECT_ROOT } from "./paths.ts";
+
+/** One function the gateway can route to. */
+export interface FunctionSpec {
+  name: string;
+  entry: string;
+  verifyJwt: boolean;
+}
+
+/**
+ * Lists the functions of a Supabase project folder (one holding `config.toml` and `functions/`).
+ * `verify_jwt` defaults to true, as on Supabase.
+ */
+export async function discoverFunctions(supabaseDir: string): Promise<FunctionSpec[]> {
+  let config: Record<string, unknown> = {};
+  try {
+    config = parseToml(await Deno.readTextFile(join(supabaseDir, "config.toml")));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const settings = (config.functions ?? {}) as Record<string, { verify_jwt?: boolean }>;
+  const specs: FunctionSpec[] = [];
+  try {
+    for await (const dirent of Deno.readDir(join(supabaseDir, "functions"))) {
+      if (!dirent.isDirectory || dirent.name.startsWith("_") || dirent.name.startsWith(".")) {
+        continue;
+      }
+      const entry = join(supabaseDir, "functions", dirent.name, "index.ts");
+      try {
+        await Deno.stat(entry);
+      } catch {
+        continue;
+      }
+      specs.push({ name: dirent.name, entry, verifyJwt: settings[dirent.name]?.verify_jwt ?? true });
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return specs.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** What a supervised function process needs. */
+export interface ProcessOptions {
+  port: number;
+  /** The whole environment the function sees (nothing is inherited). */
+  env: Record<string, string>;
+  /** Tag added to the command line so a stack's processes can be found (the state folder). */
+  tag: string;
+  log: (line: string) => void;
+}
+
+/** A function process that is restarted when it dies, until stopped. */
+export class FunctionProcess {
+  #child: Deno.ChildProcess | null = null;
+  #stopping = false;
+  #restarts = 0;
+  #exited: Promise<void> = Promise.resolve();
+
+  constructor(readonly spec: FunctionSpec, readonly options: ProcessOptions) {}
+
+  /** The port the function listens on. */
+  get port(): number {
+    return this.options.port;
+  }
+
+  /** How many times the process was restarted after dying. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Starts the process and waits until it accepts connections. */
+  async start(): Promise<void> {
+    this.#spawn();
+    await this.ready();
+  }
+
+  /** Waits until the function's port accepts connections (up to `timeoutMs`). */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
+        conn.close();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error(`function ${this.spec.name} did not listen on ${this.port}`);
+  }
+
+  #spawn(): void {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        `--config=${join(PROJECT_ROOT, "deno.json")}`,
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-sys",
+        "--allow-write=/tmp",
+        join(PROJECT_ROOT, "local", "function-host.ts"),
+        String(this.port),
+        this.spec.entry,
+        `--stack=${this.options.tag}`,
+      ],
+      clearEnv: true,
+      env: this.options.env,
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    this.#child = child;
+    this.#exited = child.status.then((status) => {
+      if (this.#stopping) return;
+      this.#restarts++;
+      this.options.log(
+        `function ${this.spec.name} exited (code ${status.code}); restarting`,
+      );
+      // A short pause keeps a function that crashes at start-up from spinning the CPU.
+      setTimeout(() => {
+        if (!this.#stopping) this.#spawn();
+      }, Math.min(2000, 100 * this.#restarts));
+    });
+  }
+
+  /** Stops the process and waits for it to exit. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const child = this.#child;
+    if (!child) return;
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, 3000);
+    await child.status;
+    clearTimeout(timer);
+    await this.#exited;
+  }
+}

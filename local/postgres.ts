@@ -1,0 +1,168 @@
+/**
+ * The local Postgres 15 cluster: Debian packages, initdb, start and stop.
+ *
+ * Postgres refuses to run as root, so when we are root every server command runs through
+ * `runuser -u postgres`, and the data directory lives where that user can reach it.
+ */
+
+/** Debian packages the stack needs on top of the PostgreSQL 15 server. */
+export const DEBIAN_PACKAGES = [
+  "postgresql-15-cron",
+  "postgresql-15-pgtap",
+  "postgresql-15-plpgsql-check",
+];
+
+const PG_BIN = "/usr/lib/postgresql/15/bin";
+
+/** Where a cluster lives and how it listens. */
+export interface ClusterOptions {
+  /** Data directory (created when missing). */
+  dataDir: string;
+  /** TCP port on localhost. */
+  port: number;
+  /** Extra `postgresql.conf` settings, e.g. `fsync = off` for throwaway test clusters. */
+  extraConfig?: Record<string, string>;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+const isRoot = () => Deno.uid() === 0;
+
+async function run(
+  cmd: string,
+  args: string[],
+  opts: { asPostgres?: boolean; env?: Record<string, string> } = {},
+): Promise<{ code: number; output: string }> {
+  const [bin, argv] = opts.asPostgres && isRoot()
+    ? ["runuser", ["-u", "postgres", "--", cmd, ...args]]
+    : [cmd, args];
+  const out = await new Deno.Command(bin, {
+    args: argv,
+    env: opts.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+async function installed(pkg: string): Promise<boolean> {
+  const r = await run("dpkg-query", ["-W", "-f=${Status}", pkg]).catch(() => null);
+  return r !== null && r.code === 0 && r.output.includes("install ok installed");
+}
+
+/**
+ * Installs the missing Debian packages when root; otherwise fails with the command to run.
+ */
+export async function ensureDebianPackages(log: (line: string) => void): Promise<void> {
+  const missing: string[] = [];
+  for (const pkg of ["postgresql-15", ...DEBIAN_PACKAGES]) {
+    if (!(await installed(pkg))) missing.push(pkg);
+  }
+  if (missing.length === 0) return;
+  if (!isRoot()) {
+    throw new Error(
+      `missing Debian packages: ${missing.join(" ")}\n` +
+        `install them with: sudo apt-get update && sudo apt-get install -y ${missing.join(" ")}`,
+    );
+  }
+  log(`installing Debian packages: ${missing.join(" ")}`);
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  const update = await run("apt-get", ["update", "-qq"], { env });
+  if (update.code !== 0) throw new Error(`apt-get update failed:\n${update.output}`);
+  const inst = await run("apt-get", ["install", "-y", "-qq", ...missing], { env });
+  if (inst.code !== 0) throw new Error(`apt-get install failed:\n${inst.output}`);
+}
+
+/** True when the `postgres` user can reach `dir` (every parent traversable). */
+export async function reachableByPostgres(dir: string): Promise<boolean> {
+  if (!isRoot()) return true;
+  const r = await run("runuser", ["-u", "postgres", "--", "test", "-x", dir]);
+  return r.code === 0;
+}
+
+/** Creates the cluster on first use; returns true when it was created now. */
+export async function initCluster(opts: ClusterOptions): Promise<boolean> {
+  const log = opts.log ?? (() => {});
+  try {
+    await Deno.stat(`${opts.dataDir}/PG_VERSION`);
+    return false;
+  } catch {
+    // not initialised yet
+  }
+  log(`initialising Postgres cluster in ${opts.dataDir}`);
+  const parent = opts.dataDir.replace(/\/[^/]+\/?$/, "") || "/";
+  await Deno.mkdir(parent, { recursive: true, mode: 0o755 });
+  await Deno.mkdir(opts.dataDir, { mode: 0o700 });
+  if (isRoot()) await run("chown", ["-R", "postgres:postgres", opts.dataDir]);
+  const pwfile = `${opts.dataDir}.pw`;
+  await Deno.writeTextFile(pwfile, "postgres\n");
+  if (isRoot()) await run("chown", ["postgres:postgres", pwfile]);
+  const init = await run(`${PG_BIN}/initdb`, [
+    "-D",
+    opts.dataDir,
+    "-U",
+    "postgres",
+    "--auth-local=trust",
+    "--auth-host=scram-sha-256",
+    `--pwfile=${pwfile}`,
+    "--encoding=UTF8",
+    "--locale=C.UTF-8",
+  ], { asPostgres: true });
+  await Deno.remove(pwfile).catch(() => {});
+  if (init.code !== 0) throw new Error(`initdb failed:\n${init.output}`);
+  return true;
+}
+
+function configLines(opts: ClusterOptions): string {
+  const settings: Record<string, string> = {
+    port: String(opts.port),
+    listen_addresses: "'localhost'",
+    // Socket paths are limited to ~100 bytes; a deep data folder would not fit.
+    unix_socket_directories: "'/tmp'",
+    shared_preload_libraries: "'pg_cron'",
+    "cron.database_name": "'postgres'",
+    max_connections: "200",
+    ...opts.extraConfig,
+  };
+  return Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join("\n") + "\n";
+}
+
+/** Starts the server (rewriting the stack's settings each time) and waits until it accepts. */
+export async function startCluster(opts: ClusterOptions): Promise<void> {
+  // A separate include file keeps initdb's postgresql.conf untouched and lets ports change.
+  const conf = `${opts.dataDir}/postgresql.conf`;
+  const text = await Deno.readTextFile(conf);
+  if (!text.includes("include_if_exists = 'stack.conf'")) {
+    await Deno.writeTextFile(conf, text + "\ninclude_if_exists = 'stack.conf'\n");
+  }
+  await Deno.writeTextFile(`${opts.dataDir}/stack.conf`, configLines(opts));
+  if (isRoot()) await run("chown", ["postgres:postgres", `${opts.dataDir}/stack.conf`]);
+  const r = await run(`${PG_BIN}/pg_ctl`, [
+    "-D",
+    opts.dataDir,
+    "-l",
+    `${opts.dataDir}/server.log`,
+    "-w",
+    "-t",
+    "60",
+    "start",
+  ], { asPostgres: true });
+  if (r.code !== 0) {
+    const logText = await Deno.readTextFile(`${opts.dataDir}/server.log`).catch(() => "");
+    throw new Error(`pg_ctl start failed:\n${r.output}\n${logText.split("\n").slice(-20).join("\n")}`);
+  }
+}
+
+/** Stops the server if it runs (fast mode: active sessions are ended). */
+export async function stopCluster(dataDir: string): Promise<void> {
+  await run(`${PG_BIN}/pg_ctl`, ["-D", dataDir, "-m", "fast", "-w", "-t", "60", "stop"], {
+    asPostgres: true,
+  });
+}
+
+/** True when a server is running on this data directory. */
+export async function clusterRunning(dataDir: string): Promise<boolean> {
+  const r = await run(`${PG_BIN}/pg_ctl`, ["-D", dataDir, "status"], { asPostgres: true });
+  return r.code === 0;
+}

@@ -1,0 +1,324 @@
+/**
+ * The whole local stack: Postgres with the platform stand-ins and migrations, the functions
+ * behind the gateway, the pg_net worker and the Twilio sandbox. Used by `npm start` and by the
+ * test runner, which gives it a throwaway state folder and free ports.
+ */
+import postgres from "postgres";
+import {
+  clusterRunning,
+  ensureDebianPackages,
+  initCluster,
+  reachableByPostgres,
+  startCluster,
+  stopCluster,
+} from "./postgres.ts";
+import { loadOrCreateKeys, mintRoleToken, mintUserToken, type StackKeys } from "./keys.ts";
+import { discoverFunctions, FunctionProcess, type FunctionSpec } from "./functions.ts";
+import { startGateway } from "./gateway.ts";
+import { type NetWorker, startNetWorker } from "./net-worker.ts";
+import { type Sandbox, startSandbox } from "./sandbox/server.ts";
+import { join, PROJECT_ROOT } from "./paths.ts";
+import { freePort } from "./ports.ts";
+
+/** Supabase's local ports. */
+export const DEFAULT_PORTS = { api: 54321, db: 54322, sandbox: 54324 };
+
+/** How to run the stack. */
+export interface StackOptions {
+  /** Folder for the cluster, keys and stack.json (`.local` for `npm start`). */
+  stateDir: string;
+  /** Fixed ports; with `autoPorts`, these are preferences and busy ones are replaced. */
+  ports?: Partial<typeof DEFAULT_PORTS>;
+  autoPorts?: boolean;
+  /** Extra Supabase-shaped folders (config.toml + functions/) served beside the project's. */
+  extraSupabaseDirs?: string[];
+  /** Throwaway cluster: durability off (tests only). */
+  ephemeral?: boolean;
+  log?: (line: string) => void;
+}
+
+/** What a client needs to use the stack; written to `<stateDir>/stack.json`. */
+export interface StackInfo {
+  apiUrl: string;
+  functionsUrl: string;
+  jwksUrl: string;
+  dbUrl: string;
+  sandboxUrl: string;
+  stateDir: string;
+  dataDir: string;
+  tokens: { anon: string; serviceRole: string; users: Record<string, string> };
+  twilio: {
+    accountSid: string;
+    authToken: string;
+    phoneNumber: string;
+    messagingServiceSid: string;
+    webhookUrl: string;
+  };
+  processRetriesSecret: string;
+  functions: { name: string; verifyJwt: boolean; port: number }[];
+  seed: {
+    businesses: { id: string; name: string; users: { id: string; email: string }[] }[];
+    customers: {
+      id: string;
+      businessId: string;
+      name: string;
+      phone: string | null;
+      phoneStatus: string;
+      smsConsentStatus: string;
+    }[];
+  };
+  pids: { stack: number };
+}
+
+/** A running stack. */
+export interface RunningStack {
+  info: StackInfo;
+  keys: StackKeys;
+  functions: FunctionProcess[];
+  netWorker: NetWorker;
+  sandbox: Sandbox;
+  stop(): Promise<void>;
+}
+
+interface Secrets {
+  twilioAccountSid: string;
+  twilioAuthToken: string;
+  messagingServiceSid: string;
+  processRetriesSecret: string;
+}
+
+const hex = (bytes: number) =>
+  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+
+async function loadOrCreateSecrets(path: string): Promise<Secrets> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as Secrets;
+  } catch {
+    const s: Secrets = {
+      twilioAccountSid: `AC${hex(16)}`,
+      twilioAuthToken: hex(16),
+      messagingServiceSid: `MG${hex(16)}`,
+      processRetriesSecret: hex(24),
+    };
+    await Deno.writeTextFile(path, JSON.stringify(s), { mode: 0o600 });
+    return s;
+  }
+}
+
+/** Twilio's test "From" number that always succeeds. */
+const SANDBOX_PHONE_NUMBER = "+15005550006";
+
+/** Keeps the cluster where the postgres user can reach it, even when the checkout is not. */
+async function clusterDir(stateDir: string): Promise<string> {
+  if (await reachableByPostgres(stateDir)) return join(stateDir, "pg");
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(stateDir));
+  const id = Array.from(new Uint8Array(digest).slice(0, 6), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+  return `/tmp/sms-stack-${id}/pg`;
+}
+
+function dbUrl(port: number): string {
+  return `postgresql://postgres:postgres@localhost:${port}/postgres?sslmode=disable`;
+}
+
+async function supabaseCli(args: string[], log: (l: string) => void): Promise<void> {
+  const out = await new Deno.Command(join(PROJECT_ROOT, "node_modules", ".bin", "supabase"), {
+    args,
+    cwd: PROJECT_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (out.code !== 0) throw new Error(`supabase ${args[0]} ${args[1]} failed:\n${text}`);
+  for (const line of text.split("\n")) {
+    if (/^(Applying|Seeding|Remote database is up to date)/.test(line)) log(`  ${line}`);
+  }
+}
+
+/** The environment a function gets: Supabase's defaults plus the project's secrets. */
+function functionEnv(info: Omit<StackInfo, "functions" | "seed" | "pids">): Record<string, string> {
+  const env: Record<string, string> = {
+    SUPABASE_URL: info.apiUrl,
+    SUPABASE_ANON_KEY: info.tokens.anon,
+    SUPABASE_SERVICE_ROLE_KEY: info.tokens.serviceRole,
+    SUPABASE_DB_URL: info.dbUrl,
+    TWILIO_ACCOUNT_SID: info.twilio.accountSid,
+    TWILIO_AUTH_TOKEN: info.twilio.authToken,
+    TWILIO_PHONE_NUMBER: info.twilio.phoneNumber,
+    TWILIO_API_BASE_URL: info.sandboxUrl,
+    TWILIO_WEBHOOK_URL: info.twilio.webhookUrl,
+    PROCESS_RETRIES_SECRET: info.processRetriesSecret,
+  };
+  // Deno itself needs to find its cache; these are not application settings.
+  for (const k of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
+}
+
+async function readSeed(sql: postgres.Sql): Promise<StackInfo["seed"]> {
+  const businesses = await sql<{ id: string; name: string; users: { id: string; email: string }[] }[]>`
+    select b.id, b.name,
+           coalesce(jsonb_agg(jsonb_build_object('id', u.id, 'email', u.email) order by u.email)
+                    filter (where u.id is not null), '[]') as users
+      from public.businesses b
+      left join public.business_members m on m.business_id = b.id
+      left join auth.users u on u.id = m.user_id
+     group by b.id, b.name order by b.name`;
+  const customers = await sql<StackInfo["seed"]["customers"]>`
+    select id, business_id as "businessId", name, phone, phone_status as "phoneStatus",
+           sms_consent_status as "smsConsentStatus"
+      from public.customers order by business_id, id`;
+  return { businesses: [...businesses], customers: [...customers] };
+}
+
+/** Brings the stack up; every step logs a line. Stops what it started when a step fails. */
+export async function startStack(options: StackOptions): Promise<RunningStack> {
+  const log = options.log ?? ((l: string) => console.log(l));
+  const pick = (name: keyof typeof DEFAULT_PORTS) => {
+    const want = options.ports?.[name] ?? DEFAULT_PORTS[name];
+    return options.autoPorts ? freePort(want) : want;
+  };
+  const ports = { api: pick("api"), db: pick("db"), sandbox: pick("sandbox") };
+  await Deno.mkdir(options.stateDir, { recursive: true });
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const c of cleanups.reverse()) await c().catch((e) => log(`stop: ${e.message}`));
+    cleanups.length = 0;
+  };
+
+  try {
+    log("• Debian packages");
+    await ensureDebianPackages(log);
+
+    const dataDir = await clusterDir(options.stateDir);
+    log(`• Postgres 15 on port ${ports.db} (${dataDir})`);
+    const created = await initCluster({ dataDir, port: ports.db, log });
+    if (await clusterRunning(dataDir)) await stopCluster(dataDir);
+    await startCluster({
+      dataDir,
+      port: ports.db,
+      log,
+      extraConfig: options.ephemeral
+        ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }
+        : {},
+    });
+    cleanups.push(() => stopCluster(dataDir));
+    log(created ? "  new cluster" : "  reusing existing data");
+
+    const url = dbUrl(ports.db);
+    const sql = postgres(url, { max: 4, onnotice: () => {} });
+    cleanups.push(() => sql.end({ timeout: 5 }));
+
+    log("• platform stand-ins (roles, auth, extensions, vault, net)");
+    await sql.file(join(PROJECT_ROOT, "local", "platform.sql"));
+    log("• migrations and seed (supabase db push)");
+    await supabaseCli(
+      ["db", "push", "--db-url", url, "--include-all", "--include-seed", "--yes"],
+      log,
+    );
+
+    const keys = await loadOrCreateKeys(join(options.stateDir, "jwt-keys.json"));
+    const secrets = await loadOrCreateSecrets(join(options.stateDir, "secrets.json"));
+    const apiUrl = `http://127.0.0.1:${ports.api}`;
+    const tokenOpts = { issuer: `${apiUrl}/auth/v1`, expiresIn: 10 * 365 * 24 * 3600 };
+    const seed = await readSeed(sql);
+    const users: Record<string, string> = {};
+    for (const b of seed.businesses) {
+      for (const u of b.users) {
+        users[u.email] = await mintUserToken(keys, { sub: u.id, email: u.email }, {
+          issuer: tokenOpts.issuer,
+          expiresIn: 24 * 3600,
+        });
+      }
+    }
+
+    const base = {
+      apiUrl,
+      functionsUrl: `${apiUrl}/functions/v1`,
+      jwksUrl: `${apiUrl}/auth/v1/.well-known/jwks.json`,
+      dbUrl: url,
+      sandboxUrl: `http://127.0.0.1:${ports.sandbox}`,
+      stateDir: options.stateDir,
+      dataDir,
+      tokens: {
+        anon: await mintRoleToken(keys, "anon", tokenOpts),
+        serviceRole: await mintRoleToken(keys, "service_role", tokenOpts),
+        users,
+      },
+      twilio: {
+        accountSid: secrets.twilioAccountSid,
+        authToken: secrets.twilioAuthToken,
+        phoneNumber: SANDBOX_PHONE_NUMBER,
+        messagingServiceSid: secrets.messagingServiceSid,
+        webhookUrl: `${apiUrl}/functions/v1/twilio-webhook`,
+      },
+      processRetriesSecret: secrets.processRetriesSecret,
+    };
+
+    // The cron job reads these, as it reads the vault on a real project (docs/operations.md).
+    await sql`
+      insert into vault.secrets (name, secret) values
+        ('project_url', ${apiUrl}), ('process_retries_secret', ${secrets.processRetriesSecret})
+      on conflict (name) do update set secret = excluded.secret, updated_at = now()`;
+
+    log(`• Twilio sandbox on port ${ports.sandbox}`);
+    const sandbox = await startSandbox({
+      port: ports.sandbox,
+      accountSid: secrets.twilioAccountSid,
+      authToken: secrets.twilioAuthToken,
+      phoneNumbers: [SANDBOX_PHONE_NUMBER],
+      messagingServiceSid: secrets.messagingServiceSid,
+      inboundWebhookUrl: base.twilio.webhookUrl,
+      log,
+    });
+    cleanups.push(() => sandbox.close());
+
+    const specs: FunctionSpec[] = [];
+    for (const dir of [join(PROJECT_ROOT, "supabase"), ...(options.extraSupabaseDirs ?? [])]) {
+      specs.push(...await discoverFunctions(dir));
+    }
+    log(`• functions: ${specs.map((s) => s.name).join(", ") || "(none yet)"}`);
+    const env = functionEnv(base);
+    const functions = specs.map((spec) =>
+      new FunctionProcess(spec, { port: freePort(), env, tag: options.stateDir, log })
+    );
+    cleanups.push(async () => {
+      await Promise.all(functions.map((f) => f.stop()));
+    });
+    await Promise.all(functions.map((f) => f.start()));
+
+    log(`• gateway on port ${ports.api}`);
+    const gateway = startGateway({ port: ports.api, jwks: keys.jwks, functions, log });
+    cleanups.push(() => gateway.shutdown());
+
+    log("• pg_net worker");
+    const workerSql = postgres(url, { max: 4, onnotice: () => {} });
+    cleanups.push(() => workerSql.end({ timeout: 5 }));
+    const netWorker = await startNetWorker(workerSql, { log });
+    cleanups.push(() => netWorker.stop());
+
+    const info: StackInfo = {
+      ...base,
+      functions: functions.map((f) => ({
+        name: f.spec.name,
+        verifyJwt: f.spec.verifyJwt,
+        port: f.port,
+      })),
+      seed,
+      pids: { stack: Deno.pid },
+    };
+    await Deno.writeTextFile(
+      join(options.stateDir, "stack.json"),
+      JSON.stringify(info, null, 2) + "\n",
+      { mode: 0o600 },
+    );
+    return { info, keys, functions, netWorker, sandbox, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
