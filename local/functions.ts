@@ -36,7 +36,11 @@ export async function discoverFunctions(supabaseDir: string): Promise<FunctionSp
       } catch {
         continue;
       }
-      specs.push({ name: dirent.name, entry, verifyJwt: settings[dirent.name]?.verify_jwt ?? true });
+      specs.push({
+        name: dirent.name,
+        entry,
+        verifyJwt: settings[dirent.name]?.verify_jwt ?? true,
+      });
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;

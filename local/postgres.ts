@@ -122,6 +122,9 @@ function configLines(opts: ClusterOptions): string {
     unix_socket_directories: "'/tmp'",
     shared_preload_libraries: "'pg_cron'",
     "cron.database_name": "'postgres'",
+    // Jobs run in background workers, so pg_cron needs no password to reach the database.
+    "cron.use_background_workers": "on",
+    max_worker_processes: "32",
     max_connections: "200",
     ...opts.extraConfig,
   };
@@ -150,7 +153,9 @@ export async function startCluster(opts: ClusterOptions): Promise<void> {
   ], { asPostgres: true });
   if (r.code !== 0) {
     const logText = await Deno.readTextFile(`${opts.dataDir}/server.log`).catch(() => "");
-    throw new Error(`pg_ctl start failed:\n${r.output}\n${logText.split("\n").slice(-20).join("\n")}`);
+    throw new Error(
+      `pg_ctl start failed:\n${r.output}\n${logText.split("\n").slice(-20).join("\n")}`,
+    );
   }
 }
 

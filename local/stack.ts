@@ -160,7 +160,9 @@ function functionEnv(info: Omit<StackInfo, "functions" | "seed" | "pids">): Reco
 }
 
 async function readSeed(sql: postgres.Sql): Promise<StackInfo["seed"]> {
-  const businesses = await sql<{ id: string; name: string; users: { id: string; email: string }[] }[]>`
+  const businesses = await sql<
+    { id: string; name: string; users: { id: string; email: string }[] }[]
+  >`
     select b.id, b.name,
            coalesce(jsonb_agg(jsonb_build_object('id', u.id, 'email', u.email) order by u.email)
                     filter (where u.id is not null), '[]') as users

@@ -4,7 +4,7 @@
  *
  * Flags: --state-dir=DIR (default .local), --auto-ports (replace busy ports).
  */
-import { DEFAULT_PORTS, startStack, type StackInfo } from "./stack.ts";
+import { DEFAULT_PORTS, type StackInfo, startStack } from "./stack.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
 
 function flag(name: string): string | undefined {
@@ -27,15 +27,24 @@ Local SMS stack is running. Ctrl-C stops everything.
   Database         ${info.dbUrl}
   Twilio sandbox   ${info.sandboxUrl}      inbox: ${info.sandboxUrl}/   messages: ${info.sandboxUrl}/api/messages
   JWKS             ${info.jwksUrl}
-  Functions        ${info.functions.map((f) => `${f.name}${f.verifyJwt ? "" : " (no JWT)"}`).join(", ") || "(none yet)"}
+  Functions        ${
+    info.functions.map((f) => `${f.name}${f.verifyJwt ? "" : " (no JWT)"}`).join(", ") ||
+    "(none yet)"
+  }
   Tokens, secrets  ${join(info.stateDir, "stack.json")}
 
 Try it: send a raw Twilio-shaped request to the sandbox, then list what it received:
   curl -s -u ${info.twilio.accountSid}:${info.twilio.authToken} \\
-    -d To=${customer?.phone ?? "+12125550101"} -d From=${info.twilio.phoneNumber} -d Body='Hello from the sandbox' \\
+    --data-urlencode To=${
+    customer?.phone ?? "+12125550101"
+  } --data-urlencode From=${info.twilio.phoneNumber} --data-urlencode Body='Hello from the sandbox' \\
     ${msgUrl}
   curl -s ${info.sandboxUrl}/api/messages
-${user ? `\nSigned-in user of ${acme.name}: ${user.email} (token in stack.json under tokens.users)` : ""}
+${
+    user
+      ? `\nSigned-in user of ${acme.name}: ${user.email} (token in stack.json under tokens.users)`
+      : ""
+  }
 `;
 }
 
