@@ -1,0 +1,111 @@
+/**
+ * Runtime configuration of the sandbox: fault injection and callback behaviour. Tests change it
+ * through `POST /api/config`, so every field is validated the same way at start and at runtime.
+ * @module
+ */
+import { z } from "zod";
+
+/** How a number configured to fail ends. */
+export interface FailureSpec {
+  /** `undelivered`: sent, then the carrier reports non-delivery. `failed`: never sent. */
+  status: "undelivered" | "failed";
+  /** Twilio error code reported as `ErrorCode` (e.g. 30003 unreachable handset). */
+  errorCode: number;
+}
+
+/** Fault injection and callback settings. Rates are probabilities between 0 and 1. */
+export interface SandboxConfig {
+  /** Delay before answering a create request, in ms. */
+  latencyMs: number;
+  /** Probability that a create is answered 429 (Twilio code 20429). */
+  rate429: number;
+  /** Probability that a create is answered 500 or 503 (Twilio codes 20500/20503). */
+  rate5xx: number;
+  /** Probability that a create hangs for `timeoutHangMs` and is then dropped with no answer. */
+  rateTimeout: number;
+  /** How long a timed-out create is held before the connection is dropped, in ms. */
+  timeoutHangMs: number;
+  /** Destination numbers that fail delivery, and how. */
+  failures: Record<string, FailureSpec>;
+  /** `ordered`: callbacks in lifecycle order. `shuffled`: a random order, as Twilio may deliver. */
+  callbackOrder: "ordered" | "shuffled";
+  /** Delay before each status callback, in ms. */
+  callbackDelayMs: number;
+  /** Probability that a callback is delivered a second time (same idempotency token). */
+  duplicateRate: number;
+  /** Advanced Opt-Out: inbound STOP/START/HELP keywords carry `OptOutType`. */
+  advancedOptOut: boolean;
+  /** Where simulated inbound messages are posted (the app's public twilio-webhook URL). */
+  inboundWebhookUrl: string | null;
+}
+
+/** Built-in defaults: no faults, ordered callbacks a little apart. */
+export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
+  latencyMs: 0,
+  rate429: 0,
+  rate5xx: 0,
+  rateTimeout: 0,
+  timeoutHangMs: 15_000,
+  failures: {},
+  callbackOrder: "ordered",
+  callbackDelayMs: 25,
+  duplicateRate: 0,
+  advancedOptOut: false,
+  inboundWebhookUrl: null,
+});
+
+const rate = z.number().min(0).max(1);
+const millis = z.number().int().min(0).max(600_000);
+const httpUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}, "must be an http(s) URL");
+
+const failureSchema = z.strictObject({
+  status: z.enum(["undelivered", "failed"]),
+  errorCode: z.number().int().min(1),
+});
+
+/** Schema of a partial update; unknown keys are rejected so typos do not pass silently. */
+export const configPatchSchema = z.strictObject({
+  latencyMs: millis,
+  rate429: rate,
+  rate5xx: rate,
+  rateTimeout: rate,
+  timeoutHangMs: millis,
+  failures: z.record(z.string().regex(/^\+[1-9]\d{1,14}$/, "must be E.164"), failureSchema),
+  callbackOrder: z.enum(["ordered", "shuffled"]),
+  callbackDelayMs: millis,
+  duplicateRate: rate,
+  advancedOptOut: z.boolean(),
+  inboundWebhookUrl: httpUrl.nullable(),
+}).partial();
+
+/** A validated partial update. */
+export type ConfigPatch = z.infer<typeof configPatchSchema>;
+
+/** Result of checking a patch: the new config, or a human-readable reason. */
+export type ConfigResult = { ok: true; config: SandboxConfig } | { ok: false; error: string };
+
+/**
+ * Applies `patch` over `base`. `failures`, when given, replaces the whole map: merging would make
+ * it impossible to remove a failing number through the same call.
+ */
+export function applyConfigPatch(base: SandboxConfig, patch: unknown): ConfigResult {
+  const parsed = configPatchSchema.safeParse(patch);
+  if (!parsed.success) return { ok: false, error: z.prettifyError(parsed.error) };
+  const next: SandboxConfig = { ...base, failures: { ...base.failures } };
+  for (const [key, value] of Object.entries(parsed.data)) {
+    if (value !== undefined) Object.assign(next, { [key]: value });
+  }
+  return { ok: true, config: next };
+}
+
+/** A deep copy, so callers cannot mutate the live config through a returned object. */
+export function cloneConfig(config: SandboxConfig): SandboxConfig {
+  return structuredClone(config);
+}

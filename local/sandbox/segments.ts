@@ -1,0 +1,24 @@
+/**
+ * Segment counting with Twilio's own calculator, so `num_segments` matches what Twilio bills.
+ * @module
+ */
+import { SegmentedMessage } from "sms-segments-calculator";
+
+/** Segment count and encoding of an SMS body. */
+export interface SegmentInfo {
+  segments: number;
+  encoding: "GSM-7" | "UCS-2";
+}
+
+/** Counts segments of `body`. An empty body is one segment, as Twilio bills it. */
+export function countSegments(body: string): SegmentInfo {
+  try {
+    const message = new SegmentedMessage(body);
+    return { segments: Math.max(1, message.segmentsCount), encoding: message.encodingName };
+  } catch {
+    // The calculator can choke on malformed text (lone surrogates); the sandbox must not, so fall
+    // back to the UCS-2 arithmetic such text would get anyway.
+    const units = body.length;
+    return { segments: units <= 70 ? 1 : Math.ceil(units / 67), encoding: "UCS-2" };
+  }
+}
