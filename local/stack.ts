@@ -151,7 +151,9 @@ function functionEnv(info: Omit<StackInfo, "functions" | "seed" | "pids">): Reco
     TWILIO_WEBHOOK_URL: info.twilio.webhookUrl,
     PROCESS_RETRIES_SECRET: info.processRetriesSecret,
   };
-  // Deno itself needs to find its cache; these are not application settings.
+  // Deno itself needs to find its cache, and must not install package.json's tools (the CLI,
+  // Deno itself) for a function; these are not application settings.
+  env.DENO_NO_PACKAGE_JSON = "1";
   for (const k of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
     const v = Deno.env.get(k);
     if (v !== undefined) env[k] = v;
