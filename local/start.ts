@@ -50,26 +50,32 @@ ${
 
 const stateDir = flag("state-dir") ?? join(PROJECT_ROOT, ".local");
 const started = Date.now();
-const stack = await startStack({
+const starting = startStack({
   stateDir: stateDir.startsWith("/") ? stateDir : join(Deno.cwd(), stateDir),
   autoPorts: flag("auto-ports") === "true",
   ports: DEFAULT_PORTS,
   log: (line) => console.log(line),
-}).catch((e) => {
-  console.error(`\nThe stack did not start: ${(e as Error).message}`);
-  Deno.exit(1);
 });
-console.log(summary(stack.info));
-console.log(`(ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
+// Listen before the stack is up, so a signal during start-up still stops what was started.
 let stopping = false;
 const shutdown = async () => {
   if (stopping) return;
   stopping = true;
   console.log("\nstopping the stack…");
-  await stack.stop();
+  const stack = await starting.catch(() => null);
+  await stack?.stop();
   console.log("stopped.");
   Deno.exit(0);
 };
 Deno.addSignalListener("SIGINT", shutdown);
 Deno.addSignalListener("SIGTERM", shutdown);
+
+const stack = await starting.catch((e) => {
+  console.error(`\nThe stack did not start: ${(e as Error).message}`);
+  Deno.exit(1);
+});
+if (!stopping) {
+  console.log(summary(stack.info));
+  console.log(`(ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}

@@ -92,7 +92,10 @@ Deno.test("a function sees only the environment it would have on Supabase", asyn
     assert.ok(keys.includes(k), `${k} is set`);
   }
   for (const k of keys) {
-    assert.match(k, /^(SUPABASE_|TWILIO_|PROCESS_RETRIES_SECRET$|HOME$|PATH$|DENO_DIR$|DENO_NO_PACKAGE_JSON$|XDG_|TZ$)/);
+    assert.match(
+      k,
+      /^(SUPABASE_|TWILIO_|PROCESS_RETRIES_SECRET$|HOME$|PATH$|DENO_DIR$|DENO_NO_PACKAGE_JSON$|XDG_|TZ$)/,
+    );
   }
   assert.ok(!keys.includes("STACK_JSON"), "the test runner's variables do not leak in");
 });
