@@ -1,0 +1,53 @@
+/**
+ * Database access for the functions: one small postgres.js pool per isolate, and transactions
+ * that run as the signed-in user exactly as PostgREST does, so RLS decides what they touch.
+ *
+ * @module
+ */
+import postgres from "postgres";
+
+/** A postgres.js client. */
+export type Sql = postgres.Sql;
+/** A postgres.js transaction. */
+export type Tx = postgres.TransactionSql;
+
+/** Pool settings. */
+export interface DbOptions {
+  /** Connections in the pool (an isolate serves few requests at a time). */
+  max?: number;
+}
+
+/**
+ * Opens a pool. `prepare: false` keeps it usable behind Supabase's transaction pooler
+ * (port 6543), which cannot hold prepared statements across transactions.
+ */
+export function createDb(url: string, options: DbOptions = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 5,
+    prepare: false,
+    idle_timeout: 20,
+    connect_timeout: 10,
+    onnotice: () => {},
+  });
+}
+
+/** The database URL from the environment: `SMS_DB_URL` overrides Supabase's `SUPABASE_DB_URL`. */
+export function dbUrlFromEnv(env: Record<string, string | undefined>): string | undefined {
+  return env.SMS_DB_URL || env.SUPABASE_DB_URL || undefined;
+}
+
+/**
+ * Runs `fn` in a transaction as role `authenticated` with `request.jwt.claims` set, as PostgREST
+ * does for a user's request. Everything `fn` reads or writes passes through RLS.
+ */
+export async function asUser<T>(
+  sql: Sql,
+  claims: Record<string, unknown>,
+  fn: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  return await sql.begin(async (tx) => {
+    await tx`select set_config('role', 'authenticated', true),
+                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+    return await fn(tx);
+  }) as T;
+}

@@ -1,0 +1,75 @@
+/**
+ * The one error type and the one JSON error shape every function answers with:
+ * `{ "error": { "code", "message" } }`.
+ *
+ * @module
+ */
+
+import { ERROR_STATUS, type ErrorBody, type ErrorCode } from "./types.ts";
+
+/** Options of {@link SmsError}. */
+export interface SmsErrorOptions {
+  /** Underlying error, kept for logs only (never serialised into a response). */
+  cause?: unknown;
+  /** Per-field messages, e.g. from schema validation. */
+  fieldErrors?: Record<string, string[]>;
+}
+
+/** An error that maps to an HTTP status and a machine-readable snake_case code. */
+export class SmsError extends Error {
+  /** Machine-readable code of the contract. */
+  readonly code: ErrorCode;
+  /** HTTP status that goes with {@link code}. */
+  readonly status: number;
+  /** Per-field messages, when the error comes from validation. */
+  readonly fieldErrors?: Record<string, string[]>;
+
+  /** Creates an error whose HTTP status follows from `code`. */
+  constructor(code: ErrorCode, message: string, options: SmsErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "SmsError";
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    if (options.fieldErrors) this.fieldErrors = options.fieldErrors;
+  }
+}
+
+/** Whether `value` is an {@link SmsError} (also across realms/bundles, by shape). */
+export function isSmsError(value: unknown): value is SmsError {
+  if (value instanceof SmsError) return true;
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as { code?: unknown; status?: unknown; name?: unknown };
+  return typeof v.code === "string" && v.code in ERROR_STATUS &&
+    v.status === ERROR_STATUS[v.code as ErrorCode];
+}
+
+/** The JSON body for an error code and message. */
+export function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+/** Options of {@link errorResponse}. */
+export interface ErrorResponseOptions {
+  /** Extra headers (CORS, request id…). */
+  headers?: HeadersInit;
+  /** Message used for unexpected errors; their own message is never exposed. */
+  internalMessage?: string;
+}
+
+/**
+ * Converts any thrown value into a JSON error `Response`.
+ *
+ * An {@link SmsError} keeps its code, status and message; anything else becomes 500 `internal`
+ * with a generic message, because unexpected errors may carry secrets or message bodies.
+ */
+export function errorResponse(error: unknown, options: ErrorResponseOptions = {}): Response {
+  const known = isSmsError(error);
+  const code: ErrorCode = known ? error.code : "internal";
+  const message = known ? error.message : (options.internalMessage ?? "Internal error");
+  const headers = new Headers(options.headers);
+  headers.set("content-type", "application/json; charset=utf-8");
+  return new Response(JSON.stringify(errorBody(code, message)), {
+    status: ERROR_STATUS[code],
+    headers,
+  });
+}

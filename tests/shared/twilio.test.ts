@@ -1,0 +1,432 @@
+import assert from "node:assert/strict";
+import { startSandbox } from "@local/sandbox/server.ts";
+import { validateTwilioSignature } from "@shared/signature.ts";
+import { parseTwilioWebhook } from "@shared/validation.ts";
+import {
+  createFetchHttpClient,
+  createTwilioSender,
+  DEFAULT_VALIDITY_PERIOD,
+  getTwilioClient,
+  getTwilioSender,
+  isSmsEnabled,
+  loadTwilioConfig,
+  resetTwilioSingleton,
+  type TwilioConfig,
+  TwilioSendError,
+} from "@shared/twilio.ts";
+
+const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
+const AUTH_TOKEN = "fedcba9876543210".repeat(2);
+const SERVICE_SID = "MG" + "00112233445566778899aabbccddeeff";
+const FROM = "+15005550006";
+const TO = "+14155552671";
+
+const FULL_ENV = {
+  TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+  TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+  TWILIO_PHONE_NUMBER: FROM,
+};
+
+Deno.test("twilio: config is null without credentials or a sender", () => {
+  assert.equal(loadTwilioConfig({}), null);
+  assert.equal(loadTwilioConfig({ ...FULL_ENV, TWILIO_ACCOUNT_SID: "" }), null);
+  assert.equal(loadTwilioConfig({ ...FULL_ENV, TWILIO_AUTH_TOKEN: "  " }), null);
+  assert.equal(loadTwilioConfig({ ...FULL_ENV, TWILIO_PHONE_NUMBER: undefined }), null);
+  assert.equal(isSmsEnabled({}), false);
+  assert.equal(isSmsEnabled(FULL_ENV), true);
+  assert.deepEqual(loadTwilioConfig(FULL_ENV), {
+    accountSid: ACCOUNT_SID,
+    authToken: AUTH_TOKEN,
+    from: FROM,
+    messagingServiceSid: null,
+    apiBaseUrl: null,
+    statusCallbackUrl: null,
+    validityPeriod: DEFAULT_VALIDITY_PERIOD,
+  });
+  const service = loadTwilioConfig({
+    TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+    TWILIO_MESSAGING_SERVICE_SID: SERVICE_SID,
+    TWILIO_API_BASE_URL: "http://127.0.0.1:54324/",
+    TWILIO_WEBHOOK_URL: "https://example.com/functions/v1/twilio-webhook",
+    TWILIO_VALIDITY_PERIOD: "600",
+  });
+  assert.equal(service?.messagingServiceSid, SERVICE_SID);
+  assert.equal(service?.apiBaseUrl, "http://127.0.0.1:54324");
+  assert.equal(service?.validityPeriod, 600);
+  assert.equal(
+    loadTwilioConfig({ ...FULL_ENV, TWILIO_VALIDITY_PERIOD: "99999" })?.validityPeriod,
+    DEFAULT_VALIDITY_PERIOD,
+  );
+});
+
+Deno.test("twilio: the singleton follows Deno.env, resolved once", async () => {
+  const keys = [
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_PHONE_NUMBER",
+    "TWILIO_MESSAGING_SERVICE_SID",
+  ];
+  const saved = Object.fromEntries(keys.map((k) => [k, Deno.env.get(k)]));
+  try {
+    for (const k of keys) Deno.env.delete(k);
+    resetTwilioSingleton();
+    assert.equal(getTwilioSender(), null);
+    assert.equal(await getTwilioClient(), null);
+    assert.equal(isSmsEnabled(), false);
+    for (const [k, v] of Object.entries(FULL_ENV)) Deno.env.set(k, v);
+    assert.equal(isSmsEnabled(), false, "resolved once: still the first answer");
+    resetTwilioSingleton();
+    assert.equal(isSmsEnabled(), true);
+    assert.equal(getTwilioSender(), getTwilioSender());
+    assert.equal(getTwilioSender()?.config.from, FROM);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    }
+    resetTwilioSingleton();
+  }
+});
+
+function config(overrides: Partial<TwilioConfig> = {}): TwilioConfig {
+  return { ...loadTwilioConfig(FULL_ENV)!, ...overrides };
+}
+
+Deno.test("twilio: sendMessage sets StatusCallback and ValidityPeriod (fake fetch)", async () => {
+  const requests: Request[] = [];
+  const fakeFetch: typeof fetch = (input, init) => {
+    const request = new Request(input, init);
+    requests.push(request);
+    return Promise.resolve(
+      new Response(
+        JSON.stringify({
+          sid: "SM" + "1".repeat(32),
+          status: "queued",
+          num_segments: "2",
+          to: TO,
+          from: FROM,
+        }),
+        { status: 201, headers: { "content-type": "application/json" } },
+      ),
+    );
+  };
+  const sender = createTwilioSender(
+    config({
+      apiBaseUrl: "http://sandbox.test:9999",
+      statusCallbackUrl: "https://example.com/functions/v1/twilio-webhook",
+      validityPeriod: 900,
+    }),
+    { fetch: fakeFetch },
+  );
+  const result = await sender.sendMessage({ to: TO, body: "Hello ✓ there" });
+  assert.deepEqual(result, {
+    sid: "SM" + "1".repeat(32),
+    status: "queued",
+    segments: 2,
+    encoding: "UCS-2",
+  });
+  assert.equal(requests.length, 1);
+  const request = requests[0];
+  assert.equal(request.method, "POST");
+  assert.equal(
+    request.url,
+    `http://sandbox.test:9999/2010-04-01/Accounts/${ACCOUNT_SID}/Messages.json`,
+  );
+  assert.equal(
+    request.headers.get("authorization"),
+    "Basic " + btoa(`${ACCOUNT_SID}:${AUTH_TOKEN}`),
+  );
+  const form = new URLSearchParams(await request.text());
+  assert.equal(form.get("To"), TO);
+  assert.equal(form.get("From"), FROM);
+  assert.equal(form.get("Body"), "Hello ✓ there");
+  assert.equal(form.get("StatusCallback"), "https://example.com/functions/v1/twilio-webhook");
+  assert.equal(form.get("ValidityPeriod"), "900");
+
+  // Per-message overrides, and a messaging service instead of a number.
+  const viaService = createTwilioSender(config({ messagingServiceSid: SERVICE_SID }), {
+    fetch: fakeFetch,
+  });
+  await viaService.sendMessage({
+    to: TO,
+    body: "x",
+    statusCallback: "https://cb.test/x",
+    validityPeriod: 120.7,
+  });
+  const second = new URLSearchParams(await requests[1].text());
+  assert.equal(second.get("MessagingServiceSid"), SERVICE_SID);
+  assert.equal(second.get("From"), null);
+  assert.equal(second.get("StatusCallback"), "https://cb.test/x");
+  assert.equal(second.get("ValidityPeriod"), "120");
+  assert.ok(requests[1].url.startsWith("https://api.twilio.com/"), "no base URL: Twilio itself");
+});
+
+Deno.test("twilio: failures become TwilioSendError with a classification (fake fetch)", async () => {
+  const answer = (status: number, body: unknown): typeof fetch => () =>
+    Promise.resolve(new Response(JSON.stringify(body), { status }));
+  const send = (f: typeof fetch, timeoutMs?: number) =>
+    createTwilioSender(config(), { fetch: f, timeoutMs }).sendMessage({ to: TO, body: "hi" });
+
+  await assert.rejects(
+    send(
+      answer(400, { code: 21211, message: "Invalid 'To'", more_info: "https://x", status: 400 }),
+    ),
+    (e: unknown) => {
+      assert.ok(e instanceof TwilioSendError);
+      assert.equal(e.code, "invalid_phone");
+      assert.equal(e.status, 422);
+      assert.equal(e.classification.effect, "invalid_number");
+      assert.equal(e.classification.httpStatus, 400);
+      assert.equal(e.moreInfo, "https://x");
+      return true;
+    },
+  );
+  await assert.rejects(send(answer(429, { code: 20429, status: 429 })), (e: TwilioSendError) => {
+    assert.equal(e.classification.retryable, true);
+    assert.equal(e.classification.deferReason, "rate_limited");
+    return true;
+  });
+  await assert.rejects(send(answer(503, "not json")), (e: TwilioSendError) => {
+    assert.equal(e.classification.effect, "provider_unavailable");
+    assert.equal(e.classification.outcomeUncertain, false);
+    return true;
+  });
+  const refused: typeof fetch = () => Promise.reject(new TypeError("connection refused"));
+  await assert.rejects(send(refused), (e: TwilioSendError) => {
+    assert.equal(e.classification.retryable, true);
+    assert.equal(e.classification.outcomeUncertain, true);
+    return true;
+  });
+  const hang: typeof fetch = (_input, init) =>
+    new Promise((_resolve, reject) => {
+      init?.signal?.addEventListener("abort", () => reject(init.signal!.reason));
+    });
+  await assert.rejects(send(hang, 20), (e: TwilioSendError) => {
+    assert.equal(e.classification.effect, "provider_unavailable");
+    assert.match(e.classification.description, /timed out/);
+    return true;
+  });
+  await assert.rejects(
+    createTwilioSender(config()).sendMessage({ to: "415", body: "x" }),
+    (e: { code?: string }) => e.code === "invalid_phone",
+  );
+});
+
+Deno.test("twilio: twilio is imported lazily, on the first send only", async () => {
+  let loads = 0;
+  const sender = createTwilioSender(config(), {
+    loadTwilio: async () => {
+      loads++;
+      return (await import("twilio")).default;
+    },
+    fetch: () =>
+      Promise.resolve(
+        new Response(JSON.stringify({ sid: "SM" + "2".repeat(32), status: "queued" }), {
+          status: 201,
+        }),
+      ),
+  });
+  assert.equal(loads, 0);
+  const result = await sender.sendMessage({ to: TO, body: "x" });
+  assert.equal(result.segments, 1, "falls back to our own count when Twilio omits it");
+  await sender.sendMessage({ to: TO, body: "y" });
+  assert.equal(loads, 1);
+});
+
+Deno.test("twilio: fetch http client keeps query params and rewrites the origin", async () => {
+  let seen = "";
+  const client = createFetchHttpClient({
+    baseUrl: "http://127.0.0.1:1/prefix/",
+    fetch: (input) => {
+      seen = String(input instanceof Request ? input.url : input);
+      return Promise.resolve(new Response("{}", { status: 200 }));
+    },
+  });
+  const res = await client.request({
+    method: "get",
+    uri: "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json?PageSize=5",
+    params: { To: "+1 415" },
+  });
+  assert.equal(res.statusCode, 200);
+  assert.equal(
+    seen,
+    "http://127.0.0.1:1/prefix/2010-04-01/Accounts/AC1/Messages.json?PageSize=5&To=%2B1+415",
+  );
+});
+
+// --- against the local Twilio sandbox --------------------------------------------------------
+
+Deno.test("twilio: sends to the sandbox and maps every magic number", async () => {
+  const callbacks: { signature: string | null; params: Record<string, string> }[] = [];
+  const receiver = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
+    const form = new URLSearchParams(await req.text());
+    callbacks.push({
+      signature: req.headers.get("x-twilio-signature"),
+      params: Object.fromEntries(form),
+    });
+    return new Response("<Response/>", { headers: { "content-type": "text/xml" } });
+  });
+  const callbackUrl = `http://127.0.0.1:${receiver.addr.port}/functions/v1/twilio-webhook`;
+  const sandbox = await startSandbox({
+    port: 0,
+    accountSid: ACCOUNT_SID,
+    authToken: AUTH_TOKEN,
+    phoneNumbers: [FROM],
+    messagingServiceSid: SERVICE_SID,
+    inboundWebhookUrl: callbackUrl,
+    config: { callbackDelayMs: 1 },
+  });
+  try {
+    const env = {
+      ...FULL_ENV,
+      TWILIO_API_BASE_URL: sandbox.url,
+      TWILIO_WEBHOOK_URL: callbackUrl,
+      TWILIO_VALIDITY_PERIOD: "1200",
+    };
+    const sender = createTwilioSender(loadTwilioConfig(env)!);
+
+    const sent = await sender.sendMessage({ to: TO, body: "Your review link: https://x.test/r" });
+    assert.match(sent.sid, /^SM[0-9a-f]{32}$/);
+    assert.equal(sent.status, "queued");
+    assert.equal(sent.segments, 1);
+    assert.equal(sent.encoding, "GSM-7");
+
+    const long = await sender.sendMessage({ to: TO, body: "é😀".repeat(40) });
+    assert.equal(long.segments, 2);
+    assert.equal(long.encoding, "UCS-2");
+
+    const recorded = await (await fetch(`${sandbox.url}/api/messages`)).json();
+    const first = recorded.find((m: { sid: string }) => m.sid === sent.sid);
+    assert.equal(first.status_callback, callbackUrl);
+    assert.equal(first.validity_period, 1200);
+    assert.equal(first.to, TO);
+    assert.equal(first.from, FROM);
+
+    const magic: [string, number, string, boolean, string][] = [
+      ["+15005550001", 21211, "invalid_number", false, "invalid_phone"],
+      ["+15005550002", 21612, "unroutable", false, "provider_rejected"],
+      ["+15005550003", 21408, "account_misconfigured", false, "provider_rejected"],
+      ["+15005550004", 21610, "opted_out", false, "opted_out"],
+      ["+15005550009", 21614, "invalid_number", false, "invalid_phone"],
+    ];
+    for (const [to, code, effect, retryable, errorCode] of magic) {
+      await assert.rejects(sender.sendMessage({ to, body: "hi" }), (e: unknown) => {
+        assert.ok(e instanceof TwilioSendError, to);
+        assert.equal(e.classification.code, code, to);
+        assert.equal(e.classification.effect, effect, to);
+        assert.equal(e.classification.retryable, retryable, to);
+        assert.equal(e.code, errorCode, to);
+        return true;
+      });
+    }
+    assert.equal(
+      await sender.sendMessage({ to: "+15005550006", body: "hi" }).then((r) => r.status),
+      "queued",
+    );
+
+    // A messaging service answers "accepted".
+    const service = createTwilioSender(
+      loadTwilioConfig({
+        ...env,
+        TWILIO_PHONE_NUMBER: "",
+        TWILIO_MESSAGING_SERVICE_SID: SERVICE_SID,
+      })!,
+    );
+    assert.equal((await service.sendMessage({ to: TO, body: "hi" })).status, "accepted");
+
+    // A sender the account does not own is an account problem.
+    const foreign = createTwilioSender(
+      loadTwilioConfig({ ...env, TWILIO_PHONE_NUMBER: "+15005550007" })!,
+    );
+    await assert.rejects(foreign.sendMessage({ to: TO, body: "hi" }), (e: TwilioSendError) => {
+      assert.equal(e.classification.code, 21606);
+      assert.equal(e.classification.alert, true);
+      return true;
+    });
+
+    // Bad credentials.
+    const wrong = createTwilioSender(
+      loadTwilioConfig({ ...env, TWILIO_AUTH_TOKEN: "0".repeat(32) })!,
+    );
+    await assert.rejects(wrong.sendMessage({ to: TO, body: "hi" }), (e: TwilioSendError) => {
+      assert.equal(e.classification.code, 20003);
+      return true;
+    });
+
+    // Faults: 429 and 5xx are retryable.
+    const setConfig = (patch: object) =>
+      fetch(`${sandbox.url}/api/config`, { method: "POST", body: JSON.stringify(patch) }).then((
+        r,
+      ) => r.body?.cancel());
+    await setConfig({ rate429: 1 });
+    await assert.rejects(sender.sendMessage({ to: TO, body: "hi" }), (e: TwilioSendError) => {
+      assert.equal(e.classification.effect, "rate_limited");
+      assert.equal(e.classification.retryable, true);
+      return true;
+    });
+    await setConfig({ rate429: 0, rate5xx: 1 });
+    await assert.rejects(sender.sendMessage({ to: TO, body: "hi" }), (e: TwilioSendError) => {
+      assert.equal(e.classification.effect, "provider_unavailable");
+      assert.equal(e.classification.retryable, true);
+      assert.ok((e.classification.httpStatus ?? 0) >= 500);
+      return true;
+    });
+    // A request Twilio never answers times out, and may have created the message.
+    await setConfig({ rate5xx: 0, rateTimeout: 1, timeoutHangMs: 2000 });
+    const impatient = createTwilioSender(loadTwilioConfig(env)!, { timeoutMs: 100 });
+    await assert.rejects(impatient.sendMessage({ to: TO, body: "hi" }), (e: TwilioSendError) => {
+      assert.equal(e.classification.retryable, true);
+      assert.equal(e.classification.outcomeUncertain, true);
+      assert.match(e.classification.description, /timed out/);
+      return true;
+    });
+    await setConfig({ reset: true });
+
+    // The sandbox's status callbacks (signed by twilio's library) pass our validator.
+    await sandbox.idle();
+    assert.ok(callbacks.length >= 2, `${callbacks.length} callbacks`);
+    for (const cb of callbacks) {
+      assert.equal(
+        await validateTwilioSignature(AUTH_TOKEN, {
+          signature: cb.signature,
+          url: callbackUrl,
+          params: cb.params,
+        }),
+        true,
+        JSON.stringify(cb.params),
+      );
+    }
+    assert.ok(callbacks.some((cb) => cb.params.MessageSid === sent.sid));
+    // …and parse as status callbacks.
+    for (const cb of callbacks) {
+      const parsed = parseTwilioWebhook(cb.params);
+      assert.equal(parsed.ok && parsed.data.kind, "status", JSON.stringify(cb.params));
+    }
+
+    // A simulated inbound reply is signed the same way and parses as an inbound message.
+    callbacks.length = 0;
+    const inbound = await fetch(`${sandbox.url}/api/inbound`, {
+      method: "POST",
+      body: JSON.stringify({ from: TO, to: FROM, body: "Stop texting me" }),
+    });
+    assert.equal(inbound.status, 200, await inbound.clone().text());
+    await inbound.body?.cancel();
+    await sandbox.idle();
+    assert.equal(callbacks.length, 1);
+    const reply = callbacks[0];
+    assert.equal(
+      await validateTwilioSignature(AUTH_TOKEN, {
+        signature: reply.signature,
+        url: callbackUrl,
+        params: reply.params,
+      }),
+      true,
+    );
+    const parsedReply = parseTwilioWebhook(reply.params);
+    assert.ok(parsedReply.ok && parsedReply.data.kind === "inbound", JSON.stringify(reply.params));
+    assert.equal(parsedReply.data.data.Body, "Stop texting me");
+  } finally {
+    await sandbox.close();
+    await receiver.shutdown();
+  }
+});

@@ -1,0 +1,205 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  createPhoneInputSchema,
+  createSmsMessageSchema,
+  e164PhoneSchema,
+  parseError,
+  parseSendSmsRequest,
+  parseTwilioWebhook,
+  phoneInputSchema,
+  safeParse,
+  sendSmsRequestSchema,
+  smsMessageSchema,
+  twilioInboundMessageSchema,
+  twilioStatusCallbackSchema,
+} from "@shared/validation.ts";
+
+const CUSTOMER = "3f2a1c4e-8b9d-4e2f-a1b3-5c6d7e8f9a0b";
+const SM = "SM" + "a".repeat(32);
+const AC = "AC" + "b".repeat(32);
+
+Deno.test("validation: message body is trimmed, not empty, soft limit 320, hard limit 1600", () => {
+  assert.deepEqual(safeParse(smsMessageSchema, "  hello \n"), { ok: true, data: "hello" });
+  const empty = safeParse(smsMessageSchema, "   ");
+  assert.equal(empty.ok, false);
+  assert.equal(safeParse(smsMessageSchema, "a".repeat(320)).ok, true);
+  assert.equal(safeParse(smsMessageSchema, "a".repeat(321)).ok, false);
+  // Characters are code points: 320 emoji are 640 UTF-16 units but 320 characters.
+  assert.equal(safeParse(smsMessageSchema, "😀".repeat(320)).ok, true);
+  const wide = createSmsMessageSchema({ maxChars: 5000 });
+  assert.equal(safeParse(wide, "a".repeat(1600)).ok, true);
+  assert.equal(safeParse(wide, "a".repeat(1601)).ok, false);
+  assert.equal(safeParse(wide, "😀".repeat(801)).ok, false, "1602 UTF-16 units");
+  assert.equal(safeParse(createSmsMessageSchema({ maxChars: 10 }), "a".repeat(11)).ok, false);
+  assert.equal(safeParse(smsMessageSchema, 42).ok, false);
+});
+
+Deno.test("validation: send-sms request", () => {
+  assert.deepEqual(parseSendSmsRequest({ customerId: CUSTOMER, body: " Hi! ", extra: 1 }), {
+    ok: true,
+    data: { customerId: CUSTOMER, body: "Hi!" },
+  });
+  const withKey = parseSendSmsRequest({ customerId: CUSTOMER, body: "x", idempotencyKey: "k1" });
+  assert.equal(withKey.ok && withKey.data.idempotencyKey, "k1");
+  // Seed-style ids are accepted, like Postgres's uuid type.
+  assert.equal(
+    parseSendSmsRequest({ customerId: "00000000-0000-0000-0000-000000000001", body: "x" }).ok,
+    true,
+  );
+
+  const bad = parseSendSmsRequest({ customerId: "nope", body: "" });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) {
+    assert.equal(bad.code, "invalid_request");
+    assert.deepEqual(Object.keys(bad.fieldErrors).sort(), ["body", "customerId"]);
+    const error = parseError(bad);
+    assert.equal(error.status, 400);
+    assert.equal(error.code, "invalid_request");
+  }
+
+  const long = parseSendSmsRequest({ customerId: CUSTOMER, body: "a".repeat(400) });
+  assert.equal(long.ok, false);
+  if (!long.ok) {
+    assert.equal(long.code, "message_too_long");
+    assert.equal(parseError(long).status, 422);
+    assert.match(long.message, /at most 320/);
+  }
+  assert.equal(
+    parseSendSmsRequest({ customerId: CUSTOMER, body: "a".repeat(400) }, { maxChars: 500 }).ok,
+    true,
+  );
+  // Too long *and* another error: the request as a whole is invalid.
+  const both = parseSendSmsRequest({ customerId: 1, body: "a".repeat(400) });
+  assert.equal(!both.ok && both.code, "invalid_request");
+
+  for (const input of [null, undefined, "x", [], 1, { customerId: CUSTOMER }]) {
+    const r = parseSendSmsRequest(input);
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.code, "invalid_request");
+  }
+  assert.equal(
+    parseSendSmsRequest({ customerId: CUSTOMER, body: "x", idempotencyKey: "" }).ok,
+    false,
+  );
+});
+
+Deno.test("validation: phone schemas", () => {
+  assert.equal(safeParse(e164PhoneSchema, "+14155552671").ok, true);
+  assert.equal(safeParse(e164PhoneSchema, "4155552671").ok, false);
+  assert.equal(safeParse(e164PhoneSchema, "+0155552671").ok, false);
+  assert.deepEqual(safeParse(phoneInputSchema, "(415) 555-2671"), {
+    ok: true,
+    data: "+14155552671",
+  });
+  const gb = createPhoneInputSchema({ defaultCountry: "GB" });
+  assert.deepEqual(safeParse(gb, "020 7946 0958"), { ok: true, data: "+442079460958" });
+  const bad = safeParse(phoneInputSchema, "call me");
+  assert.equal(bad.ok, false);
+});
+
+Deno.test("validation: Twilio status callback and inbound message", () => {
+  const status = {
+    MessageSid: SM,
+    SmsSid: SM,
+    AccountSid: AC,
+    MessageStatus: "undelivered",
+    ErrorCode: "30003",
+    To: "+14155552671",
+    From: "+15005550006",
+    ApiVersion: "2010-04-01",
+  };
+  const parsed = safeParse(twilioStatusCallbackSchema, status);
+  assert.equal(parsed.ok && parsed.data.ErrorCode, 30003);
+  assert.equal(parsed.ok && parsed.data.ApiVersion, "2010-04-01");
+  const emptyCode = safeParse(twilioStatusCallbackSchema, { ...status, ErrorCode: "" });
+  assert.equal(emptyCode.ok && emptyCode.data.ErrorCode, undefined);
+  assert.equal(
+    safeParse(twilioStatusCallbackSchema, { ...status, MessageStatus: "lost" }).ok,
+    false,
+  );
+  assert.equal(safeParse(twilioStatusCallbackSchema, { ...status, MessageSid: "SM1" }).ok, false);
+
+  const inbound = {
+    MessageSid: SM,
+    AccountSid: AC,
+    From: "+14155552671",
+    To: "+15005550006",
+    Body: "STOP",
+    NumMedia: "0",
+    SmsStatus: "received",
+    OptOutType: "STOP",
+  };
+  const parsedInbound = safeParse(twilioInboundMessageSchema, inbound);
+  assert.equal(parsedInbound.ok && parsedInbound.data.NumMedia, 0);
+
+  const asStatus = parseTwilioWebhook(new URLSearchParams(status));
+  assert.equal(asStatus.ok && asStatus.data.kind, "status");
+  const asInbound = parseTwilioWebhook(new URLSearchParams(inbound));
+  assert.equal(asInbound.ok && asInbound.data.kind, "inbound");
+  const noStatus = { ...inbound } as Record<string, string>;
+  delete noStatus.SmsStatus;
+  assert.equal(parseTwilioWebhook(noStatus).ok && "inbound", "inbound");
+  const missing = parseTwilioWebhook({ Body: "hi" });
+  assert.equal(missing.ok, false);
+  assert.equal(parseTwilioWebhook(null).ok, false);
+});
+
+const schemas = [
+  smsMessageSchema,
+  sendSmsRequestSchema,
+  e164PhoneSchema,
+  phoneInputSchema,
+  twilioStatusCallbackSchema,
+  twilioInboundMessageSchema,
+];
+
+Deno.test("validation: property — no input makes a parser throw (4,000 cases)", () => {
+  const nasty = fc.oneof(
+    fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true }),
+    fc.record({
+      customerId: fc.oneof(fc.uuid(), fc.anything()),
+      body: fc.oneof(fc.string({ unit: "binary", maxLength: 400 }), fc.anything()),
+      idempotencyKey: fc.anything(),
+    }, { requiredKeys: [] }),
+    fc.dictionary(
+      fc.constantFrom("MessageSid", "AccountSid", "MessageStatus", "ErrorCode", "Body", "From"),
+      fc.oneof(fc.string(), fc.anything()),
+    ),
+  );
+  fc.assert(
+    fc.property(nasty, (input) => {
+      for (const schema of schemas) {
+        const r = safeParse(schema as Parameters<typeof safeParse>[0], input);
+        assert.equal(typeof r.ok, "boolean");
+      }
+      assert.equal(typeof parseSendSmsRequest(input).ok, "boolean");
+      assert.equal(typeof parseTwilioWebhook(input).ok, "boolean");
+    }),
+    { numRuns: 4000 },
+  );
+});
+
+Deno.test("validation: hostile objects do not throw either", () => {
+  const throwing = new Proxy({}, {
+    get() {
+      throw new Error("boom");
+    },
+    has() {
+      throw new Error("boom");
+    },
+    ownKeys() {
+      throw new Error("boom");
+    },
+  });
+  const getter = Object.defineProperty({}, "body", {
+    enumerable: true,
+    get() {
+      throw new Error("boom");
+    },
+  });
+  for (const input of [throwing, getter, Object.create(null)]) {
+    assert.equal(parseSendSmsRequest(input).ok, false);
+    assert.equal(parseTwilioWebhook(input).ok, false);
+  }
+});
