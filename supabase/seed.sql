@@ -66,9 +66,9 @@ insert into public.send_logs (id, business_id, contact_id, status, provider_mess
                               sent_at)
 values
   ('e0000000-0000-4000-8000-000000000001', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
-   'a0000000-0000-4000-8000-000000000001', 'delivered', 're_seed_acme_0001',
+   'a0000000-0000-4000-8000-000000000001', 'delivered', '{"resend_id": "re_seed_acme_0001"}',
    'How did we do?', now() - interval '2 days'),
   ('e0000000-0000-4000-8000-000000000002', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb',
-   'b0000000-0000-4000-8000-000000000002', 'sent', 're_seed_bay_0001',
+   'b0000000-0000-4000-8000-000000000002', 'sent', '{"resend_id": "re_seed_bay_0001"}',
    'Your appointment', now() - interval '1 day')
 on conflict (id) do nothing;

@@ -1,0 +1,380 @@
+-- SMS message events and the send-log RPCs.
+--
+-- sms_message_events is the append-only log of everything that happened to an SMS: the provider's
+-- answer when it was created ('api'), every status callback ('callback', idempotent on the
+-- callback's identity: message sid + reported status) and our own transitions ('system': deferred,
+-- sending, canceled...). advance_sms_status() is the one function that moves a send log's status,
+-- and only forward, whatever order callbacks arrive in.
+--
+-- SMS send logs are written only here (security definer RPCs, service_role only): send-sms reads
+-- the customer as the user (RLS), then calls these with the acting user's id, which they check.
+
+create table public.sms_message_events (
+  id bigint generated always as identity primary key,
+  -- Null until the message is known: a callback can arrive before its sid is stored on the log.
+  business_id uuid references public.businesses (id) on delete cascade,
+  send_log_id uuid references public.send_logs (id) on delete cascade,
+  message_sid text check (char_length(message_sid) between 2 and 64),
+  source text not null check (source in ('api', 'callback', 'system')),
+  -- What was reported, verbatim (Twilio's word, e.g. 'accepted'), and the send-log status it
+  -- maps to (null: not an outbound status, e.g. 'received').
+  provider_status text not null check (char_length(provider_status) between 1 and 40),
+  status text,
+  error_code integer,
+  error_message text,
+  payload jsonb not null default '{}'::jsonb check (jsonb_typeof(payload) = 'object'),
+  occurred_at timestamptz not null default now(),
+  received_at timestamptz not null default now(),
+  check (send_log_id is not null or message_sid is not null),
+  check (status is null or public.sms_status_rank(status) is not null)
+);
+comment on table public.sms_message_events is
+  'Append-only: every status report and callback of every SMS; never updated except to link an early callback to its send log once.';
+
+-- The callback's identity: Twilio reports each status of a message once; a repeat is a duplicate.
+create unique index sms_message_events_callback_key
+  on public.sms_message_events (message_sid, provider_status) where source = 'callback';
+create index sms_message_events_send_log_id_idx on public.sms_message_events (send_log_id, id);
+create index sms_message_events_business_id_idx
+  on public.sms_message_events (business_id, received_at desc);
+
+-- Append-only, even for the table owner: the only change ever made is linking an event recorded
+-- before its sid was known to its send log (null -> value, nothing else).
+create function public.sms_message_events_append_only()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if old.send_log_id is null and new.send_log_id is not null
+     and (old.business_id is null or old.business_id = new.business_id)
+     and (new.id, new.message_sid, new.source, new.provider_status, new.status, new.error_code,
+          new.error_message, new.payload, new.occurred_at, new.received_at)
+         is not distinct from
+         (old.id, old.message_sid, old.source, old.provider_status, old.status, old.error_code,
+          old.error_message, old.payload, old.occurred_at, old.received_at) then
+    return new;
+  end if;
+  raise exception 'sms_message_events is append-only' using errcode = '42501';
+end
+$$;
+revoke execute on function public.sms_message_events_append_only()
+  from public, anon, authenticated, service_role;
+create trigger sms_message_events_append_only
+  before update on public.sms_message_events
+  for each row execute function public.sms_message_events_append_only();
+
+alter table public.sms_message_events enable row level security;
+revoke all on public.sms_message_events from anon, authenticated, service_role;
+grant select on public.sms_message_events to authenticated, service_role;
+revoke all on sequence public.sms_message_events_id_seq from anon, authenticated, service_role;
+
+create policy "members read sms message events" on public.sms_message_events
+  for select to authenticated
+  using (business_id in (select bm.business_id from public.business_members bm
+                         where bm.user_id = (select auth.uid())));
+
+-- Internal helpers (owner only) ------------------------------------------------------------------
+
+-- Raises unless the user is a member of the business. Null user: a system caller, allowed.
+create function public.sms_assert_member(p_business_id uuid, p_user uuid)
+returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if p_user is not null and not exists (
+    select 1 from public.business_members bm
+     where bm.business_id = p_business_id and bm.user_id = p_user) then
+    raise exception 'customer_not_found'
+      using errcode = 'P0002', detail = 'the acting user is not a member of this business';
+  end if;
+end
+$$;
+
+-- Locks the customer against concurrent consent changes (FOR SHARE) and checks that an SMS may be
+-- written for them: the acting user's business, consent, a usable phone. The error message is the
+-- HTTP error code send-sms answers with.
+create function public.sms_lock_sendable_customer(p_customer_id uuid, p_acting_user uuid)
+returns public.customers
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_customer public.customers;
+begin
+  select c.* into v_customer from public.customers c where c.id = p_customer_id for share;
+  if not found then
+    raise exception 'customer_not_found' using errcode = 'P0002', detail = 'no such customer';
+  end if;
+  perform public.sms_assert_member(v_customer.business_id, p_acting_user);
+  if v_customer.sms_consent_status = 'opted_out' then
+    raise exception 'opted_out' using errcode = 'P0001', detail = 'the customer opted out of SMS';
+  elsif v_customer.sms_consent_status <> 'opted_in' then
+    raise exception 'no_consent' using errcode = 'P0001',
+      detail = 'the customer has not opted in to SMS';
+  end if;
+  if v_customer.phone is null or v_customer.phone_status in ('invalid', 'landline') then
+    raise exception 'invalid_phone' using errcode = 'P0001',
+      detail = 'the customer has no number that can receive SMS';
+  end if;
+  return v_customer;
+end
+$$;
+
+revoke execute on function public.sms_assert_member(uuid, uuid),
+  public.sms_lock_sendable_customer(uuid, uuid)
+  from public, anon, authenticated, service_role;
+
+-- The status rule ------------------------------------------------------------------------------
+
+-- Moves an SMS send log to a status of strictly higher rank; anything else is ignored. Accepts
+-- Twilio's words (mapped by sms_log_status_for). Returns whether the log changed. The WHERE clause
+-- is re-checked on the locked row, so concurrent callbacks cannot move it backwards either.
+create function public.advance_sms_status(
+  p_send_log_id uuid,
+  p_status text,
+  p_status_at timestamptz default null,
+  p_error_code integer default null,
+  p_error text default null
+)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_status text := public.sms_log_status_for(p_status);
+  v_at timestamptz := coalesce(p_status_at, now());
+  v_changed integer;
+begin
+  if v_status is null then
+    raise exception 'not an outbound SMS status: %', p_status using errcode = '22023';
+  end if;
+  update public.send_logs l
+     set status = v_status,
+         status_at = v_at,
+         sent_at = case when v_status in ('sent', 'delivered', 'undelivered', 'read')
+                        then coalesce(l.sent_at, v_at) else l.sent_at end,
+         error_code = coalesce(p_error_code, l.error_code),
+         error = coalesce(p_error, l.error),
+         updated_at = now()
+   where l.id = p_send_log_id
+     and l.channel = 'sms'
+     and public.sms_status_rank(l.status) < public.sms_status_rank(v_status);
+  get diagnostics v_changed = row_count;
+  return v_changed > 0;
+end
+$$;
+
+-- Records one status report and applies it. Callbacks (source 'callback') pass the message sid and
+-- are idempotent: a repeat returns the first event with duplicate = true. Our own transitions pass
+-- p_send_log_id with source 'system'; the provider's create answer uses source 'api'.
+create function public.record_sms_status_event(
+  p_message_sid text,
+  p_status text,
+  p_error_code integer default null,
+  p_error_message text default null,
+  p_payload jsonb default '{}'::jsonb,
+  p_occurred_at timestamptz default null,
+  p_source text default 'callback',
+  p_send_log_id uuid default null
+)
+returns table (event_id bigint, duplicate boolean, send_log_id uuid, status text, applied boolean)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_log public.send_logs;
+  v_sid text := nullif(p_message_sid, '');
+  v_mapped text := public.sms_log_status_for(p_status);
+  v_event_id bigint;
+  v_duplicate boolean := false;
+  v_applied boolean := false;
+begin
+  if p_status is null or p_status = '' then
+    raise exception 'a status is required' using errcode = '22023';
+  end if;
+  if p_source is null or p_source not in ('api', 'callback', 'system') then
+    raise exception 'source must be api, callback or system' using errcode = '22023';
+  end if;
+  if p_send_log_id is not null then
+    select l.* into v_log from public.send_logs l where l.id = p_send_log_id and l.channel = 'sms';
+    if not found then
+      raise exception 'send_log_not_found' using errcode = 'P0002';
+    end if;
+    v_sid := coalesce(v_sid, v_log.provider_message_id ->> 'twilio_sid');
+  elsif v_sid is not null then
+    -- Serialises with record_sms_send_result storing this sid: an early callback is either seen
+    -- there (and linked) or finds the log here, never neither.
+    perform pg_advisory_xact_lock(hashtextextended('sms_message_sid:' || v_sid, 0));
+    select l.* into v_log from public.send_logs l
+     where (l.provider_message_id ->> 'twilio_sid') = v_sid;
+  else
+    raise exception 'a message sid or a send log id is required' using errcode = '22023';
+  end if;
+  if p_source = 'callback' and v_sid is null then
+    raise exception 'a callback needs the message sid' using errcode = '22023';
+  end if;
+
+  if p_source = 'callback' then
+    insert into public.sms_message_events as e
+      (business_id, send_log_id, message_sid, source, provider_status, status, error_code,
+       error_message, payload, occurred_at)
+    values (v_log.business_id, v_log.id, v_sid, 'callback', p_status, v_mapped, p_error_code,
+            p_error_message, coalesce(p_payload, '{}'::jsonb), coalesce(p_occurred_at, now()))
+    on conflict (message_sid, provider_status) where source = 'callback' do nothing
+    returning e.id into v_event_id;
+    if v_event_id is null then
+      v_duplicate := true;
+      select e.id into v_event_id from public.sms_message_events e
+       where e.source = 'callback' and e.message_sid = v_sid and e.provider_status = p_status;
+    end if;
+  else
+    insert into public.sms_message_events as e
+      (business_id, send_log_id, message_sid, source, provider_status, status, error_code,
+       error_message, payload, occurred_at)
+    values (v_log.business_id, v_log.id, v_sid, p_source, p_status, v_mapped, p_error_code,
+            p_error_message, coalesce(p_payload, '{}'::jsonb), coalesce(p_occurred_at, now()))
+    returning e.id into v_event_id;
+  end if;
+
+  -- Applying again on a duplicate is harmless (forward-only) and heals an interrupted first try.
+  if v_log.id is not null and v_mapped is not null then
+    v_applied := public.advance_sms_status(v_log.id, v_mapped, coalesce(p_occurred_at, now()),
+                                           p_error_code, p_error_message);
+  end if;
+
+  event_id := v_event_id;
+  duplicate := v_duplicate;
+  send_log_id := v_log.id;
+  if v_log.id is not null then
+    select l.status into status from public.send_logs l where l.id = v_log.id;
+  end if;
+  applied := v_applied;
+  return next;
+end
+$$;
+
+-- Send logs ------------------------------------------------------------------------------------
+
+-- Creates the send log of an SMS about to be handed to Twilio (status 'sending', or 'queued').
+-- Re-checks, under a share lock on the customer: the acting user's membership (when given),
+-- consent and phone. Errors (message = send-sms error code): customer_not_found, opted_out,
+-- no_consent, invalid_phone.
+create function public.create_sms_send_log(
+  p_customer_id uuid,
+  p_segments integer,
+  p_encoding text,
+  p_acting_user uuid default null,
+  p_status text default 'sending'
+)
+returns public.send_logs
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_customer public.customers;
+  v_log public.send_logs;
+begin
+  if p_status is null or p_status not in ('queued', 'sending') then
+    raise exception 'a new SMS send log starts queued or sending (deferred: enqueue_sms_retry)'
+      using errcode = '22023';
+  end if;
+  v_customer := public.sms_lock_sendable_customer(p_customer_id, p_acting_user);
+  insert into public.send_logs as l
+    (business_id, channel, customer_id, contact_id, to_phone, segments, encoding, status,
+     status_at)
+  values (v_customer.business_id, 'sms', v_customer.id, v_customer.id, v_customer.phone,
+          p_segments, p_encoding, p_status, now())
+  returning l.* into v_log;
+  insert into public.sms_message_events
+    (business_id, send_log_id, source, provider_status, status)
+  values (v_log.business_id, v_log.id, 'system', p_status, p_status);
+  return v_log;
+end
+$$;
+
+-- Stores what Twilio answered to the create call: the sid (when it accepted the message), its
+-- status, num_segments, or the error (p_twilio_sid null, p_status 'failed'). Callbacks that
+-- arrived before the sid was stored are linked to the log and applied now.
+create function public.record_sms_send_result(
+  p_send_log_id uuid,
+  p_twilio_sid text,
+  p_status text,
+  p_segments integer default null,
+  p_error_code integer default null,
+  p_error text default null,
+  p_payload jsonb default '{}'::jsonb
+)
+returns public.send_logs
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_log public.send_logs;
+  v_sid text := nullif(p_twilio_sid, '');
+  v_early record;
+begin
+  select l.* into v_log from public.send_logs l
+   where l.id = p_send_log_id and l.channel = 'sms' for update;
+  if not found then
+    raise exception 'send_log_not_found' using errcode = 'P0002';
+  end if;
+  if v_sid is not null then
+    perform pg_advisory_xact_lock(hashtextextended('sms_message_sid:' || v_sid, 0));
+    if (v_log.provider_message_id ->> 'twilio_sid') is not null
+       and (v_log.provider_message_id ->> 'twilio_sid') <> v_sid then
+      raise exception 'send log % already has Twilio sid %', v_log.id,
+        v_log.provider_message_id ->> 'twilio_sid' using errcode = '23505';
+    end if;
+    update public.send_logs l
+       set provider_message_id = coalesce(l.provider_message_id, '{}'::jsonb)
+                                 || jsonb_build_object('twilio_sid', v_sid),
+           segments = coalesce(p_segments, l.segments),
+           updated_at = now()
+     where l.id = v_log.id;
+    update public.sms_message_events e
+       set send_log_id = v_log.id, business_id = v_log.business_id
+     where e.source = 'callback' and e.message_sid = v_sid and e.send_log_id is null;
+  elsif public.sms_log_status_for(p_status) is distinct from 'failed' then
+    raise exception 'without a Twilio sid the only result is failed' using errcode = '22023';
+  end if;
+
+  perform public.record_sms_status_event(v_sid, p_status, p_error_code, p_error, p_payload,
+                                         null, 'api', v_log.id);
+  -- Early callbacks, highest rank last so the log ends at the furthest status reported.
+  for v_early in
+    select e.status, e.occurred_at, e.error_code, e.error_message
+      from public.sms_message_events e
+     where e.send_log_id = v_log.id and e.source = 'callback' and e.status is not null
+     order by public.sms_status_rank(e.status), e.id
+  loop
+    perform public.advance_sms_status(v_log.id, v_early.status, v_early.occurred_at,
+                                      v_early.error_code, v_early.error_message);
+  end loop;
+
+  select l.* into v_log from public.send_logs l where l.id = v_log.id;
+  return v_log;
+end
+$$;
+
+revoke execute on function
+  public.advance_sms_status(uuid, text, timestamptz, integer, text),
+  public.record_sms_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid),
+  public.create_sms_send_log(uuid, integer, text, uuid, text),
+  public.record_sms_send_result(uuid, text, text, integer, integer, text, jsonb)
+  from public, anon, authenticated;
+grant execute on function
+  public.advance_sms_status(uuid, text, timestamptz, integer, text),
+  public.record_sms_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid),
+  public.create_sms_send_log(uuid, integer, text, uuid, text),
+  public.record_sms_send_result(uuid, text, text, integer, integer, text, jsonb)
+  to service_role;
