@@ -51,3 +51,15 @@ export async function asUser<T>(
     return await fn(tx);
   }) as T;
 }
+
+/**
+ * Runs `fn` in a transaction as role `service_role`: the role the `security definer` RPCs are
+ * granted to. Functions connect as the database owner; switching role keeps them to what the
+ * service role may do.
+ */
+export async function asService<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return await sql.begin(async (tx) => {
+    await tx`select set_config('role', 'service_role', true)`;
+    return await fn(tx);
+  }) as T;
+}

@@ -1,0 +1,89 @@
+/**
+ * What every Edge Function shares around its own logic: the clients it is given (database,
+ * Twilio, clock, environment), resolved once per isolate, and the outer handler that answers
+ * CORS preflight and turns any error into the contract's JSON shape with a request id in logs.
+ *
+ * @module
+ */
+import { createDb, dbUrlFromEnv, type Sql } from "./db.ts";
+import { errorResponse, isSmsError, SmsError } from "./errors.ts";
+import { CORS_HEADERS } from "./http.ts";
+import { createLogger, type Logger, type LogSink } from "./log.ts";
+import { createTwilioSender, loadTwilioConfig, type TwilioSender } from "./twilio.ts";
+
+/** Environment variables as a plain record. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The clients a function works with; tests build their own. */
+export interface FunctionDeps {
+  env: Env;
+  /** Database pool; `null` when no database URL is configured. */
+  sql: Sql | null;
+  /** Twilio sender; `null` when Twilio is not configured (SMS disabled). */
+  twilio: TwilioSender | null;
+  /** Current time (injectable so quiet-hours logic can be tested at any instant). */
+  now: () => Date;
+  /** Where log lines go. */
+  logSink?: LogSink;
+}
+
+/** Resolves the clients from the environment (call once per isolate, at module load). */
+export function depsFromEnv(env: Env): FunctionDeps {
+  const url = dbUrlFromEnv(env);
+  const twilioConfig = loadTwilioConfig(env);
+  return {
+    env,
+    sql: url ? createDb(url) : null,
+    twilio: twilioConfig ? createTwilioSender(twilioConfig) : null,
+    now: () => new Date(),
+  };
+}
+
+/** The database pool, or a 500 that says the function is misconfigured. */
+export function requireSql(deps: FunctionDeps): Sql {
+  if (!deps.sql) throw new Error("SUPABASE_DB_URL is not set");
+  return deps.sql;
+}
+
+/** A request handler given a per-request logger. */
+export type FunctionHandler = (req: Request, log: Logger) => Promise<Response>;
+
+/** Options of {@link serveFunction}. */
+export interface ServeFunctionOptions {
+  logSink?: LogSink;
+  /** Methods the function accepts (default POST). */
+  methods?: string[];
+}
+
+/**
+ * Wraps a function's handler: answers OPTIONS, refuses other methods, and converts errors.
+ * An {@link SmsError} keeps its code; anything else is logged with the request id and answered
+ * 500 `internal`, never with its message (it could carry secrets or message bodies).
+ */
+export function serveFunction(
+  name: string,
+  handler: FunctionHandler,
+  options: ServeFunctionOptions = {},
+): (req: Request) => Promise<Response> {
+  const methods = options.methods ?? ["POST"];
+  return async (req) => {
+    const log = createLogger(name, { sink: options.logSink });
+    const headers = { ...CORS_HEADERS, "x-request-id": log.requestId };
+    if (req.method === "OPTIONS") return new Response("ok", { status: 200, headers });
+    try {
+      if (!methods.includes(req.method)) {
+        throw new SmsError("invalid_request", `method ${req.method} is not allowed`);
+      }
+      const res = await handler(req, log);
+      res.headers.set("x-request-id", log.requestId);
+      return res;
+    } catch (error) {
+      if (isSmsError(error)) {
+        if (error.status >= 500) log.warn("refused", { code: error.code });
+      } else {
+        log.error("unexpected_error", { error, stack: (error as Error)?.stack?.split("\n")[1] });
+      }
+      return errorResponse(error, { headers });
+    }
+  };
+}
