@@ -1,0 +1,59 @@
+/**
+ * Carries out what a Twilio error means beyond the one message (opt-out, phone status, business
+ * alert, filtered content) through the `apply_sms_provider_error` RPC, in the caller's
+ * service-role transaction.
+ *
+ * @module
+ */
+import type { Tx } from "./db.ts";
+import type { TwilioErrorClassification } from "./twilio-errors.ts";
+
+/** What the database changed. */
+export interface ProviderEffectResult {
+  consentChanged: boolean;
+  /** The customer's new phone status, when it changed. */
+  phoneStatus: string | null;
+  businessAlert: boolean;
+  contentFiltered: boolean;
+  cancelledRetries: number;
+}
+
+/** Input of {@link applyProviderError}. */
+export interface ProviderErrorInput {
+  sendLogId: string;
+  classification: TwilioErrorClassification;
+  /** The message's sid, as evidence for a consent change. */
+  messageSid?: string | null;
+}
+
+const NO_EFFECT: ProviderEffectResult = {
+  consentChanged: false,
+  phoneStatus: null,
+  businessAlert: false,
+  contentFiltered: false,
+  cancelledRetries: 0,
+};
+
+/** Applies a classified error's effect; errors with nothing to change cost no round trip. */
+export async function applyProviderError(
+  tx: Tx,
+  input: ProviderErrorInput,
+): Promise<ProviderEffectResult> {
+  const { classification: c } = input;
+  const acts = c.phoneStatus !== null ||
+    ["opted_out", "sender_not_registered", "account_misconfigured", "content_filtered"]
+      .includes(c.effect);
+  if (!acts) return NO_EFFECT;
+  const [row] = await tx<{ result: Record<string, unknown> }[]>`
+    select public.apply_sms_provider_error(
+      ${input.sendLogId}::uuid, ${c.code}::integer, ${c.effect}, ${c.phoneStatus},
+      ${input.messageSid ?? null}) as result`;
+  const r = row.result;
+  return {
+    consentChanged: r.consent_changed === true,
+    phoneStatus: typeof r.phone_status === "string" ? r.phone_status : null,
+    businessAlert: r.business_alert === true,
+    contentFiltered: r.content_filtered === true,
+    cancelledRetries: Number(r.cancelled_retries ?? 0),
+  };
+}
