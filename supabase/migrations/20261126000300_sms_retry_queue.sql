@@ -146,7 +146,8 @@ create function public.enqueue_sms_retry(
   p_acting_user uuid default null,
   p_max_attempts integer default 5,
   p_last_error text default null,
-  p_last_error_code integer default null
+  p_last_error_code integer default null,
+  p_outcome_uncertain boolean default false
 )
 returns table (retry_id uuid, send_log_id uuid, scheduled_for timestamptz)
 language plpgsql
@@ -177,15 +178,19 @@ begin
       raise exception 'send_log_not_found' using errcode = 'P0002',
         detail = 'no SMS send log for this customer';
     end if;
-    perform public.sms_defer_send_log(v_log_id);
+    -- A send whose outcome is unknown (Twilio timed out) keeps its log as it was, so the
+    -- worker that picks the row up reconciles with Twilio before sending again.
+    if not coalesce(p_outcome_uncertain, false) then
+      perform public.sms_defer_send_log(v_log_id);
+    end if;
   end if;
 
   insert into public.sms_retry_queue as q
     (business_id, customer_id, send_log_id, body, reason, max_attempts, scheduled_for,
-     last_error, last_error_code)
+     last_error, last_error_code, outcome_uncertain)
   values (v_customer.business_id, v_customer.id, v_log_id, p_body, p_reason,
           coalesce(p_max_attempts, 5), coalesce(p_scheduled_for, now()), p_last_error,
-          p_last_error_code)
+          p_last_error_code, coalesce(p_outcome_uncertain, false) and p_send_log_id is not null)
   returning q.* into v_row;
 
   retry_id := v_row.id;
@@ -428,7 +433,7 @@ $$;
 
 revoke execute on function
   public.enqueue_sms_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text,
-                           integer),
+                           integer, boolean),
   public.claim_due_sms_retries(integer, integer, text),
   public.complete_sms_retry(uuid, text),
   public.fail_sms_retry(uuid, text, text, timestamptz, integer, boolean, boolean),
@@ -437,7 +442,7 @@ revoke execute on function
   from public, anon, authenticated;
 grant execute on function
   public.enqueue_sms_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text,
-                           integer),
+                           integer, boolean),
   public.claim_due_sms_retries(integer, integer, text),
   public.complete_sms_retry(uuid, text),
   public.fail_sms_retry(uuid, text, text, timestamptz, integer, boolean, boolean),

@@ -185,7 +185,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'public.fail_sms_retry(uuid, text, text, timestamptz, integer, boolean, boolean)',
     'public.reschedule_sms_retry(uuid, text, timestamptz, text)',
     'public.cancel_sms_retry(uuid, text, text)',
-    'public.enqueue_sms_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text, integer)',
+    'public.enqueue_sms_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text, integer, boolean)',
     'public.advance_sms_status(uuid, text, timestamptz, integer, text)',
     'public.record_sms_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)',
     'public.create_sms_send_log(uuid, integer, text, uuid, text)',
