@@ -13,6 +13,8 @@ export interface SmsErrorOptions {
   cause?: unknown;
   /** Per-field messages, e.g. from schema validation. */
   fieldErrors?: Record<string, string[]>;
+  /** Machine-readable facts for the caller (segment counts, Twilio's code…); sent in responses. */
+  details?: Record<string, unknown>;
 }
 
 /** An error that maps to an HTTP status and a machine-readable snake_case code. */
@@ -23,6 +25,8 @@ export class SmsError extends Error {
   readonly status: number;
   /** Per-field messages, when the error comes from validation. */
   readonly fieldErrors?: Record<string, string[]>;
+  /** Machine-readable facts sent with the error. */
+  readonly details?: Record<string, unknown>;
 
   /** Creates an error whose HTTP status follows from `code`. */
   constructor(code: ErrorCode, message: string, options: SmsErrorOptions = {}) {
@@ -31,6 +35,7 @@ export class SmsError extends Error {
     this.code = code;
     this.status = ERROR_STATUS[code];
     if (options.fieldErrors) this.fieldErrors = options.fieldErrors;
+    if (options.details) this.details = options.details;
   }
 }
 
@@ -43,9 +48,13 @@ export function isSmsError(value: unknown): value is SmsError {
     v.status === ERROR_STATUS[v.code as ErrorCode];
 }
 
-/** The JSON body for an error code and message. */
-export function errorBody(code: ErrorCode, message: string): ErrorBody {
-  return { error: { code, message } };
+/** The JSON body for an error code and message, with optional details. */
+export function errorBody(
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+): ErrorBody {
+  return { error: details ? { code, message, details } : { code, message } };
 }
 
 /** Options of {@link errorResponse}. */
@@ -68,7 +77,10 @@ export function errorResponse(error: unknown, options: ErrorResponseOptions = {}
   const message = known ? error.message : (options.internalMessage ?? "Internal error");
   const headers = new Headers(options.headers);
   headers.set("content-type", "application/json; charset=utf-8");
-  return new Response(JSON.stringify(errorBody(code, message)), {
+  const details = known
+    ? error.details ?? (error.fieldErrors ? { fieldErrors: error.fieldErrors } : undefined)
+    : undefined;
+  return new Response(JSON.stringify(errorBody(code, message, details)), {
     status: ERROR_STATUS[code],
     headers,
   });

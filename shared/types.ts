@@ -15,6 +15,7 @@ export type ErrorCode =
   | "customer_not_found"
   | "no_consent"
   | "opted_out"
+  | "idempotency_conflict"
   | "invalid_phone"
   | "message_too_long"
   | "provider_rejected"
@@ -31,6 +32,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   customer_not_found: 404,
   no_consent: 409,
   opted_out: 409,
+  // The key was used for another request, or its first request is still running.
+  idempotency_conflict: 409,
   invalid_phone: 422,
   message_too_long: 422,
   provider_rejected: 422,
@@ -41,7 +44,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
 
 /** The JSON error body every function answers with. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
 }
 
 /** Message encodings an SMS can use. */

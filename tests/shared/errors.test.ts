@@ -10,6 +10,7 @@ Deno.test("errors: every code has its contract status", () => {
     customer_not_found: 404,
     no_consent: 409,
     opted_out: 409,
+    idempotency_conflict: 409,
     invalid_phone: 422,
     message_too_long: 422,
     provider_rejected: 422,
@@ -43,5 +44,20 @@ Deno.test("errors: JSON error responses", async () => {
   assert.deepEqual(await hidden.json(), { error: { code: "internal", message: "Internal error" } });
   assert.deepEqual(errorBody("sms_disabled", "off"), {
     error: { code: "sms_disabled", message: "off" },
+  });
+});
+
+Deno.test("errors: details and field errors travel with the error", async () => {
+  const res = errorResponse(
+    new SmsError("message_too_long", "too long", { details: { segments: 3 } }),
+  );
+  assert.deepEqual(await res.json(), {
+    error: { code: "message_too_long", message: "too long", details: { segments: 3 } },
+  });
+  const invalid = errorResponse(
+    new SmsError("invalid_request", "bad", { fieldErrors: { customerId: ["must be a uuid"] } }),
+  );
+  assert.deepEqual((await invalid.json()).error.details, {
+    fieldErrors: { customerId: ["must be a uuid"] },
   });
 });

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { checkMessageLength, measureMessage } from "@shared/message-limits.ts";
+
+Deno.test("two GSM-7 segments fit, a third does not", () => {
+  assert.equal(checkMessageLength("a".repeat(306)), null);
+  const e = checkMessageLength("a".repeat(307));
+  assert.equal(e?.code, "message_too_long");
+  assert.equal(e?.status, 422);
+  assert.deepEqual(e?.details, {
+    characters: 307,
+    segments: 3,
+    encoding: "GSM-7",
+    nonGsmCharacters: [],
+    maxSegments: 2,
+    maxChars: 320,
+  });
+});
+
+Deno.test("one emoji makes the message UCS-2 and the error names it", () => {
+  const body = "Your table is ready 🍽 " + "x".repeat(120);
+  const e = checkMessageLength(body);
+  assert.equal(e?.details?.encoding, "UCS-2");
+  assert.deepEqual(e?.details?.nonGsmCharacters, ["🍽"]);
+  assert.match(e!.message, /🍽 made it UCS-2/);
+  assert.equal(checkMessageLength("🍽 ready"), null);
+});
+
+Deno.test("limits are configurable", () => {
+  assert.equal(checkMessageLength("a".repeat(161), { maxSegments: 1 })?.code, "message_too_long");
+  assert.equal(
+    checkMessageLength("a".repeat(200), { maxChars: 100, maxSegments: 5 })?.code,
+    "message_too_long",
+  );
+  assert.equal(checkMessageLength("a".repeat(400), { maxChars: 1600, maxSegments: 3 }), null);
+});
+
+Deno.test("property: refused exactly when over a limit", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: "grapheme", maxLength: 400 }), (body) => {
+      const m = measureMessage(body);
+      const refused = checkMessageLength(body) !== null;
+      assert.equal(refused, m.characters > 320 || m.segments > 2);
+    }),
+    { numRuns: 500 },
+  );
+});

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { isSmsError } from "@shared/errors.ts";
+import { decideSend, type SendCustomer } from "@shared/send-decision.ts";
+
+const ny: SendCustomer = {
+  phone: "+12125550101",
+  phoneStatus: "valid",
+  consentStatus: "opted_in",
+  timeZone: "America/New_York",
+  state: "NY",
+};
+// 2026-06-10 is a Wednesday; New York is UTC-4 in June.
+const at = (hhmm: string) => new Date(`2026-06-10T${hhmm}:00-04:00`);
+
+Deno.test("refusals come before any timing rule", () => {
+  const cases: [Partial<SendCustomer>, string][] = [
+    [{ consentStatus: "opted_out" }, "opted_out"],
+    [{ consentStatus: "unknown" }, "no_consent"],
+    [{ phone: null }, "invalid_phone"],
+    [{ phone: "2125550101" }, "invalid_phone"],
+    [{ phoneStatus: "invalid" }, "invalid_phone"],
+    [{ phoneStatus: "landline" }, "invalid_phone"],
+  ];
+  for (const [change, code] of cases) {
+    assert.throws(
+      () => decideSend({ ...ny, ...change }, { now: at("12:00") }),
+      (e) => isSmsError(e) && e.code === code,
+      code,
+    );
+  }
+});
+
+Deno.test("inside the window: send, valid no longer than what is left of it", () => {
+  const noon = decideSend(ny, { now: at("12:00") });
+  assert.deepEqual(noon, { kind: "send", validityPeriod: 3600, windowEndsAt: at("21:00") });
+  const late = decideSend(ny, { now: at("20:30") });
+  assert.equal(late.kind === "send" && late.validityPeriod, 1800);
+});
+
+Deno.test("quiet hours: deferred to the next morning", () => {
+  assert.deepEqual(decideSend(ny, { now: at("21:00") }), {
+    kind: "defer",
+    reason: "quiet_hours",
+    scheduledFor: new Date("2026-06-11T08:00:00-04:00"),
+  });
+  assert.deepEqual(decideSend(ny, { now: at("07:59") }), {
+    kind: "defer",
+    reason: "quiet_hours",
+    scheduledFor: at("08:00"),
+  });
+});
+
+Deno.test("frequency cap (FL: 3 per 24 h) defers to the next slot, outside quiet hours", () => {
+  const fl: SendCustomer = { ...ny, phone: "+13055550108", state: "FL" };
+  const now = at("12:00");
+  const sends = [at("09:00"), at("10:00"), at("11:00")].map((d) =>
+    new Date(d.getTime() - 86_400_000 + 3_600_000)
+  );
+  // Sends at 10:00, 11:00 and 12:00 yesterday have all left the rolling 24 h window.
+  assert.equal(decideSend(fl, { now, recentSends: sends }).kind, "send");
+  const today = [at("09:00"), at("10:00"), at("11:00")];
+  assert.deepEqual(decideSend(fl, { now, recentSends: today }), {
+    kind: "defer",
+    reason: "frequency_cap",
+    scheduledFor: new Date("2026-06-11T09:00:00-04:00"),
+  });
+  // Sends late yesterday: the next slot (22:00 tonight) is in FL's quiet hours (8–20).
+  const evening = [at("19:00"), at("19:30"), at("19:45")].map((d) =>
+    new Date(d.getTime() - 86_400_000 + 3 * 3_600_000)
+  );
+  const deferred = decideSend(fl, { now: at("19:50"), recentSends: evening });
+  assert.deepEqual(deferred, {
+    kind: "defer",
+    reason: "frequency_cap",
+    scheduledFor: new Date("2026-06-11T08:00:00-04:00"),
+  });
+});
