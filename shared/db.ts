@@ -5,6 +5,8 @@
  * @module
  */
 import postgres from "postgres";
+import { SmsError } from "./errors.ts";
+import type { ErrorCode as SmsErrorCode } from "./types.ts";
 
 /** A postgres.js client. */
 export type Sql = postgres.Sql;
@@ -62,4 +64,24 @@ export async function asService<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promis
     await tx`select set_config('role', 'service_role', true)`;
     return await fn(tx);
   }) as T;
+}
+
+// The SMS RPCs raise these words as their message (see the migrations) for refusals a caller
+// can act on; everything else is a bug or an outage.
+const RPC_REFUSALS: Record<string, { code: SmsErrorCode; message: string }> = {
+  customer_not_found: { code: "customer_not_found", message: "Customer not found" },
+  opted_out: { code: "opted_out", message: "The customer has opted out of SMS" },
+  no_consent: { code: "no_consent", message: "The customer has not consented to SMS" },
+  invalid_phone: {
+    code: "invalid_phone",
+    message: "The customer has no mobile number that can receive SMS",
+  },
+};
+
+/** The contract error an RPC refusal stands for, or `null` for any other error. */
+export function rpcRefusal(error: unknown): SmsError | null {
+  const e = error as { message?: unknown; code?: unknown };
+  if (typeof e?.message !== "string" || !["P0001", "P0002"].includes(String(e.code))) return null;
+  const refusal = RPC_REFUSALS[e.message];
+  return refusal ? new SmsError(refusal.code, refusal.message) : null;
 }

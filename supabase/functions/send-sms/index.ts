@@ -1,0 +1,16 @@
+// send-sms: a signed-in user texts one of their business's customers.
+import { authConfigFromEnv, createVerifier } from "@shared/auth.ts";
+import { depsFromEnv, serveFunction } from "@shared/function.ts";
+import { createSendSmsHandler } from "./handler.ts";
+
+const env = Deno.env.toObject();
+const deps = depsFromEnv(env);
+const maxSegments = Number(env.SMS_MAX_SEGMENTS_PER_MESSAGE) || undefined;
+
+Deno.serve(serveFunction(
+  "send-sms",
+  createSendSmsHandler(deps, {
+    verify: createVerifier(authConfigFromEnv(env)),
+    limits: { maxSegments },
+  }),
+));
