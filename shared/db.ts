@@ -72,6 +72,10 @@ const RPC_REFUSALS: Record<string, { code: SmsErrorCode; message: string }> = {
   customer_not_found: { code: "customer_not_found", message: "Customer not found" },
   opted_out: { code: "opted_out", message: "The customer has opted out of SMS" },
   no_consent: { code: "no_consent", message: "The customer has not consented to SMS" },
+  quota_exceeded: {
+    code: "quota_exceeded",
+    message: "This business has reached its daily SMS limit; try again later",
+  },
   invalid_phone: {
     code: "invalid_phone",
     message: "The customer has no mobile number that can receive SMS",

@@ -380,3 +380,29 @@ test("property: random payloads never get a 500 and refusals write nothing", asy
 Deno.test("phones are unique per test run", () => {
   assert.notEqual(randomPhone(), randomPhone());
 });
+
+test("429 quota_exceeded: concurrent sends never overshoot the daily quota", async (sql) => {
+  const [used] = await sql`select count(*)::int as n from public.send_logs
+                            where business_id = ${acme.id} and channel = 'sms'
+                              and created_at > now() - interval '24 hours'`;
+  await sql`update public.businesses set sms_daily_quota = ${used.n + 3} where id = ${acme.id}`;
+  try {
+    const customers = await Promise.all(Array.from({ length: 10 }, () => createCustomer(sql)));
+    const before = await dbSnapshot(sql);
+    const answers = await Promise.all(
+      customers.map((c) => invoke({ customerId: c.id, body: "Flash sale" })),
+    );
+    const ok = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status === 429);
+    assert.equal(ok.length, 3, JSON.stringify(answers.map((a) => a.status)));
+    assert.equal(refused.length, 7);
+    for (const r of refused) assert.equal(errorCode(r), "quota_exceeded");
+    const after = await dbSnapshot(sql);
+    assert.equal(Number(after.send_logs) - Number(before.send_logs), 3, "refusals wrote no log");
+    let sent = 0;
+    for (const c of customers) sent += (await sandbox.messages(c.phone!)).length;
+    assert.equal(sent, 3);
+  } finally {
+    await sql`update public.businesses set sms_daily_quota = null where id = ${acme.id}`;
+  }
+});

@@ -31,6 +31,16 @@ export interface SendSmsHandlerOptions {
   maxBodyBytes?: number;
   /** How long a duplicate request waits for the first one's answer (default 20 s). */
   idempotencyWaitMs?: number;
+  /** SMS a business may send per rolling 24 h unless it has its own limit (default 1000). */
+  dailyQuota?: number;
+}
+
+/** Default per-business SMS per rolling 24 h (`SMS_DAILY_QUOTA`). */
+export const DEFAULT_DAILY_QUOTA = 1000;
+
+// Takes the business's quota lock until the transaction that writes the log commits.
+async function reserveQuota(tx: Tx, businessId: string, quota: number) {
+  await tx`select public.reserve_sms_quota(${businessId}::uuid, ${quota}::integer)`;
 }
 
 interface CustomerRow {
@@ -213,17 +223,20 @@ async function sendNow(
     userId: string;
     validityPeriod: number;
     key: IdempotencyKey | null;
+    quota: number;
     now: () => Date;
     log: Logger;
   },
 ): Promise<Answer> {
   const { customer, request, userId } = ctx;
   const measured = measureMessage(request.body);
-  const [log] = await asService(sql, (tx) =>
-    tx<{ id: string; to_phone: string }[]>`
+  const [log] = await asService(sql, async (tx) => {
+    await reserveQuota(tx, customer.business_id, ctx.quota);
+    return await tx<{ id: string; to_phone: string }[]>`
       select id, to_phone from public.create_sms_send_log(
         ${customer.id}::uuid, ${measured.segments}::integer, ${measured.encoding},
-        ${userId}::uuid, 'sending')`);
+        ${userId}::uuid, 'sending')`;
+  });
 
   try {
     const sent = await twilio.sendMessage({
@@ -331,11 +344,13 @@ export function createSendSmsHandler(
       if (replay) return jsonResponse(replay.status, replay.body);
     }
 
+    const quota = options.dailyQuota ?? DEFAULT_DAILY_QUOTA;
     let answer: Answer;
     try {
       if (decision.kind === "defer") {
         const measured = measureMessage(request.body);
         answer = await asService(sql, async (tx) => {
+          await reserveQuota(tx, customer.business_id, quota);
           const body = await enqueue(tx, {
             customerId: customer.id,
             body: request.body,
@@ -357,6 +372,7 @@ export function createSendSmsHandler(
           userId: user.id,
           validityPeriod: decision.validityPeriod,
           key,
+          quota,
           now: deps.now,
           log,
         });

@@ -6,11 +6,13 @@ import { createSendSmsHandler } from "./handler.ts";
 const env = Deno.env.toObject();
 const deps = depsFromEnv(env);
 const maxSegments = Number(env.SMS_MAX_SEGMENTS_PER_MESSAGE) || undefined;
+const dailyQuota = env.SMS_DAILY_QUOTA ? Number(env.SMS_DAILY_QUOTA) : undefined;
 
 Deno.serve(serveFunction(
   "send-sms",
   createSendSmsHandler(deps, {
     verify: createVerifier(authConfigFromEnv(env)),
     limits: { maxSegments },
+    dailyQuota,
   }),
 ));

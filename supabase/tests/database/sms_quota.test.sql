@@ -1,0 +1,37 @@
+-- reserve_sms_quota: counts a business's SMS of the last 24 h against its limit.
+begin;
+select plan(6);
+
+insert into public.send_logs (business_id, customer_id, channel, status, to_phone, created_at)
+select 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'a0000000-0000-4000-8000-000000000001', 'sms',
+       'sent', '+12125550101', now() - make_interval(hours => h)
+  from generate_series(1, 3) h;
+-- An old one and an email do not count.
+insert into public.send_logs (business_id, customer_id, channel, status, to_phone, created_at)
+values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'a0000000-0000-4000-8000-000000000001', 'sms',
+        'sent', '+12125550101', now() - interval '25 hours');
+insert into public.send_logs (business_id, channel, status)
+values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'email', 'sent');
+
+set local role service_role;
+select is(public.reserve_sms_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 5), 1,
+  'three of five used: one left after this one');
+select throws_ok(
+  $$select public.reserve_sms_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 3)$$,
+  'P0001', 'quota_exceeded', 'the limit is reached');
+select is(public.reserve_sms_quota('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 3), 2,
+  'another business has its own count');
+reset role;
+update public.businesses set sms_daily_quota = 10 where id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
+set local role service_role;
+select is(public.reserve_sms_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 3), 6,
+  'a business''s own limit replaces the default');
+reset role;
+
+select ok(not has_function_privilege('authenticated',
+  'public.reserve_sms_quota(uuid, integer)', 'execute'), 'authenticated cannot call it');
+select ok(not has_function_privilege('anon',
+  'public.reserve_sms_quota(uuid, integer)', 'execute'), 'anon cannot call it');
+
+select * from finish();
+rollback;
