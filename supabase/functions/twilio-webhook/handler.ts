@@ -1,0 +1,241 @@
+/**
+ * twilio-webhook's handler: parse → authorize (Twilio signature) → record → answer TwiML.
+ *
+ * - Status callbacks record the event once per (MessageSid, MessageStatus), move the send log
+ *   only forward, and apply what an `ErrorCode` means (opt-out, phone status, business alert,
+ *   filtered content) in the same transaction.
+ * - Inbound replies are classified (opt-out, opt-in, help, other) and applied by
+ *   `record_sms_inbound_message`; the answer is a confirmation, the help text, or nothing.
+ *
+ * Clients come in through {@link FunctionDeps}, so tests can build a handler of their own.
+ *
+ * @module
+ */
+import { asService, type Tx } from "@shared/db.ts";
+import { SmsError } from "@shared/errors.ts";
+import { type FunctionDeps, type FunctionHandler, requireSql } from "@shared/function.ts";
+import { mediaType, parseJson, readBody } from "@shared/http.ts";
+import type { Logger } from "@shared/log.ts";
+import { applyProviderError, type ProviderEffectResult } from "@shared/provider-effects.ts";
+import { formParams, validateTwilioWebhook } from "@shared/signature.ts";
+import { classifyTwilioError } from "@shared/twilio-errors.ts";
+import {
+  parseError,
+  parseTwilioWebhook,
+  type TwilioInboundMessage,
+  type TwilioStatusCallback,
+} from "@shared/validation.ts";
+import {
+  decideInbound,
+  hasBodyHash,
+  isOurSender,
+  maskPhone,
+  paramsFromJson,
+  publicWebhookUrl,
+  statusEventArgs,
+  twiml,
+  TWIML_CONTENT_TYPE,
+  WEBHOOK_MAX_BODY_BYTES,
+  type WebhookConfig,
+  webhookConfigFromEnv,
+} from "@shared/webhook.ts";
+import { type ReplyBusiness, replyText } from "@shared/webhook-replies.ts";
+
+/** Options of {@link createWebhookHandler}. */
+export interface WebhookHandlerOptions {
+  /** Largest body accepted, in bytes (default 64 KiB). */
+  maxBodyBytes?: number;
+}
+
+const FORM = "application/x-www-form-urlencoded";
+const JSON_TYPE = "application/json";
+
+function twimlResponse(message: string | null = null): Response {
+  return new Response(twiml(message), {
+    status: 200,
+    headers: { "content-type": TWIML_CONTENT_TYPE },
+  });
+}
+
+const forbidden = () => new SmsError("forbidden", "invalid or missing X-Twilio-Signature");
+
+/**
+ * Reads and authenticates a webhook request. Returns its parameters (not yet validated against a
+ * schema). Order matters: the body must be read (bounded) to check the signature, and nothing is
+ * parsed or trusted before the signature holds.
+ */
+async function authenticate(
+  req: Request,
+  config: WebhookConfig,
+  maxBytes: number,
+): Promise<URLSearchParams | Record<string, unknown>> {
+  const raw = await readBody(req, { maxBytes });
+  const type = mediaType(req);
+  const url = publicWebhookUrl(config.webhookUrl, req.url);
+  const signature = req.headers.get("x-twilio-signature");
+  if (type === JSON_TYPE) {
+    // A JSON body is covered only through bodySHA256; without it the signature would cover the
+    // URL alone and any body could be replayed under it.
+    if (!signature || !hasBodyHash(url)) throw forbidden();
+    if (!await validateTwilioWebhook(config.authToken, { signature, url, body: raw })) {
+      throw forbidden();
+    }
+    const params = paramsFromJson(parseJson(raw));
+    if (!params) throw new SmsError("invalid_request", "request body must be a JSON object");
+    return params;
+  }
+  if (type === FORM || (type === "" && raw === "")) {
+    if (!signature) throw forbidden();
+    const ok = await validateTwilioWebhook(config.authToken, {
+      signature,
+      url,
+      params: formParams(raw),
+      body: raw,
+    });
+    if (!ok) throw forbidden();
+    return new URLSearchParams(raw);
+  }
+  throw new SmsError("invalid_request", `unsupported content type ${type || "(none)"}`);
+}
+
+interface StatusRow {
+  event_id: string;
+  duplicate: boolean;
+  send_log_id: string | null;
+  status: string | null;
+  applied: boolean;
+}
+
+async function handleStatus(
+  sql: ReturnType<typeof requireSql>,
+  callback: TwilioStatusCallback,
+  context: { idempotencyToken: string | null; log: Logger },
+): Promise<Response> {
+  const args = statusEventArgs(callback, { idempotencyToken: context.idempotencyToken });
+  const { row, effect } = await asService(sql, async (tx: Tx) => {
+    const [row] = await tx<StatusRow[]>`
+      select event_id::text, duplicate, send_log_id, status, applied
+        from public.record_sms_status_event(
+          p_message_sid => ${args.messageSid},
+          p_status => ${args.status},
+          p_error_code => ${args.errorCode}::integer,
+          p_error_message => ${args.errorMessage},
+          p_payload => ${tx.json(args.payload)},
+          p_source => 'callback')`;
+    let effect: ProviderEffectResult | null = null;
+    // The effect is applied with the first delivery of the event, in its transaction; a
+    // duplicate would only repeat it (a second consent event for one error).
+    if (row.send_log_id && !row.duplicate && args.errorCode !== null) {
+      effect = await applyProviderError(tx, {
+        sendLogId: row.send_log_id,
+        classification: classifyTwilioError({ code: args.errorCode }),
+        messageSid: args.messageSid,
+      });
+    }
+    return { row, effect };
+  });
+  const fields = {
+    messageSid: args.messageSid,
+    reported: args.status,
+    errorCode: args.errorCode,
+    duplicate: row.duplicate,
+    applied: row.applied,
+    logStatus: row.status,
+    ...(effect ? { effect } : {}),
+  };
+  if (row.send_log_id === null) {
+    // Kept unattributed: record_sms_send_result links it if the sid is stored later. 200, so
+    // Twilio does not retry a callback for a message we may never know.
+    context.log.warn("unknown_message_sid", fields);
+  } else {
+    context.log.info("status_callback", fields);
+  }
+  return twimlResponse();
+}
+
+interface InboundResult {
+  duplicate: boolean;
+  matched_customers: number;
+  changed_customers: number;
+  cancelled_retries: number;
+  businesses: { id: string; name: string; help_contact: string | null }[];
+}
+
+async function handleInbound(
+  sql: ReturnType<typeof requireSql>,
+  message: TwilioInboundMessage,
+  context: { config: WebhookConfig; idempotencyToken: string | null; log: Logger },
+): Promise<Response> {
+  const decision = decideInbound(message);
+  const logFields = {
+    messageSid: message.MessageSid,
+    from: maskPhone(message.From),
+    kind: decision.kind,
+    via: decision.via,
+    twilioHandled: decision.twilioHandled,
+  };
+  if (!isOurSender(context.config, message)) {
+    context.log.warn("inbound_for_other_sender", { ...logFields, to: maskPhone(message.To) });
+    return twimlResponse();
+  }
+  const details: Record<string, string> = {
+    inbound_message_sid: message.MessageSid,
+    body: message.Body.slice(0, 320),
+  };
+  if (decision.via) details.via = decision.via;
+  if (message.OptOutType) details.opt_out_type = message.OptOutType;
+  if (context.idempotencyToken) details.idempotency_token = context.idempotencyToken.slice(0, 200);
+
+  const result = await asService(sql, async (tx: Tx) => {
+    const [row] = await tx<{ result: InboundResult }[]>`
+      select public.record_sms_inbound_message(
+        p_message_sid => ${message.MessageSid},
+        p_from => ${message.From},
+        p_to => ${message.To},
+        p_body => ${message.Body},
+        p_kind => ${decision.kind},
+        p_keyword => ${decision.keyword},
+        p_num_media => ${message.NumMedia ?? 0}::integer,
+        p_details => ${tx.json(details)}) as result`;
+    return row.result;
+  });
+  const businesses: ReplyBusiness[] = result.businesses.map((b) => ({
+    name: b.name,
+    helpContact: b.help_contact,
+  }));
+  context.log.info("inbound", {
+    ...logFields,
+    duplicate: result.duplicate,
+    matchedCustomers: result.matched_customers,
+    changedCustomers: result.changed_customers,
+    cancelledRetries: result.cancelled_retries,
+    businesses: result.businesses.map((b) => b.id),
+  });
+  return twimlResponse(
+    replyText(decision.kind, { businesses, twilioHandled: decision.twilioHandled }),
+  );
+}
+
+/** Builds the handler from the function's clients. */
+export function createWebhookHandler(
+  deps: FunctionDeps,
+  options: WebhookHandlerOptions = {},
+): FunctionHandler {
+  const maxBytes = options.maxBodyBytes ?? WEBHOOK_MAX_BODY_BYTES;
+  return async (req, log) => {
+    const config = webhookConfigFromEnv(deps.env);
+    if (!config) {
+      // Without the token or the public URL no signature can be checked: accept nothing.
+      throw new SmsError("sms_disabled", "Twilio webhook is not configured");
+    }
+    const params = await authenticate(req, config, maxBytes);
+    const parsed = parseTwilioWebhook(params);
+    if (!parsed.ok) throw parseError(parsed);
+    const sql = requireSql(deps);
+    const idempotencyToken = req.headers.get("i-twilio-idempotency-token");
+    if (parsed.data.kind === "status") {
+      return await handleStatus(sql, parsed.data.data, { idempotencyToken, log });
+    }
+    return await handleInbound(sql, parsed.data.data, { config, idempotencyToken, log });
+  };
+}

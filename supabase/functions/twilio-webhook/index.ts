@@ -1,0 +1,7 @@
+// twilio-webhook: Twilio's status callbacks and inbound replies. Public (verify_jwt = false): the
+// X-Twilio-Signature over TWILIO_WEBHOOK_URL is its only gate. The logic is in handler.ts.
+import { depsFromEnv, serveFunction } from "@shared/function.ts";
+import { createWebhookHandler } from "./handler.ts";
+
+const deps = depsFromEnv(Deno.env.toObject());
+Deno.serve(serveFunction("twilio-webhook", createWebhookHandler(deps)));
