@@ -1,0 +1,157 @@
+/**
+ * Settings of a process-retries run: from the environment, optionally made stricter by the
+ * request body, and the lease and deadlines that follow from them.
+ *
+ * The body may only tighten what the operator configured (a lower rate, a shorter budget, fewer
+ * concurrent sends): whoever holds the cron secret still cannot make the worker send faster or run
+ * longer than the environment allows.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { SmsError } from "./errors.ts";
+
+/** Default claim size; the body may ask for up to {@link MAX_BATCH_SIZE}. */
+export const DEFAULT_BATCH_SIZE = 50;
+/** Largest claim a run makes at once. */
+export const MAX_BATCH_SIZE = 500;
+/** Default wall-clock budget of a run (the cron's pg_net timeout is 55 s). */
+export const DEFAULT_BUDGET_MS = 50_000;
+/** Default sending rate, in SMS segments per second, shared by every worker of one sender. */
+export const DEFAULT_SEGMENTS_PER_SECOND = 10;
+/** Default number of rows in flight at once within one run. */
+export const DEFAULT_CONCURRENCY = 10;
+/** How long a Twilio request may take before it is abandoned (shared/twilio.ts's default). */
+export const DEFAULT_SEND_TIMEOUT_MS = 15_000;
+
+/** Resolved settings of one run. */
+export interface RetryRunConfig {
+  /** Rows per claim. */
+  batchSize: number;
+  /** Wall-clock budget of the whole run, in ms. */
+  budgetMs: number;
+  /** Sending rate in segments per second (shared by every worker through the database). */
+  segmentsPerSecond: number;
+  /** Rows in flight at once. */
+  concurrency: number;
+  /** Longest a Twilio request may take. */
+  sendTimeoutMs: number;
+}
+
+function positiveNumber(value: string | undefined, fallback: number, name: string): number {
+  const text = value?.trim();
+  if (!text) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
+  return n;
+}
+
+/**
+ * Reads `SMS_MAX_SEGMENTS_PER_SECOND`, `PROCESS_RETRIES_BUDGET_MS`, `PROCESS_RETRIES_CONCURRENCY`
+ * and `PROCESS_RETRIES_BATCH_SIZE`. A malformed value throws: a misconfigured worker should fail
+ * loudly (its heartbeat shows it), not guess.
+ */
+export function retryConfigFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): RetryRunConfig {
+  const budgetMs = Math.floor(
+    positiveNumber(env.PROCESS_RETRIES_BUDGET_MS, DEFAULT_BUDGET_MS, "PROCESS_RETRIES_BUDGET_MS"),
+  );
+  const concurrency = Math.floor(
+    positiveNumber(
+      env.PROCESS_RETRIES_CONCURRENCY,
+      DEFAULT_CONCURRENCY,
+      "PROCESS_RETRIES_CONCURRENCY",
+    ),
+  );
+  const batchSize = Math.floor(
+    positiveNumber(
+      env.PROCESS_RETRIES_BATCH_SIZE,
+      DEFAULT_BATCH_SIZE,
+      "PROCESS_RETRIES_BATCH_SIZE",
+    ),
+  );
+  const segmentsPerSecond = positiveNumber(
+    env.SMS_MAX_SEGMENTS_PER_SECOND,
+    DEFAULT_SEGMENTS_PER_SECOND,
+    "SMS_MAX_SEGMENTS_PER_SECOND",
+  );
+  if (segmentsPerSecond > 10_000) throw new Error("SMS_MAX_SEGMENTS_PER_SECOND is above 10000");
+  return {
+    batchSize: Math.max(1, Math.min(MAX_BATCH_SIZE, batchSize)),
+    budgetMs: Math.max(1_000, budgetMs),
+    segmentsPerSecond,
+    concurrency: Math.max(1, Math.min(100, concurrency)),
+    sendTimeoutMs: DEFAULT_SEND_TIMEOUT_MS,
+  };
+}
+
+/** The JSON body process-retries accepts (everything optional; pg_cron sends `{}`). */
+export const processRetriesRequestSchema = z.strictObject({
+  batchSize: z.number().int().min(1).max(MAX_BATCH_SIZE).optional(),
+  budgetMs: z.number().int().min(1_000).max(600_000).optional(),
+  maxSegmentsPerSecond: z.number().positive().max(10_000).optional(),
+  concurrency: z.number().int().min(1).max(100).optional(),
+});
+
+/** A parsed request body. */
+export type ProcessRetriesRequest = z.infer<typeof processRetriesRequestSchema>;
+
+/** Parses a request body (`null` for an empty one); anything malformed is `invalid_request`. */
+export function parseProcessRetriesRequest(body: unknown): ProcessRetriesRequest {
+  if (body === null || body === undefined) return {};
+  const parsed = processRetriesRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+    throw new SmsError("invalid_request", `${where}${issue?.message ?? "invalid body"}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Applies a request's overrides: `batchSize` as asked (within 1..500), the others only where they
+ * are stricter than the environment's.
+ */
+export function applyRequestOverrides(
+  config: RetryRunConfig,
+  request: ProcessRetriesRequest,
+): RetryRunConfig {
+  return {
+    ...config,
+    batchSize: request.batchSize ?? config.batchSize,
+    budgetMs: Math.min(config.budgetMs, request.budgetMs ?? Infinity),
+    segmentsPerSecond: Math.min(config.segmentsPerSecond, request.maxSegmentsPerSecond ?? Infinity),
+    concurrency: Math.min(config.concurrency, request.concurrency ?? Infinity),
+  };
+}
+
+/**
+ * Time kept at the end of the budget for the sends already started to finish: no send starts in
+ * the last quarter of the budget, nor (for long budgets) in its last 10 s.
+ */
+export function finishReserveMs(config: Pick<RetryRunConfig, "budgetMs">): number {
+  return Math.min(10_000, Math.floor(config.budgetMs / 4));
+}
+
+/**
+ * Lease a run takes on the rows it claims, in seconds: longer than anything the run can still do
+ * with a row (wait for the budget's last start, one Twilio request, the bookkeeping after it), so a
+ * live worker's lease never expires under it; a dead worker's rows come back after it.
+ */
+export function leaseSecondsFor(
+  config: Pick<RetryRunConfig, "budgetMs" | "sendTimeoutMs">,
+): number {
+  return Math.ceil((config.budgetMs + config.sendTimeoutMs) / 1000) + 45;
+}
+
+/**
+ * Lease a row must still have when its send is marked: the longest wait for its slot (up to the
+ * last start), the Twilio request, and a margin. Below that the row is left alone.
+ */
+export function minLeaseSecondsAtSend(
+  config: Pick<RetryRunConfig, "sendTimeoutMs">,
+  remainingStartMs: number,
+): number {
+  return Math.ceil((Math.max(0, remainingStartMs) + config.sendTimeoutMs) / 1000) + 15;
+}

@@ -1,0 +1,588 @@
+/**
+ * process-retries: drains the SMS retry queue. pg_cron calls it every minute (through pg_net) with
+ * the cron secret; each run claims due rows in batches with a lease, re-checks every row (consent,
+ * phone, quiet hours, frequency cap), sends at the sender's shared pace with bounded concurrency,
+ * and finishes each row, until the queue is empty or its time budget is spent.
+ *
+ * Never twice: a row is only sent by the worker holding its lease, with enough lease left to
+ * outlast the Twilio call, after its log is marked 'sending'. A row whose earlier attempt may
+ * have reached Twilio (a worker died mid-call, a request timed out) is first looked up in
+ * Twilio's Messages list and completed if found. Never lost: every claimed row ends completed,
+ * pending again (backoff, reschedule, released unstarted), cancelled or failed; a row whose
+ * worker dies comes back when its lease expires.
+ *
+ * @module
+ */
+import { asService, type Sql } from "@shared/db.ts";
+import { isSmsError, SmsError } from "@shared/errors.ts";
+import { type FunctionDeps, type FunctionHandler, requireSql } from "@shared/function.ts";
+import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
+import type { Logger } from "@shared/log.ts";
+import {
+  claimLimit,
+  createRunBudget,
+  type RunBudget,
+  runPool,
+  sleep as defaultSleep,
+} from "@shared/pacing.ts";
+import { applyProviderError } from "@shared/provider-effects.ts";
+import {
+  applyRequestOverrides,
+  finishReserveMs,
+  leaseSecondsFor,
+  minLeaseSecondsAtSend,
+  parseProcessRetriesRequest,
+  retryConfigFromEnv,
+  type RetryRunConfig,
+} from "@shared/retry-config.ts";
+import { decideRetry, planFailure, validityPeriodFor } from "@shared/retry-plan.ts";
+import {
+  findSentMessage,
+  type ListedMessage,
+  listedPastSince,
+  reconcileSince,
+} from "@shared/retry-reconcile.ts";
+import { countSegments } from "@shared/segments.ts";
+import { timingSafeEqual } from "@shared/signature.ts";
+import { classifyTwilioError, type TwilioErrorClassification } from "@shared/twilio-errors.ts";
+import { type TwilioSender, TwilioSendError } from "@shared/twilio.ts";
+import type { ProcessRetriesResult, SendSmsResult } from "@shared/types.ts";
+import {
+  cancelRetry,
+  claimDueRetries,
+  type ClaimedRetry,
+  completeRetry,
+  failRetry,
+  finishHeartbeat,
+  markSending,
+  pacingBacklogMs,
+  recordSendResult,
+  rescheduleRetry,
+  reserveSendSlot,
+  sendContext,
+  sendLogForReconcile,
+  sidsHeldElsewhere,
+  startHeartbeat,
+} from "./queue.ts";
+
+/** Test seams of {@link createProcessRetriesHandler}; production uses the defaults. */
+export interface ProcessRetriesOptions {
+  /** Randomness for the backoff's jitter. */
+  random?: () => number;
+  /** Monotonic clock (ms) for the time budget. Default `performance.now`. */
+  clock?: () => number;
+  /** Waits for a send slot. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Largest request body accepted (the cron sends `{}`). */
+const MAX_BODY_BYTES = 4096;
+/** Pages of the recipient's messages read at most when reconciling (50 per page). */
+const RECONCILE_MAX_PAGES = 20;
+/** How long the frequency cap looks back (the longest cap in STATE_RULES is 24 h). */
+const RECENT_SENDS_MS = 24 * 3_600_000;
+
+/** Whether the request carries the cron secret (as a bearer token or in `x-cron-secret`). */
+export function hasCronSecret(req: Request, secret: string | undefined): boolean {
+  if (!secret) return false;
+  const authorization = req.headers.get("authorization") ?? "";
+  const bearer = /^Bearer\s+(.+)$/i.exec(authorization.trim())?.[1] ?? "";
+  const header = req.headers.get("x-cron-secret") ?? "";
+  // Both are compared, so the time taken does not say which header was tried.
+  const a = timingSafeEqual(bearer, secret);
+  const b = timingSafeEqual(header, secret);
+  return a || b;
+}
+
+type RowOutcome =
+  | "sent"
+  | "deferred"
+  | "failed"
+  | "cancelled"
+  | "reconciled"
+  | "released"
+  | "lost"
+  | "error";
+
+function emptyResult(): ProcessRetriesResult {
+  return { claimed: 0, sent: 0, deferred: 0, failed: 0, skipped: 0 };
+}
+
+/**
+ * The process-retries handler: authorizes with `PROCESS_RETRIES_SECRET`, then runs the queue and
+ * answers `{ claimed, sent, deferred, failed, skipped }`; every run is recorded in
+ * `worker_heartbeats`.
+ */
+export function createProcessRetriesHandler(
+  deps: FunctionDeps,
+  options: ProcessRetriesOptions = {},
+): FunctionHandler {
+  return async (req, log) => {
+    if (!hasCronSecret(req, deps.env.PROCESS_RETRIES_SECRET)) {
+      if (!deps.env.PROCESS_RETRIES_SECRET) log.error("process_retries_secret_missing");
+      throw new SmsError("unauthorized", "a valid cron secret is required");
+    }
+    const text = await readBody(req, { maxBytes: MAX_BODY_BYTES });
+    const request = parseProcessRetriesRequest(text.trim() ? parseJson(text) : null);
+    const sql = requireSql(deps);
+
+    const heartbeat = await startHeartbeat(sql, log.requestId);
+    // A worker that cannot run still leaves a failed heartbeat, so worker_health says why.
+    let config: RetryRunConfig;
+    try {
+      config = applyRequestOverrides(retryConfigFromEnv(deps.env), request);
+    } catch (error) {
+      const message = `misconfigured: ${(error as Error).message}`;
+      await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: message });
+      throw error;
+    }
+    if (!deps.twilio) {
+      await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: "sms_disabled" });
+      throw new SmsError("sms_disabled", "Twilio is not configured");
+    }
+    const run = new RetryRun({
+      sql,
+      twilio: deps.twilio,
+      now: deps.now,
+      log,
+      config,
+      worker: `process-retries/${log.requestId}`,
+      options,
+    });
+    let result: ProcessRetriesResult;
+    try {
+      result = await run.run();
+    } catch (error) {
+      await finishHeartbeat(sql, {
+        id: heartbeat,
+        result: run.result,
+        error: `run aborted: ${(error as Error)?.name ?? "error"}`,
+      }).catch((e) => log.error("heartbeat_failed", { error: e }));
+      throw error;
+    }
+    const error = run.rowErrors > 0 ? `${run.rowErrors} row(s) hit an unexpected error` : null;
+    await finishHeartbeat(sql, { id: heartbeat, result, error })
+      .catch((e) => log.error("heartbeat_failed", { error: e }));
+    log.info("run_finished", {
+      ...result,
+      reconciled: run.reconciled,
+      released: run.released,
+      rowErrors: run.rowErrors,
+      ms: Math.round(run.elapsedMs()),
+    });
+    return jsonResponse(200, result);
+  };
+}
+
+interface RunContext {
+  sql: Sql;
+  twilio: TwilioSender;
+  now: () => Date;
+  log: Logger;
+  config: RetryRunConfig;
+  worker: string;
+  options: ProcessRetriesOptions;
+}
+
+/** Thrown inside a row's transaction to roll it back when the sender's pace is saturated. */
+class PaceSaturated extends Error {}
+
+/** Thrown inside a row's transaction when its send slot falls outside the recipient's window. */
+class NotBySlot extends Error {
+  constructor(readonly at: Date, readonly reason: string) {
+    super("the send slot is outside the allowed window");
+  }
+}
+
+/** One run: claims batches and works through them until the queue or the budget runs out. */
+class RetryRun {
+  readonly result = emptyResult();
+  reconciled = 0;
+  released = 0;
+  rowErrors = 0;
+  #ctx: RunContext;
+  #budget: RunBudget;
+  #saturated = false;
+  #paceKey: string;
+  #sleep: (ms: number) => Promise<void>;
+
+  constructor(ctx: RunContext) {
+    this.#ctx = ctx;
+    this.#budget = createRunBudget({
+      budgetMs: ctx.config.budgetMs,
+      reserveMs: finishReserveMs(ctx.config),
+      clock: ctx.options.clock,
+    });
+    const c = ctx.twilio.config;
+    // One pace per sender: the account and the number or service everything goes out through.
+    this.#paceKey = `twilio:${c.accountSid}:${c.messagingServiceSid ?? c.from}`;
+    this.#sleep = ctx.options.sleep ?? defaultSleep;
+  }
+
+  elapsedMs(): number {
+    return this.#budget.elapsedMs();
+  }
+
+  #canStart(): boolean {
+    return !this.#saturated && this.#budget.canStart();
+  }
+
+  async run(): Promise<ProcessRetriesResult> {
+    const { sql, config, worker } = this.#ctx;
+    const leaseSeconds = leaseSecondsFor(config);
+    while (this.#canStart()) {
+      const limit = claimLimit({
+        batchSize: config.batchSize,
+        remainingStartMs: this.#budget.remainingStartMs(),
+        segmentsPerSecond: config.segmentsPerSecond,
+        backlogMs: await pacingBacklogMs(sql, this.#paceKey),
+      });
+      if (limit < 1) break;
+      const rows = await claimDueRetries(sql, { limit, leaseSeconds, worker });
+      this.result.claimed += rows.length;
+      if (rows.length === 0) break;
+      const { notStarted } = await runPool(rows, (row) => this.#processRow(row), {
+        concurrency: config.concurrency,
+        shouldStart: () => this.#canStart(),
+      });
+      for (const index of notStarted) this.#count(await this.#release(rows[index]));
+      if (rows.length < limit) break;
+    }
+    return this.result;
+  }
+
+  #count(outcome: RowOutcome): void {
+    switch (outcome) {
+      case "sent":
+        this.result.sent++;
+        break;
+      case "deferred":
+        this.result.deferred++;
+        break;
+      case "failed":
+        this.result.failed++;
+        break;
+      case "reconciled":
+        this.reconciled++;
+        this.result.skipped++;
+        break;
+      case "released":
+        this.released++;
+        this.result.skipped++;
+        break;
+      case "error":
+        this.rowErrors++;
+        this.result.skipped++;
+        break;
+      default:
+        this.result.skipped++;
+    }
+  }
+
+  async #processRow(row: ClaimedRetry): Promise<void> {
+    let outcome: RowOutcome;
+    try {
+      outcome = await this.#attempt(row);
+    } catch (error) {
+      // The row stays held; its lease brings it back (reconciled first if it was marked sending).
+      this.#ctx.log.error("row_failed", { retryId: row.id, error, stack: stackLine(error) });
+      outcome = "error";
+    }
+    this.#count(outcome);
+  }
+
+  /** Puts a row this run claimed but did not start back to pending, attempt given back. */
+  async #release(row: ClaimedRetry): Promise<RowOutcome> {
+    try {
+      const ok = await asService(this.#ctx.sql, (tx) =>
+        rescheduleRetry(tx, {
+          retryId: row.id,
+          worker: this.#ctx.worker,
+          at: row.scheduledFor,
+          reason: null,
+        }));
+      return ok ? "released" : "lost";
+    } catch (error) {
+      this.#ctx.log.error("release_failed", { retryId: row.id, error });
+      return "error";
+    }
+  }
+
+  async #attempt(row: ClaimedRetry): Promise<RowOutcome> {
+    const { sql, worker, config, twilio } = this.#ctx;
+    if (!this.#canStart()) return await this.#release(row);
+
+    if (row.outcomeUncertain) {
+      const found = await this.#reconcileOrFail(row);
+      if (found !== "not_found") return found;
+    }
+
+    const segments = countSegments(row.body);
+    let prepared: { to: string; validityPeriod: number; waitMs: number } | RowOutcome;
+    try {
+      prepared = await asService(sql, async (tx) => {
+        const remainingStartMs = this.#budget.remainingStartMs();
+        const now = this.#ctx.now();
+        const context = await sendContext(tx, {
+          retryId: row.id,
+          worker,
+          minLeaseSeconds: minLeaseSecondsAtSend(config, remainingStartMs),
+          since: new Date(now.getTime() - RECENT_SENDS_MS),
+        });
+        if (!context.leaseHeld) return "lost";
+        if (!this.#canStart()) {
+          const ok = await rescheduleRetry(tx, {
+            retryId: row.id,
+            worker,
+            at: row.scheduledFor,
+            reason: null,
+          });
+          return ok ? "released" : "lost";
+        }
+        const decision = decideRetry(context.facts, now);
+        switch (decision.action) {
+          case "complete": {
+            const ok = await completeRetry(tx, { retryId: row.id, worker });
+            return ok ? "reconciled" : "lost";
+          }
+          case "cancel": {
+            const ok = await cancelRetry(tx, { retryId: row.id, worker, reason: decision.reason });
+            return ok ? "cancelled" : "lost";
+          }
+          case "reschedule": {
+            const ok = await rescheduleRetry(tx, {
+              retryId: row.id,
+              worker,
+              at: decision.at,
+              reason: decision.reason,
+            });
+            return ok ? "deferred" : "lost";
+          }
+        }
+        await markSending(tx, row.sendLogId);
+        // Reserved last: every worker's reservation waits on the sender's pacing row, which
+        // stays locked only until this commit.
+        const waitMs = await reserveSendSlot(tx, {
+          key: this.#paceKey,
+          segments,
+          segmentsPerSecond: config.segmentsPerSecond,
+          maxWaitMs: this.#budget.remainingStartMs(),
+        });
+        if (waitMs === null) throw new PaceSaturated();
+        if (waitMs > 0) {
+          // The slot may come after the recipient's window closes (or the cap fills).
+          const later = decideRetry(context.facts, new Date(now.getTime() + waitMs));
+          if (later.action === "reschedule") throw new NotBySlot(later.at, later.reason);
+        }
+        return {
+          to: decision.to,
+          validityPeriod: validityPeriodFor(
+            decision.windowSeconds === null
+              ? null
+              : decision.windowSeconds - Math.ceil(waitMs / 1000),
+            twilio.config.validityPeriod,
+          ),
+          waitMs,
+        };
+      });
+    } catch (error) {
+      // Both roll the transaction back: no 'sending' mark, no slot taken.
+      if (error instanceof NotBySlot) {
+        const ok = await asService(
+          sql,
+          (tx) =>
+            rescheduleRetry(tx, { retryId: row.id, worker, at: error.at, reason: error.reason }),
+        );
+        return ok ? "deferred" : "lost";
+      }
+      if (!(error instanceof PaceSaturated)) throw error;
+      // Every slot left before the deadline is taken (by this run or others): stop starting.
+      this.#saturated = true;
+      return await this.#release(row);
+    }
+    if (typeof prepared === "string") return prepared;
+
+    await this.#sleep(prepared.waitMs);
+    let sent: SendSmsResult;
+    try {
+      sent = await twilio.sendMessage({
+        to: prepared.to,
+        body: row.body,
+        validityPeriod: prepared.validityPeriod,
+      });
+    } catch (error) {
+      return await this.#recordFailure(row, error, prepared.to);
+    }
+    await this.#recordSent(row, sent);
+    return "sent";
+  }
+
+  /**
+   * Stores Twilio's answer and completes the row. The message is out, so a passing database error
+   * is retried a few times; if it persists the row stays 'sending' and its lease brings it back to
+   * be reconciled, never resent.
+   */
+  async #recordSent(row: ClaimedRetry, sent: Pick<SendSmsResult, "sid" | "status" | "segments">) {
+    const { sql, worker, log } = this.#ctx;
+    for (let i = 0;; i++) {
+      try {
+        const completed = await asService(sql, async (tx) => {
+          await recordSendResult(tx, { sendLogId: row.sendLogId, result: sent });
+          return await completeRetry(tx, { retryId: row.id, worker });
+        });
+        if (!completed) log.warn("lease_lost_after_send", { retryId: row.id, sid: sent.sid });
+        return;
+      } catch (error) {
+        if (i >= 3) throw error;
+        log.warn("record_sent_retry", { retryId: row.id, error });
+        await defaultSleep(200 * 2 ** i);
+      }
+    }
+  }
+
+  async #recordFailure(row: ClaimedRetry, error: unknown, to: string): Promise<RowOutcome> {
+    const { sql, worker, log } = this.#ctx;
+    const classification = classificationOf(error);
+    const plan = planFailure(
+      classification,
+      { attempts: row.attempts, maxAttempts: row.maxAttempts, at: this.#ctx.now() },
+      { random: this.#ctx.options.random },
+    );
+    log.warn("send_failed", {
+      retryId: row.id,
+      code: classification.code,
+      httpStatus: classification.httpStatus,
+      effect: classification.effect,
+      uncertain: plan.outcomeUncertain,
+      permanent: plan.permanent,
+    });
+    if (plan.outcomeUncertain && plan.permanent) {
+      // Last attempt and we cannot tell whether it went out: look before calling it failed.
+      const found = await this.#lookUp(row, to).catch(() => null);
+      if (found) {
+        await this.#recordSent(row, found);
+        return "sent";
+      }
+    }
+    const status = await asService(sql, async (tx) => {
+      if (plan.applyEffect) {
+        await applyProviderError(tx, { sendLogId: row.sendLogId, classification });
+      }
+      return await failRetry(tx, { retryId: row.id, worker, plan });
+    });
+    if (status === null) return "lost";
+    return status === "failed" ? "failed" : "deferred";
+  }
+
+  /**
+   * For a row whose earlier attempt may have reached Twilio: completes it when Twilio has the
+   * message; "not_found" when it may be sent; a failed attempt (kept uncertain) when Twilio
+   * cannot be asked.
+   */
+  async #reconcileOrFail(row: ClaimedRetry): Promise<RowOutcome | "not_found"> {
+    const { sql, worker, log } = this.#ctx;
+    const sendLog = await sendLogForReconcile(sql, row.sendLogId);
+    if (!sendLog) return "lost";
+    if (sendLog.twilioSid) {
+      // The dead worker stored the sid but did not complete the row.
+      const ok = await asService(sql, (tx) => completeRetry(tx, { retryId: row.id, worker }));
+      return ok ? "reconciled" : "lost";
+    }
+    if (!sendLog.toPhone) return "not_found";
+    let found: Pick<SendSmsResult, "sid" | "status" | "segments"> | null;
+    try {
+      found = await this.#lookUp(row, sendLog.toPhone, sendLog.createdAt);
+    } catch (error) {
+      log.warn("reconcile_failed", { retryId: row.id, error });
+      const classification = classifyTwilioError({ network: true });
+      const plan = planFailure(
+        classification,
+        { attempts: row.attempts, maxAttempts: row.maxAttempts, at: this.#ctx.now() },
+        { random: this.#ctx.options.random },
+      );
+      const status = await asService(sql, (tx) =>
+        failRetry(tx, {
+          retryId: row.id,
+          worker,
+          plan: { ...plan, error: "could not ask Twilio whether the message went out" },
+        }));
+      if (status === null) return "lost";
+      return status === "failed" ? "failed" : "deferred";
+    }
+    if (!found) return "not_found";
+    log.info("reconciled", { retryId: row.id, sid: found.sid });
+    await this.#recordSent(row, found);
+    return "reconciled";
+  }
+
+  /** Searches the recipient's messages (newest first) for this row's text. */
+  async #lookUp(
+    row: ClaimedRetry,
+    to: string,
+    logCreatedAt?: Date,
+  ): Promise<Pick<SendSmsResult, "sid" | "status" | "segments"> | null> {
+    const { twilio, sql } = this.#ctx;
+    const createdAt = logCreatedAt ??
+      (await sendLogForReconcile(sql, row.sendLogId))?.createdAt ?? new Date(0);
+    const cfg = twilio.config;
+    const target = {
+      to,
+      from: cfg.messagingServiceSid ? null : cfg.from,
+      messagingServiceSid: cfg.messagingServiceSid,
+      body: row.body,
+      since: reconcileSince(createdAt),
+    };
+    const client = await twilio.client();
+    // No DateSent filter: a message Twilio still holds in its queue has no date_sent yet and
+    // would not be listed, and would then be sent a second time.
+    let page: { instances: unknown[]; nextPageUrl?: string; nextPage(): unknown } = await client
+      .messages.page({
+        to,
+        ...(target.from ? { from: target.from } : {}),
+        pageSize: 50,
+      });
+    const candidates: ListedMessage[] = [];
+    for (let n = 1;; n++) {
+      const instances = page.instances as unknown as ListedMessage[];
+      candidates.push(...instances);
+      if (listedPastSince(instances[instances.length - 1], target.since)) break;
+      if (!page.nextPageUrl || n >= RECONCILE_MAX_PAGES) break;
+      const next = await page.nextPage() as typeof page | undefined;
+      if (!next) break;
+      page = next;
+    }
+    const matching = candidates.filter((m) => findSentMessage([m], target) !== null);
+    if (matching.length === 0) return null;
+    const taken = await sidsHeldElsewhere(sql, {
+      sids: matching.map((m) => m.sid),
+      sendLogId: row.sendLogId,
+    });
+    const message = findSentMessage(matching, target, { takenSids: taken });
+    if (!message) return null;
+    const segments = Number(message.numSegments);
+    return {
+      sid: message.sid,
+      status: message.status as SendSmsResult["status"],
+      segments: Number.isInteger(segments) && segments > 0 ? segments : countSegments(row.body),
+    };
+  }
+}
+
+/** The classification of whatever a send threw. */
+function classificationOf(error: unknown): TwilioErrorClassification {
+  if (error instanceof TwilioSendError) return error.classification;
+  if (isSmsError(error)) {
+    // Refused before any request (e.g. the number is not E.164): final, and nothing went out.
+    return {
+      ...classifyTwilioError({ code: null, httpStatus: 400 }),
+      errorCode: error.code,
+      description: error.code,
+    };
+  }
+  // Something broke around the request: it may or may not have reached Twilio.
+  return classifyTwilioError({ network: true });
+}
+
+function stackLine(error: unknown): string | undefined {
+  return (error as Error)?.stack?.split("\n")[1]?.trim();
+}

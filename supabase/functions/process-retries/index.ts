@@ -1,0 +1,11 @@
+/**
+ * process-retries Edge Function: drains the SMS retry queue; called every minute by pg_cron with
+ * the cron secret. The work is in handler.ts.
+ *
+ * @module
+ */
+import { depsFromEnv, serveFunction } from "@shared/function.ts";
+import { createProcessRetriesHandler } from "./handler.ts";
+
+const deps = depsFromEnv(Deno.env.toObject());
+Deno.serve(serveFunction("process-retries", createProcessRetriesHandler(deps)));
