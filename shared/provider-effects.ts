@@ -6,7 +6,7 @@
  * @module
  */
 import type { Tx } from "./db.ts";
-import type { TwilioErrorClassification } from "./twilio-errors.ts";
+import { classifyTwilioError, type TwilioErrorClassification } from "./twilio-errors.ts";
 
 /** What the database changed. */
 export interface ProviderEffectResult {
@@ -56,4 +56,33 @@ export async function applyProviderError(
     contentFiltered: r.content_filtered === true,
     cancelledRetries: Number(r.cancelled_retries ?? 0),
   };
+}
+
+/** Twilio's answer to an accepted message. */
+export interface AcceptedSend {
+  sid: string;
+  status: string;
+  segments: number;
+}
+
+/**
+ * Stores Twilio's answer (sid, status, segments) on the send log. Callbacks that arrived before
+ * the sid was stored are linked to the log at this point; if one of them reported an error, its
+ * effect (an opt-out, a dead number…) is applied here, since the webhook could not attribute it.
+ */
+export async function recordSendResult(
+  tx: Tx,
+  args: { sendLogId: string; result: AcceptedSend },
+): Promise<void> {
+  const { sendLogId, result } = args;
+  const [log] = await tx<{ status: string; error_code: number | null }[]>`
+    select status, error_code from public.record_sms_send_result(
+      ${sendLogId}::uuid, ${result.sid}, ${result.status}, ${result.segments}::integer)`;
+  if (log?.error_code != null && (log.status === "failed" || log.status === "undelivered")) {
+    await applyProviderError(tx, {
+      sendLogId,
+      classification: classifyTwilioError({ code: log.error_code }),
+      messageSid: result.sid,
+    });
+  }
 }

@@ -6,13 +6,7 @@
  *
  * @module
  */
-import {
-  checkFrequencyCap,
-  checkQuietHours,
-  frequencyCapFor,
-  type QuietHoursOptions,
-  type QuietHoursRecipient,
-} from "./quiet-hours.ts";
+import { sendRefusal, sendWindow, type SendWindowOptions } from "./send-decision.ts";
 import { retryDelayMs, type TwilioErrorClassification } from "./twilio-errors.ts";
 
 /** What is known about a held row's recipient when it is about to be sent. */
@@ -49,13 +43,7 @@ export type RetryDecision =
   | { action: "complete"; reason: "already_sent"; sid: string };
 
 /** Options of {@link decideRetry}. */
-export interface DecideRetryOptions {
-  quietHours?: QuietHoursOptions;
-  /** Where no window opens within a week (contradictory candidates): look again this much later. */
-  noWindowRetryMs?: number;
-}
-
-const DAY_MS = 86_400_000;
+export type DecideRetryOptions = Omit<SendWindowOptions, "recentSends">;
 
 /**
  * Decides, at `now`, whether a held row may be sent. In order: a sid on the log means it already
@@ -71,58 +59,25 @@ export function decideRetry(
   if (facts.logTwilioSid) {
     return { action: "complete", reason: "already_sent", sid: facts.logTwilioSid };
   }
-  if (facts.consentStatus === "opted_out") return { action: "cancel", reason: "opted_out" };
-  if (facts.consentStatus !== "opted_in") return { action: "cancel", reason: "no_consent" };
-  if (!facts.phone || facts.phoneStatus === "invalid" || facts.phoneStatus === "landline") {
-    return { action: "cancel", reason: "invalid_phone" };
-  }
+  const refusal = sendRefusal(facts);
+  if (refusal) return { action: "cancel", reason: refusal };
   // Consent is evidence about the number it was given for; a message written for an old number
   // is not sent to the new one.
   if (facts.logToPhone && facts.logToPhone !== facts.phone) {
     return { action: "cancel", reason: "phone_changed" };
   }
 
-  const recipient: QuietHoursRecipient = {
-    timeZone: facts.timeZone,
-    state: facts.state,
-    phone: facts.phone,
-  };
-  const quiet = checkQuietHours(recipient, now, options.quietHours);
-  const cap = frequencyCapFor(recipient, options.quietHours);
-  const capCheck = cap ? checkFrequencyCap(facts.recentSends, now, cap) : null;
-  if (quiet.allowed && (capCheck === null || capCheck.allowed)) {
-    const windowSeconds = quiet.windowEndsAt
-      ? Math.floor((quiet.windowEndsAt.getTime() - now.getTime()) / 1000)
-      : null;
-    return { action: "send", to: facts.phone, windowSeconds };
-  }
-
-  const reason = quiet.allowed ? "frequency_cap" : "quiet_hours";
-  const fallback = new Date(now.getTime() + (options.noWindowRetryMs ?? DAY_MS));
-  // The first instant that both rules allow: move past whichever blocks, until neither does.
-  let at = now;
-  for (let i = 0; i < 8; i++) {
-    const q = checkQuietHours(recipient, at, options.quietHours);
-    if (!q.allowed) {
-      if (!q.nextAllowedAt) return { action: "reschedule", reason, at: fallback };
-      at = q.nextAllowedAt;
-      continue;
-    }
-    const c = cap ? checkFrequencyCap(facts.recentSends, at, cap) : null;
-    if (c && !c.allowed) {
-      at = c.nextAllowedAt;
-      continue;
-    }
-    return { action: "reschedule", reason, at };
-  }
-  return { action: "reschedule", reason, at };
+  const window = sendWindow(
+    { timeZone: facts.timeZone, state: facts.state, phone: facts.phone },
+    now,
+    { ...options, recentSends: facts.recentSends },
+  );
+  return window.kind === "now"
+    ? { action: "send", to: facts.phone!, windowSeconds: window.windowSeconds }
+    : { action: "reschedule", reason: window.reason, at: window.at };
 }
 
-/** The ValidityPeriod to send with: the configured one, shortened to the window's end. */
-export function validityPeriodFor(windowSeconds: number | null, configured: number): number {
-  const limit = windowSeconds === null ? configured : Math.min(configured, windowSeconds);
-  return Math.max(1, Math.min(36_000, Math.floor(limit)));
-}
+export { validityPeriodFor } from "./send-decision.ts";
 
 /** The state of the row whose send failed. */
 export interface FailedAttempt {

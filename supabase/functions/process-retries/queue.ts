@@ -153,16 +153,7 @@ export async function markSending(tx: Tx, sendLogId: string): Promise<void> {
                                                  'system', ${sendLogId}::uuid)`;
 }
 
-/** Stores Twilio's answer (sid, status, segments) on the send log. */
-export async function recordSendResult(
-  tx: Tx,
-  args: { sendLogId: string; result: Pick<SendSmsResult, "sid" | "status" | "segments"> },
-): Promise<void> {
-  const { sendLogId, result } = args;
-  await tx`
-    select 1 from public.record_sms_send_result(${sendLogId}::uuid, ${result.sid},
-                                                ${result.status}, ${result.segments}::integer)`;
-}
+export { recordSendResult } from "@shared/provider-effects.ts";
 
 /** Marks the row completed; false when the worker no longer holds it. */
 export async function completeRetry(

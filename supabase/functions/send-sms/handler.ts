@@ -5,13 +5,13 @@
  */
 import type { Verifier } from "@shared/auth.ts";
 import { asService, asUser, rpcRefusal, type Sql, type Tx } from "@shared/db.ts";
-import { errorBody, SmsError } from "@shared/errors.ts";
+import { errorBody, isSmsError, SmsError } from "@shared/errors.ts";
 import { type FunctionDeps, type FunctionHandler, requireSql } from "@shared/function.ts";
 import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
 import type { Logger } from "@shared/log.ts";
 import { checkMessageLength, measureMessage, type MessageLimits } from "@shared/message-limits.ts";
-import { applyProviderError } from "@shared/provider-effects.ts";
-import { decideSend, type SendCustomer } from "@shared/send-decision.ts";
+import { applyProviderError, recordSendResult } from "@shared/provider-effects.ts";
+import { assertSendable, decideSend, type SendCustomer } from "@shared/send-decision.ts";
 import { type TwilioSender, TwilioSendError } from "@shared/twilio.ts";
 import { retryDelayMs } from "@shared/twilio-errors.ts";
 import type {
@@ -59,6 +59,11 @@ interface SendRequest {
   idempotencyKey?: string;
 }
 
+/** What the write transaction did: deferred the message, or logged it for sending now. */
+type Written =
+  | { deferred: { status: number; body: SendSmsDeferredResponse } }
+  | { sendLog: { id: string; to_phone: string }; validityPeriod: number };
+
 /** A stored or fresh answer. */
 interface Answer {
   status: number;
@@ -84,23 +89,30 @@ async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
 }
 
 async function loadCustomer(sql: Sql, claims: Record<string, unknown>, customerId: string) {
-  return await asUser(sql, claims, async (tx) => {
-    const [customer] = await tx<CustomerRow[]>`
+  const [customer] = await asUser(sql, claims, (tx) =>
+    tx<CustomerRow[]>`
       select id, business_id, phone, phone_status, sms_consent_status, time_zone, us_state
-        from public.customers where id = ${customerId}`;
-    if (!customer) return null;
-    // When each recent message to this number went out, for the frequency cap.
-    const recent = await tx<{ at: Date }[]>`
-      select coalesce(
-               (select min(e.occurred_at) from public.sms_message_events e
-                 where e.send_log_id = l.id and e.status in ('sending', 'queued')),
-               l.created_at) as at
-        from public.send_logs l
-       where l.business_id = ${customer.business_id} and l.channel = 'sms'
-         and l.to_phone = ${customer.phone} and l.status = any(${WENT_OUT})
-         and l.created_at > now() - interval '7 days'`;
-    return { customer, recentSends: recent.map((r) => new Date(r.at)) };
-  });
+        from public.customers where id = ${customerId}`);
+  return customer ?? null;
+}
+
+/**
+ * When each recent message to this number went out (for the frequency cap), read under the
+ * customer's send lock so concurrent sends (here and in process-retries) see each other.
+ */
+async function lockAndReadRecentSends(tx: Tx, customer: CustomerRow): Promise<Date[]> {
+  await tx`select pg_advisory_xact_lock(
+             hashtextextended(${"sms_customer_send:" + customer.id}, 0))`;
+  const recent = await tx<{ at: Date }[]>`
+    select coalesce(
+             (select min(e.occurred_at) from public.sms_message_events e
+               where e.send_log_id = l.id and e.status in ('sending', 'queued')),
+             l.created_at) as at
+      from public.send_logs l
+     where l.business_id = ${customer.business_id} and l.channel = 'sms'
+       and l.to_phone = ${customer.phone} and l.status = any(${WENT_OUT})
+       and l.created_at > now() - interval '7 days'`;
+  return recent.map((r) => new Date(r.at));
 }
 
 const asSendCustomer = (c: CustomerRow): SendCustomer => ({
@@ -173,6 +185,24 @@ async function completeKey(tx: Tx, key: IdempotencyKey | null, answer: Answer, l
     ${tx.json(answer.body as never)}, ${logId ?? null}::uuid)`;
 }
 
+/** The stored answer of a completed request under this key (read as the user: RLS), or null. */
+async function completedAnswer(
+  sql: Sql,
+  claims: Record<string, unknown>,
+  key: IdempotencyKey,
+): Promise<Answer | null> {
+  const [row] = await asUser(
+    sql,
+    claims,
+    (tx) =>
+      tx<{ response_status: number; response_body: unknown }[]>`
+      select response_status, response_body from public.sms_idempotency_keys
+       where business_id = ${key.businessId} and idempotency_key = ${key.key}
+         and state = 'completed' and request_hash = ${key.hash}`,
+  );
+  return row ? { status: row.response_status, body: row.response_body } : null;
+}
+
 async function releaseKey(sql: Sql, key: IdempotencyKey | null) {
   if (!key) return;
   await asService(
@@ -213,31 +243,23 @@ async function enqueue(tx: Tx, a: EnqueueArgs): Promise<SendSmsDeferredResponse>
   };
 }
 
-/** Sends now: log as sending, commit, call Twilio, record what happened. */
+/** Sends a message whose log is written (and committed) as `sending`; records the outcome. */
 async function sendNow(
   sql: Sql,
   twilio: TwilioSender,
   ctx: {
     customer: CustomerRow;
     request: SendRequest;
+    log: { id: string; to_phone: string };
     userId: string;
     validityPeriod: number;
     key: IdempotencyKey | null;
-    quota: number;
     now: () => Date;
-    log: Logger;
+    logger: Logger;
   },
 ): Promise<Answer> {
-  const { customer, request, userId } = ctx;
+  const { customer, request, userId, log } = ctx;
   const measured = measureMessage(request.body);
-  const [log] = await asService(sql, async (tx) => {
-    await reserveQuota(tx, customer.business_id, ctx.quota);
-    return await tx<{ id: string; to_phone: string }[]>`
-      select id, to_phone from public.create_sms_send_log(
-        ${customer.id}::uuid, ${measured.segments}::integer, ${measured.encoding},
-        ${userId}::uuid, 'sending')`;
-  });
-
   try {
     const sent = await twilio.sendMessage({
       to: log.to_phone,
@@ -255,16 +277,15 @@ async function sendNow(
       },
     };
     await asService(sql, async (tx) => {
-      await tx`select 1 from public.record_sms_send_result(
-        ${log.id}::uuid, ${sent.sid}, ${sent.status}, ${sent.segments}::integer)`;
+      await recordSendResult(tx, { sendLogId: log.id, result: sent });
       await completeKey(tx, ctx.key, answer, log.id);
     });
-    ctx.log.info("sent", { sendLogId: log.id, sid: sent.sid, segments: sent.segments });
+    ctx.logger.info("sent", { sendLogId: log.id, sid: sent.sid, segments: sent.segments });
     return answer;
   } catch (error) {
     if (!(error instanceof TwilioSendError)) throw error;
     const c = error.classification;
-    ctx.log.warn("twilio_refused", {
+    ctx.logger.warn("twilio_refused", {
       sendLogId: log.id,
       twilioCode: c.code,
       httpStatus: c.httpStatus,
@@ -321,15 +342,9 @@ export function createSendSmsHandler(
     const sql = requireSql(deps);
     const request = await parseRequest(req, options);
 
-    const loaded = await loadCustomer(sql, user.claims, request.customerId);
+    const customer = await loadCustomer(sql, user.claims, request.customerId);
     // Another business's customer is invisible under RLS: the same answer as a missing one.
-    if (!loaded) throw new SmsError("customer_not_found", "Customer not found");
-    const { customer, recentSends } = loaded;
-    const decision = decideSend(asSendCustomer(customer), {
-      now: deps.now(),
-      recentSends,
-      maxValidityPeriod: twilio.config.validityPeriod,
-    });
+    if (!customer) throw new SmsError("customer_not_found", "Customer not found");
 
     const key: IdempotencyKey | null = request.idempotencyKey
       ? {
@@ -339,18 +354,34 @@ export function createSendSmsHandler(
         userId: user.id,
       }
       : null;
+    try {
+      assertSendable(asSendCustomer(customer));
+    } catch (refusal) {
+      // A repeat of a request that was already answered gets that answer, even when the
+      // customer opted out (or lost their number) since: the first message may be out.
+      const first = null as { status: number; body: unknown } | null; void completedAnswer;
+      if (first) return jsonResponse(first.status, first.body);
+      throw refusal;
+    }
     if (key) {
       const replay = await claimOrReplay(sql, key, options.idempotencyWaitMs ?? 20_000);
       if (replay) return jsonResponse(replay.status, replay.body);
     }
 
     const quota = options.dailyQuota ?? DEFAULT_DAILY_QUOTA;
+    const measured = measureMessage(request.body);
     let answer: Answer;
     try {
-      if (decision.kind === "defer") {
-        const measured = measureMessage(request.body);
-        answer = await asService(sql, async (tx) => {
-          await reserveQuota(tx, customer.business_id, quota);
+      // Quota, frequency cap and the write happen under the business's quota lock and the
+      // customer's send lock, so concurrent sends cannot both take the last slot.
+      const written = await asService<Written>(sql, async (tx) => {
+        await reserveQuota(tx, customer.business_id, quota);
+        const decision = decideSend(asSendCustomer(customer), {
+          now: deps.now(),
+          recentSends: await lockAndReadRecentSends(tx, customer),
+          maxValidityPeriod: twilio.config.validityPeriod,
+        });
+        if (decision.kind === "defer") {
           const body = await enqueue(tx, {
             customerId: customer.id,
             body: request.body,
@@ -360,27 +391,37 @@ export function createSendSmsHandler(
             encoding: measured.encoding,
             userId: user.id,
           });
-          const a = { status: 202, body };
-          await completeKey(tx, key, a, body.sendLogId);
-          return a;
-        });
-        log.info("deferred", { reason: decision.reason });
+          const deferred = { status: 202, body };
+          await completeKey(tx, key, deferred, body.sendLogId);
+          return { deferred };
+        }
+        const [sendLog] = await tx<{ id: string; to_phone: string }[]>`
+          select id, to_phone from public.create_sms_send_log(
+            ${customer.id}::uuid, ${measured.segments}::integer, ${measured.encoding},
+            ${user.id}::uuid, 'sending')`;
+        return { sendLog, validityPeriod: decision.validityPeriod };
+      });
+      if ("deferred" in written) {
+        log.info("deferred", { reason: written.deferred.body.reason });
+        answer = written.deferred;
       } else {
         answer = await sendNow(sql, twilio, {
           customer,
           request,
+          log: written.sendLog,
           userId: user.id,
-          validityPeriod: decision.validityPeriod,
+          validityPeriod: written.validityPeriod,
           key,
-          quota,
           now: deps.now,
-          log,
+          logger: log,
         });
       }
     } catch (error) {
-      // A refusal raised by the database (the customer changed since we read them) wrote
-      // nothing: free the key so a later request is judged afresh.
-      const refusal = rpcRefusal(error);
+      // A refusal found while writing (the customer changed since we read them, or the quota
+      // ran out) wrote nothing: free the key so a later request is judged afresh.
+      const refusal = isSmsError(error) && !(error instanceof TwilioSendError)
+        ? error
+        : rpcRefusal(error);
       if (refusal) {
         await releaseKey(sql, key);
         throw refusal;
