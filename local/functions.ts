@@ -56,6 +56,11 @@ export interface ProcessOptions {
   /** Tag added to the command line so a stack's processes can be found (the state folder). */
   tag: string;
   log: (line: string) => void;
+  /**
+   * File that also receives the process's stdout and stderr (appended, across restarts); the
+   * output is still echoed to this process's own stdout/stderr.
+   */
+  logFile?: string;
 }
 
 /** A function process that is restarted when it dies, until stopped. */
@@ -117,11 +122,13 @@ export class FunctionProcess {
       clearEnv: true,
       env: this.options.env,
       stdin: "null",
-      stdout: "inherit",
-      stderr: "inherit",
+      stdout: this.options.logFile ? "piped" : "inherit",
+      stderr: this.options.logFile ? "piped" : "inherit",
     }).spawn();
     this.#child = child;
-    this.#exited = child.status.then((status) => {
+    const logged = this.options.logFile ? this.#tee(child, this.options.logFile) : null;
+    this.#exited = child.status.then(async (status) => {
+      await logged?.catch(() => {});
       if (this.#stopping) return;
       this.#restarts++;
       this.options.log(
@@ -132,6 +139,25 @@ export class FunctionProcess {
         if (!this.#stopping) this.#spawn();
       }, Math.min(2000, 100 * this.#restarts));
     });
+  }
+
+  /** Copies the child's stdout and stderr to `path` and to our own stdout and stderr. */
+  async #tee(child: Deno.ChildProcess, path: string): Promise<void> {
+    const file = await Deno.open(path, { create: true, append: true });
+    const writeAll = async (to: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) => {
+      for (let done = 0; done < bytes.length;) done += await to.write(bytes.subarray(done));
+    };
+    const pump = async (stream: ReadableStream<Uint8Array>, echo: typeof Deno.stdout) => {
+      for await (const chunk of stream) {
+        await writeAll(file, chunk);
+        await writeAll(echo, chunk).catch(() => {});
+      }
+    };
+    try {
+      await Promise.all([pump(child.stdout, Deno.stdout), pump(child.stderr, Deno.stderr)]);
+    } finally {
+      file.close();
+    }
   }
 
   /** Stops the process and waits for it to exit. */

@@ -17,11 +17,12 @@ import { discoverFunctions, FunctionProcess, type FunctionSpec } from "./functio
 import { startGateway } from "./gateway.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { type Sandbox, startSandbox } from "./sandbox/server.ts";
+import { type DemoServer, startDemo } from "./demo/server.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
 import { freePort } from "./ports.ts";
 
 /** Supabase's local ports. */
-export const DEFAULT_PORTS = { api: 54321, db: 54322, sandbox: 54324 };
+export const DEFAULT_PORTS = { api: 54321, db: 54322, demo: 54323, sandbox: 54324 };
 
 /** How to run the stack. */
 export interface StackOptions {
@@ -34,6 +35,8 @@ export interface StackOptions {
   extraSupabaseDirs?: string[];
   /** Throwaway cluster: durability off (tests only). */
   ephemeral?: boolean;
+  /** Also write each function's stdout/stderr to `<stateDir>/logs/<name>.log`. */
+  functionLogs?: boolean;
   log?: (line: string) => void;
 }
 
@@ -44,8 +47,12 @@ export interface StackInfo {
   jwksUrl: string;
   dbUrl: string;
   sandboxUrl: string;
+  /** The send-sms demo page (local/demo/). */
+  demoUrl: string;
   stateDir: string;
   dataDir: string;
+  /** Where each function's output is kept (`<name>.log`), when `functionLogs` is on. */
+  functionLogDir?: string;
   tokens: { anon: string; serviceRole: string; users: Record<string, string> };
   twilio: {
     accountSid: string;
@@ -77,6 +84,7 @@ export interface RunningStack {
   functions: FunctionProcess[];
   netWorker: NetWorker;
   sandbox: Sandbox;
+  demo: DemoServer;
   stop(): Promise<void>;
 }
 
@@ -186,7 +194,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const want = options.ports?.[name] ?? DEFAULT_PORTS[name];
     return options.autoPorts ? freePort(want) : want;
   };
-  const ports = { api: pick("api"), db: pick("db"), sandbox: pick("sandbox") };
+  const ports = { api: pick("api"), db: pick("db"), demo: pick("demo"), sandbox: pick("sandbox") };
   await Deno.mkdir(options.stateDir, { recursive: true });
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -246,6 +254,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       jwksUrl: `${apiUrl}/auth/v1/.well-known/jwks.json`,
       dbUrl: url,
       sandboxUrl: `http://127.0.0.1:${ports.sandbox}`,
+      demoUrl: `http://127.0.0.1:${ports.demo}`,
       stateDir: options.stateDir,
       dataDir,
       tokens: {
@@ -287,8 +296,16 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     }
     log(`• functions: ${specs.map((s) => s.name).join(", ") || "(none yet)"}`);
     const env = functionEnv(base);
+    const logDir = options.functionLogs ? join(options.stateDir, "logs") : undefined;
+    if (logDir) await Deno.mkdir(logDir, { recursive: true });
     const functions = specs.map((spec) =>
-      new FunctionProcess(spec, { port: freePort(), env, tag: options.stateDir, log })
+      new FunctionProcess(spec, {
+        port: freePort(),
+        env,
+        tag: options.stateDir,
+        log,
+        logFile: logDir ? join(logDir, `${spec.name}.log`) : undefined,
+      })
     );
     cleanups.push(async () => {
       await Promise.all(functions.map((f) => f.stop()));
@@ -299,6 +316,21 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const gateway = startGateway({ port: ports.api, jwks: keys.jwks, functions, log });
     cleanups.push(() => gateway.shutdown());
 
+    log(`• demo page on port ${ports.demo}`);
+    const demo = await startDemo({
+      port: ports.demo,
+      anyPortIfBusy: options.autoPorts,
+      apiUrl,
+      anonKey: base.tokens.anon,
+      inboxUrl: base.sandboxUrl,
+      dbUrl: url,
+      users,
+      cacheDir: join(options.stateDir, "demo"),
+      log,
+    });
+    cleanups.push(() => demo.close());
+    base.demoUrl = demo.url;
+
     log("• pg_net worker");
     const workerSql = postgres(url, { max: 4, onnotice: () => {} });
     cleanups.push(() => workerSql.end({ timeout: 5 }));
@@ -307,6 +339,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
     const info: StackInfo = {
       ...base,
+      ...(logDir ? { functionLogDir: logDir } : {}),
       functions: functions.map((f) => ({
         name: f.spec.name,
         verifyJwt: f.spec.verifyJwt,
@@ -320,7 +353,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       JSON.stringify(info, null, 2) + "\n",
       { mode: 0o600 },
     );
-    return { info, keys, functions, netWorker, sandbox, stop };
+    return { info, keys, functions, netWorker, sandbox, demo, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -26,6 +26,7 @@ Local SMS stack is running. Ctrl-C stops everything.
   API gateway      ${info.apiUrl}      functions at ${info.functionsUrl}/<name>
   Database         ${info.dbUrl}
   Twilio sandbox   ${info.sandboxUrl}      inbox: ${info.sandboxUrl}/   messages: ${info.sandboxUrl}/api/messages
+  Demo page        ${info.demoUrl}/     send-sms from a browser, as a seeded user
   JWKS             ${info.jwksUrl}
   Functions        ${
     info.functions.map((f) => `${f.name}${f.verifyJwt ? "" : " (no JWT)"}`).join(", ") ||

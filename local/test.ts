@@ -7,6 +7,7 @@
  * `deno test` (e.g. a file filter).
  */
 import { startStack } from "./stack.ts";
+import { ensureChromium } from "./demo/chromium.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
 
 const DENO = Deno.execPath();
@@ -98,7 +99,21 @@ async function pgtap(dbUrl: string) {
   count("pgTAP", ok, notOk);
 }
 
+/** True when the `deno test` selection includes tests/browser/ (the default selection does). */
+function selectsBrowserTests(): boolean {
+  const paths = denoTestArgs.filter((a) => !a.startsWith("-"));
+  if (paths.length === 0) return true;
+  return paths.map((p) => p.replace(/^\.\//, "").replace(/\/+$/, "")).some((p) =>
+    p === "" || p === "." || "tests/browser".startsWith(p) || p.startsWith("tests/browser")
+  );
+}
+
 async function denoTests(stackJson: string) {
+  if (selectsBrowserTests()) {
+    // Browser tests drive Debian's Chromium; install it when we can, else they are skipped.
+    const chromium = await ensureChromium((l) => console.log(l));
+    if (!chromium.ok) console.log(`\n⚠ browser tests will be skipped: ${chromium.reason}`);
+  }
   const r = await run("Deno tests", DENO, [
     "test",
     "-A",
@@ -128,6 +143,7 @@ try {
       stateDir,
       autoPorts: true,
       ephemeral: true,
+      functionLogs: true,
       extraSupabaseDirs: [join(PROJECT_ROOT, "tests", "fixtures", "supabase")],
       log: (l) => console.log(l),
     });

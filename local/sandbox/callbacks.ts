@@ -69,10 +69,16 @@ export class CallbackDispatcher {
     this.#deps = deps;
   }
 
-  /** Plans and starts the lifecycle of a freshly created message. */
-  start(message: StoredMessage, sender: string): void {
+  /**
+   * Plans and starts the lifecycle of a freshly created message. `failure` (a one-shot failure
+   * armed for this message) wins over the number's configured `failures`.
+   */
+  start(message: StoredMessage, sender: string, failure?: FailureSpec): void {
     const config = this.#deps.config();
-    const steps = lifecycleFor(message.messagingServiceSid !== null, config.failures[message.to]);
+    const steps = lifecycleFor(
+      message.messagingServiceSid !== null,
+      failure ?? config.failures[message.to],
+    );
     const deliveries = this.#plan(steps, config, message.statusCallback !== null);
     this.#deps.tasks.track(this.#run(message, sender, deliveries));
   }

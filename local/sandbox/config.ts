@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { failNextCode } from "./fail-next.ts";
 
 /** How a number configured to fail ends. */
 export interface FailureSpec {
@@ -27,6 +28,11 @@ export interface SandboxConfig {
   timeoutHangMs: number;
   /** Destination numbers that fail delivery, and how. */
   failures: Record<string, FailureSpec>;
+  /**
+   * One-shot failures: the next create to each number that would otherwise succeed fails with
+   * the Twilio error code given (see `fail-next.ts`), and the entry is removed.
+   */
+  failNext: Record<string, number>;
   /** `ordered`: callbacks in lifecycle order. `shuffled`: a random order, as Twilio may deliver. */
   callbackOrder: "ordered" | "shuffled";
   /** Delay before each status callback, in ms. */
@@ -47,6 +53,7 @@ export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   rateTimeout: 0,
   timeoutHangMs: 15_000,
   failures: {},
+  failNext: {},
   callbackOrder: "ordered",
   callbackDelayMs: 25,
   duplicateRate: 0,
@@ -78,6 +85,10 @@ export const configPatchSchema = z.strictObject({
   rateTimeout: rate,
   timeoutHangMs: millis,
   failures: z.record(z.string().regex(/^\+[1-9]\d{1,14}$/, "must be E.164"), failureSchema),
+  failNext: z.record(
+    z.string().regex(/^\+[1-9]\d{1,14}$/, "must be E.164"),
+    z.number().int().refine((code) => failNextCode(code) !== undefined, "unsupported error code"),
+  ),
   callbackOrder: z.enum(["ordered", "shuffled"]),
   callbackDelayMs: millis,
   duplicateRate: rate,
@@ -92,13 +103,17 @@ export type ConfigPatch = z.infer<typeof configPatchSchema>;
 export type ConfigResult = { ok: true; config: SandboxConfig } | { ok: false; error: string };
 
 /**
- * Applies `patch` over `base`. `failures`, when given, replaces the whole map: merging would make
- * it impossible to remove a failing number through the same call.
+ * Applies `patch` over `base`. `failures` and `failNext`, when given, replace the whole map:
+ * merging would make it impossible to remove a number through the same call.
  */
 export function applyConfigPatch(base: SandboxConfig, patch: unknown): ConfigResult {
   const parsed = configPatchSchema.safeParse(patch);
   if (!parsed.success) return { ok: false, error: z.prettifyError(parsed.error) };
-  const next: SandboxConfig = { ...base, failures: { ...base.failures } };
+  const next: SandboxConfig = {
+    ...base,
+    failures: { ...base.failures },
+    failNext: { ...base.failNext },
+  };
   for (const [key, value] of Object.entries(parsed.data)) {
     if (value !== undefined) Object.assign(next, { [key]: value });
   }

@@ -5,6 +5,7 @@
  */
 import { applyConfigPatch, cloneConfig } from "./config.ts";
 import type { SandboxContext } from "./context.ts";
+import { conversationsView } from "./conversations.ts";
 import { parseInboundInput, simulateInbound } from "./inbound.ts";
 import { toMessageResource } from "./resource.ts";
 import { json, jsonError, readJson } from "./responses.ts";
@@ -23,6 +24,7 @@ export function describeMessage(ctx: SandboxContext, m: StoredMessage) {
     encoding: m.encoding,
     opt_out_type: m.optOutType,
     webhook: m.webhook,
+    ...(m.direction === "inbound" ? { replies: m.replies ?? [] } : {}),
     timeline: m.timeline,
   };
 }
@@ -36,6 +38,9 @@ const ROUTES: Record<string, Partial<Record<string, Route>>> = {
       ctx.store.clear();
       return new Response(null, { status: 204 });
     },
+  },
+  "/api/conversations": {
+    GET: (ctx) => json(conversationsView(ctx)),
   },
   "/api/attempts": {
     GET: (ctx) => json(ctx.store.attempts()),

@@ -139,6 +139,9 @@ export async function simulateInbound(
   const { contentType, body, ...webhook } = outcome;
   message.webhook = webhook;
   message.timeline[0].callback = webhook;
+  if (outcome.httpStatus !== null && outcome.httpStatus < 300) {
+    message.replies = twimlMessages(contentType, body ?? "");
+  }
   deps.log(`inbound ${sid} -> ${outcome.httpStatus ?? `error (${outcome.error})`}`);
   if (outcome.httpStatus === null) {
     return { ok: false, httpStatus: 502, error: `webhook unreachable: ${outcome.error}`, message };
@@ -148,4 +151,34 @@ export async function simulateInbound(
     answer: { status: outcome.httpStatus, contentType, body: body ?? "" },
     message,
   };
+}
+
+const XML_ENTITIES: Readonly<Record<string, string>> = {
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+};
+
+/**
+ * The texts of the `<Message>` verbs in a TwiML answer (`<Message>text</Message>` or
+ * `<Message><Body>text</Body></Message>`), XML entities decoded; none for anything else.
+ */
+export function twimlMessages(contentType: string | null, body: string): string[] {
+  if (!/xml/i.test(contentType ?? "") && !body.trimStart().startsWith("<")) return [];
+  const texts: string[] = [];
+  for (const match of body.matchAll(/<Message(?:\s[^>]*)?>([\s\S]*?)<\/Message>/g)) {
+    const inner = /<Body(?:\s[^>]*)?>([\s\S]*?)<\/Body>/.exec(match[1])?.[1] ?? match[1];
+    const text = inner.replace(/<[^>]*>/g, "").replace(
+      /&(?:#x([0-9a-f]+)|#(\d+)|(amp|lt|gt|quot|apos));/gi,
+      (entity, hex, dec, name) => {
+        const code = hex ? parseInt(hex, 16) : dec ? Number(dec) : NaN;
+        if (name) return XML_ENTITIES[name.toLowerCase()] ?? entity;
+        return code <= 0x10ffff ? String.fromCodePoint(code) : entity;
+      },
+    );
+    if (text.trim() !== "") texts.push(text.trim());
+  }
+  return texts;
 }

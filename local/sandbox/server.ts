@@ -70,7 +70,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   validateOptions(options);
   const log = options.log ?? (() => {});
   const wiring: Partial<SandboxConfig> = { inboundWebhookUrl: options.inboundWebhookUrl ?? null };
-  const defaults = mustApply({ ...DEFAULT_CONFIG, failures: {} }, wiring);
+  const defaults = mustApply({ ...DEFAULT_CONFIG, failures: {}, failNext: {} }, wiring);
   let config = mustApply(defaults, options.config ?? {});
 
   const tasks = new TaskTracker();

@@ -66,6 +66,11 @@ export interface StoredMessage {
   optOutType: string | null;
   /** Inbound only: what the app's webhook answered. */
   webhook: DeliveryResult | null;
+  /**
+   * Inbound only: the texts of the `<Message>` elements in the webhook's TwiML answer, i.e. what
+   * Twilio would text back to the handset (the STOP confirmation, the HELP answer…).
+   */
+  replies?: string[];
   timeline: TimelineEntry[];
 }
 

@@ -5,6 +5,7 @@
  */
 import { isAuthorized } from "./auth.ts";
 import type { SandboxContext } from "./context.ts";
+import { failNextEffect } from "./fail-next.ts";
 import { pickFault } from "./faults.ts";
 import { newSid } from "./ids.ts";
 import { DROP } from "./node-server.ts";
@@ -109,6 +110,8 @@ async function create(
   if (!validation.ok) return record(ctx, "rejected", validation.error, who);
 
   const input = validation.request;
+  const armed = takeFailNext(ctx, input.to, input.sender);
+  if (armed?.kind === "rejected") return record(ctx, "rejected", armed.error, who);
   const { segments, encoding } = countSegments(input.body);
   const now = new Date();
   // Through a Messaging Service Twilio answers `accepted` with no sender chosen yet.
@@ -141,9 +144,21 @@ async function create(
     ...who,
     messageSid: message.sid,
   });
-  ctx.dispatcher.start(message, input.sender);
+  ctx.dispatcher.start(message, input.sender, armed?.failure);
   ctx.log(`create ${message.sid} -> 201 ${initial} (${segments} segment(s))`);
   return json(toMessageResource(message, ctx.accountSid), 201);
+}
+
+/** Consumes the failure armed for `to`, if any (config `failNext`), and says what it does. */
+function takeFailNext(ctx: SandboxContext, to: string, sender: string) {
+  const config = ctx.config();
+  const code = config.failNext[to];
+  if (code === undefined) return null;
+  const { [to]: _used, ...rest } = config.failNext;
+  ctx.setConfig({ ...config, failNext: rest });
+  const effect = failNextEffect(code, to, sender);
+  ctx.log(`failNext: ${code} applied`);
+  return effect;
 }
 
 function list(ctx: SandboxContext, url: URL): Response {

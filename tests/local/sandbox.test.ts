@@ -668,8 +668,12 @@ Deno.test("control API, inbox page and bad input never crash the server", async 
     const page = await fetch(`${sandbox.url}/`);
     assert.match(page.headers.get("content-type") ?? "", /text\/html/);
     const text = await page.text();
-    assert.ok(text.includes("&#60;script&#62;alert(1)&#60;/script&#62;"));
-    assert.ok(!text.includes("<script>alert(1)"));
+    // The page renders messages itself, as text; the HTML never carries a message body.
+    assert.ok(!text.includes("alert(1)"));
+    const view = (await call("GET", "/api/conversations")).body as unknown as {
+      conversations: { items: { body?: string }[] }[];
+    };
+    assert.equal(view.conversations[0].items[0].body, "<script>alert(1)</script>");
 
     const del = await fetch(`${sandbox.url}/api/messages`, { method: "DELETE" });
     assert.equal(del.status, 204);
@@ -776,4 +780,212 @@ Deno.test("close() cancels held requests and pending callbacks at once", async (
     await sandbox.close();
     await receiver.close();
   }
+});
+
+Deno.test("failNext: the next create to a number fails once, with a REST or a delivery error", async () => {
+  await withSandbox(async ({ send, call, configure, sandbox, receiver }) => {
+    const rest = "+15551110011";
+    const delivery = "+15551110012";
+    const never = "+15551110013";
+    const cb = `${receiver.url}/status`;
+    await configure({ failNext: { [rest]: 21610, [delivery]: 30003, [never]: 30034 } });
+    assert.deepEqual((await call("GET", "/api/config")).body.failNext, {
+      [rest]: 21610,
+      [delivery]: 30003,
+      [never]: 30034,
+    });
+
+    // A REST code refuses the create itself; the next one to the number goes through.
+    assertTwilioError(await send({ To: rest, From: FROM, Body: "one" }), 400, 21610);
+    assert.equal((await send({ To: rest, From: FROM, Body: "two" })).status, 201);
+    const attempts = (await call("GET", "/api/attempts")).body as unknown as {
+      to: string;
+      outcome: string;
+      code: number | null;
+    }[];
+    assert.deepEqual(
+      attempts.filter((a) => a.to === rest).map((a) => [a.outcome, a.code]),
+      [["rejected", 21610], ["created", null]],
+    );
+
+    // A create that fails validation for another reason does not use the armed failure up.
+    assertTwilioError(await send({ To: delivery, From: "+15005550007", Body: "x" }), 400, 21606);
+    // A delivery code: created, sent, then undelivered with ErrorCode; only once.
+    const a = await send({ To: delivery, From: FROM, Body: "a", StatusCallback: cb });
+    const b = await send({ To: delivery, From: FROM, Body: "b", StatusCallback: cb });
+    const c = await send({ To: never, From: FROM, Body: "c", StatusCallback: cb });
+    assert.equal(a.status, 201);
+    await sandbox.idle();
+    const statuses = (sid: unknown) =>
+      receiver.received.filter((r) => r.params.MessageSid === sid).map((
+        r,
+      ) => [r.params.MessageStatus, r.params.ErrorCode ?? null]);
+    assert.deepEqual(statuses(a.body.sid), [["sent", null], ["undelivered", "30003"]]);
+    assert.deepEqual(statuses(b.body.sid), [["sent", null], ["delivered", null]]);
+    assert.deepEqual(statuses(c.body.sid), [["failed", "30034"]]);
+    const fetched = await call("GET", `${BASE}/Messages/${a.body.sid}.json`);
+    assert.equal(fetched.body.status, "undelivered");
+    assert.equal(fetched.body.error_code, 30003);
+    assert.deepEqual((await call("GET", "/api/config")).body.failNext, {});
+
+    // Validation: E.164 keys and known codes only; reset clears it.
+    assert.equal(
+      (await call("POST", "/api/config", { json: { failNext: { x: 21610 } } })).status,
+      400,
+    );
+    assert.equal(
+      (await call("POST", "/api/config", { json: { failNext: { [rest]: 12345 } } })).status,
+      400,
+    );
+    await configure({ failNext: { [rest]: 30007 } });
+    assert.deepEqual(
+      (await call("POST", "/api/config", { json: { reset: true } })).body.failNext,
+      {},
+    );
+  });
+});
+
+Deno.test("failNext: a configured `failures` entry still applies after the one-shot is used", async () => {
+  await withSandbox(async ({ send, configure, sandbox, receiver }) => {
+    const to = "+15551110021";
+    await configure({
+      failures: { [to]: { status: "failed", errorCode: 30008 } },
+      failNext: { [to]: 30007 },
+    });
+    const cb = `${receiver.url}/status`;
+    const first = await send({ To: to, From: FROM, Body: "1", StatusCallback: cb });
+    const second = await send({ To: to, From: FROM, Body: "2", StatusCallback: cb });
+    await sandbox.idle();
+    const last = (sid: unknown) =>
+      receiver.received.filter((r) => r.params.MessageSid === sid).at(-1)?.params;
+    assert.equal(last(first.body.sid)?.MessageStatus, "undelivered");
+    assert.equal(last(first.body.sid)?.ErrorCode, "30007");
+    assert.equal(last(second.body.sid)?.MessageStatus, "failed");
+    assert.equal(last(second.body.sid)?.ErrorCode, "30008");
+  });
+});
+
+Deno.test("/api/conversations groups by handset with timelines, replies, refusals and state", async () => {
+  await withSandbox(async ({ send, call, configure, sandbox, receiver }) => {
+    const phone = "+15553335555";
+    const other = "+15553336666";
+    const cb = `${receiver.url}/status`;
+    receiver.answer = {
+      status: 200,
+      contentType: "text/xml",
+      body: '<?xml version="1.0"?><Response><Message>Acme: you&apos;re out &amp; won&#39;t ' +
+        "hear from us. Reply START</Message></Response>",
+    };
+    const body = "Hi 👋 how did we do?";
+    const sent = await send({ To: phone, From: FROM, Body: body, StatusCallback: cb });
+    await send({ To: other, From: FROM, Body: "other" });
+    await sandbox.idle();
+    await call("POST", "/api/inbound", { json: { from: phone, to: FROM, body: "STOP" } });
+    assertTwilioError(await send({ To: phone, From: FROM, Body: "again" }), 400, 21610);
+    await configure({ failNext: { [phone]: 30003, "+15559990000": 21211 } });
+
+    type View = {
+      accountSid: string;
+      phoneNumbers: string[];
+      failNextCodes: { code: number; kind: string }[];
+      conversations: {
+        number: string;
+        optedOutFrom: string[];
+        failNext: { code: number; kind: string } | null;
+        lastAt: string | null;
+        items: Record<string, unknown>[];
+      }[];
+    };
+    const view = (await call("GET", "/api/conversations")).body as unknown as View;
+    assert.equal(view.accountSid, ACCOUNT_SID);
+    assert.deepEqual(view.phoneNumbers, [FROM, OTHER_FROM]);
+    assert.ok(view.failNextCodes.some((c) => c.code === 21610 && c.kind === "rejected"));
+    // Most recent activity first; a number with only an armed failure comes last.
+    assert.deepEqual(view.conversations.map((c) => c.number), [phone, other, "+15559990000"]);
+    const [conv, second, armedOnly] = view.conversations;
+    assert.deepEqual(conv.optedOutFrom, [FROM]);
+    assert.equal(conv.failNext?.code, 30003);
+    assert.equal(conv.failNext?.kind, "undelivered");
+    assert.equal(armedOnly.items.length, 0);
+    assert.equal(armedOnly.lastAt, null);
+    assert.equal(second.items.length, 1);
+
+    assert.deepEqual(conv.items.map((i) => i.kind), ["outbound", "inbound", "refused"]);
+    const [out, reply, refused] = conv.items;
+    assert.equal(out.sid, sent.body.sid);
+    assert.equal(out.body, body);
+    assert.equal(out.encoding, "UCS-2");
+    assert.equal(out.segments, 1);
+    assert.equal(out.status, "delivered");
+    const timeline = out.timeline as { status: string; callback: { httpStatus: number } | null }[];
+    assert.deepEqual(timeline.map((t) => t.status), ["queued", "sent", "delivered"]);
+    assert.equal(timeline[0].callback, null);
+    assert.equal(timeline[2].callback?.httpStatus, 200);
+    assert.equal(reply.body, "STOP");
+    assert.equal(reply.keyword, "STOP");
+    assert.deepEqual(reply.replies, ["Acme: you're out & won't hear from us. Reply START"]);
+    assert.equal((reply.webhook as { httpStatus: number }).httpStatus, 200);
+    assert.equal(refused.code, 21610);
+    assert.equal(refused.httpStatus, 400);
+    assert.equal(refused.description, "Attempt to send to unsubscribed recipient");
+
+    // The inbound resource shows the TwiML replies too.
+    const inbound = (await call("GET", "/api/inbound")).body as unknown as { replies: string[] }[];
+    assert.deepEqual(inbound[0].replies, ["Acme: you're out & won't hear from us. Reply START"]);
+  });
+});
+
+Deno.test("the inbox page is self-contained: inline script and style under a strict CSP", async () => {
+  await withSandbox(async ({ sandbox }) => {
+    const res = await fetch(`${sandbox.url}/`);
+    assert.equal(res.status, 200);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /connect-src 'self'/);
+    const html = await res.text();
+    // Nothing is loaded from anywhere: no src= or stylesheet links, no external URLs in code.
+    assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+stylesheet/i);
+    const script = /<script>([\s\S]*)<\/script>/.exec(html)?.[1] ?? "";
+    assert.ok(script.includes("/api/conversations"));
+    assert.doesNotMatch(script, /https?:\/\//);
+    const hash = btoa(String.fromCharCode(
+      ...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(script))),
+    ));
+    assert.ok(csp.includes(`'sha256-${hash}'`), "the CSP allows exactly the inline script");
+    // Keyboard and labels: every input and select has a label; every control is a <button>.
+    for (const id of html.matchAll(/<(?:input|select|textarea)[^>]*\sid="([^"]+)"/g)) {
+      assert.ok(html.includes(`for="${id[1]}"`), `label for #${id[1]}`);
+    }
+    assert.doesNotMatch(html, /onclick=|<a[^>]+href="#"[^>]*>(?!Skip)/);
+  });
+});
+
+Deno.test("/api/conversations keeps the page light: the most recent 200 numbers and items", async () => {
+  await withSandbox(async ({ send, call, sandbox }) => {
+    const busy = "+15554440000";
+    for (let i = 0; i < 203; i++) {
+      assert.equal((await send({ To: busy, From: FROM, Body: `${i}` })).status, 201);
+    }
+    for (let i = 1; i <= 200; i++) {
+      const to = `+1555444${String(i).padStart(4, "0")}`;
+      assert.equal((await send({ To: to, From: FROM, Body: "hi" })).status, 201);
+    }
+    await sandbox.idle();
+    const view = (await call("GET", "/api/conversations")).body as unknown as {
+      conversations: { number: string; items: { body: string }[]; omittedItems: number }[];
+      omittedConversations: number;
+    };
+    assert.equal(view.conversations.length, 200);
+    assert.equal(view.omittedConversations, 1);
+    // The busy number was texted first, so it is the oldest conversation and left out.
+    assert.ok(!view.conversations.some((c) => c.number === busy));
+    await call("DELETE", "/api/messages");
+    for (let i = 0; i < 203; i++) await send({ To: busy, From: FROM, Body: `${i}` });
+    const again = (await call("GET", "/api/conversations")).body as unknown as typeof view;
+    assert.equal(again.conversations[0].omittedItems, 3);
+    assert.equal(again.conversations[0].items.length, 200);
+    assert.equal(again.conversations[0].items[0].body, "3");
+    assert.equal(again.conversations[0].items.at(-1)?.body, "202");
+    await sandbox.idle();
+  });
 });
