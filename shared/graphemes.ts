@@ -88,7 +88,14 @@ const RANGE_STARTS: number[] = [];
 const RANGE_ENDS: number[] = [];
 const RANGE_PROPERTIES: number[] = [];
 
-(function unpack() {
+/**
+ * The property of every BMP code point, one byte each (64 KiB), so the splitter's inner loop is a
+ * table read; code points above U+FFFF use the binary search. Built on first use (with the range
+ * table), so a function that never splits text does not pay for it at start-up.
+ */
+let BMP_PROPERTIES: Uint8Array = new Uint8Array(0);
+
+function unpack(): Uint8Array {
   let previousEnd = -1;
   for (const token of PACKED_RANGES.trim().split(" ")) {
     const match = /^([0-9a-z]+)([A-Z])([0-9a-z]*)$/.exec(token);
@@ -100,13 +107,20 @@ const RANGE_PROPERTIES: number[] = [];
     RANGE_PROPERTIES.push(LETTER_TO_PROPERTY[match[2]]);
     previousEnd = end;
   }
-})();
-
-/** Grapheme_Cluster_Break property of a code point, as grapheme-splitter 1.0.4 assigns it. */
-export function graphemeBreakProperty(codePoint: number): number {
-  if (codePoint >= 0xac00 && codePoint <= 0xd7a3) {
-    return (codePoint - 0xac00) % 28 === 0 ? LV : LVT;
+  const table = new Uint8Array(0x10000).fill(OTHER);
+  for (let i = 0; i < RANGE_STARTS.length && RANGE_STARTS[i] < 0x10000; i++) {
+    table.fill(RANGE_PROPERTIES[i], RANGE_STARTS[i], Math.min(RANGE_ENDS[i], 0xffff) + 1);
   }
+  for (let cp = 0xac00; cp <= 0xd7a3; cp++) table[cp] = (cp - 0xac00) % 28 === 0 ? LV : LVT;
+  return (BMP_PROPERTIES = table);
+}
+
+/** The BMP table, unpacking the tables on first use. */
+function bmpProperties(): Uint8Array {
+  return BMP_PROPERTIES.length ? BMP_PROPERTIES : unpack();
+}
+
+function searchProperty(codePoint: number): number {
   let low = 0;
   let high = RANGE_STARTS.length - 1;
   while (low <= high) {
@@ -118,56 +132,50 @@ export function graphemeBreakProperty(codePoint: number): number {
   return OTHER;
 }
 
-function isSurrogatePair(text: string, index: number): boolean {
-  const high = text.charCodeAt(index);
-  const low = text.charCodeAt(index + 1);
-  return high >= 0xd800 && high <= 0xdbff && low >= 0xdc00 && low <= 0xdfff;
-}
-
-// Same as grapheme-splitter: a lone surrogate counts as its own code unit.
-function codePointAt(text: string, index: number): number {
-  const code = text.charCodeAt(index);
-  if (code >= 0xd800 && code <= 0xdbff && index < text.length - 1) {
-    const low = text.charCodeAt(index + 1);
-    if (low >= 0xdc00 && low <= 0xdfff) return (code - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000;
-    return code;
-  }
-  if (code >= 0xdc00 && code <= 0xdfff && index >= 1) {
-    const high = text.charCodeAt(index - 1);
-    if (high >= 0xd800 && high <= 0xdbff) {
-      return (high - 0xd800) * 0x400 + (code - 0xdc00) + 0x10000;
-    }
-    return code;
-  }
-  return code;
+/** Grapheme_Cluster_Break property of a code point, as grapheme-splitter 1.0.4 assigns it. */
+export function graphemeBreakProperty(codePoint: number): number {
+  const bmp = bmpProperties();
+  return codePoint < 0x10000 ? bmp[codePoint] : searchProperty(codePoint);
 }
 
 /*
  * The rule function of grapheme-splitter 1.0.4, kept rule for rule (including its look-ahead
  * quirks for E_Modifier and regional indicators): agreement with the reference matters more
  * than agreement with the current UAX #29.
+ *
+ * The reference builds `all = [start, ...mid, next]` for every code point; here `all` is
+ * `props[0..n)` of a reused buffer (no allocation), `props[n - 1]` being `next`.
  */
-function shouldBreak(start: number, mid: number[], end: number): boolean {
-  const all = [start, ...mid, end];
-  const previous = all[all.length - 2];
-  const next = end;
+function shouldBreak(props: Uint8Array, n: number): boolean {
+  const start = props[0];
+  const previous = props[n - 2];
+  const next = props[n - 1];
+  let i: number;
 
-  const eModifierIndex = all.lastIndexOf(E_MODIFIER);
-  if (
-    eModifierIndex > 1 &&
-    all.slice(1, eModifierIndex).every((c) => c === EXTEND) &&
-    start !== EXTEND && start !== E_BASE && start !== E_BASE_GAZ
-  ) {
-    return true;
+  // all.lastIndexOf(E_MODIFIER) > 1 and all.slice(1, it) all Extend, start not a base.
+  for (i = n - 1; i >= 0 && props[i] !== E_MODIFIER; i--);
+  if (i > 1 && start !== EXTEND && start !== E_BASE && start !== E_BASE_GAZ) {
+    let allExtend = true;
+    for (let j = 1; j < i; j++) {
+      if (props[j] !== EXTEND) {
+        allExtend = false;
+        break;
+      }
+    }
+    if (allExtend) return true;
   }
 
-  const riIndex = all.lastIndexOf(REGIONAL_INDICATOR);
-  if (
-    riIndex > 0 &&
-    all.slice(1, riIndex).every((c) => c === REGIONAL_INDICATOR) &&
-    previous !== PREPEND && previous !== REGIONAL_INDICATOR
-  ) {
-    return true;
+  // all.lastIndexOf(REGIONAL_INDICATOR) > 0 and all.slice(1, it) all regional indicators.
+  for (i = n - 1; i >= 0 && props[i] !== REGIONAL_INDICATOR; i--);
+  if (i > 0 && previous !== PREPEND && previous !== REGIONAL_INDICATOR) {
+    let allRi = true;
+    for (let j = 1; j < i; j++) {
+      if (props[j] !== REGIONAL_INDICATOR) {
+        allRi = false;
+        break;
+      }
+    }
+    if (allRi) return true;
   }
 
   if (previous === CR && next === LF) return false;
@@ -180,36 +188,104 @@ function shouldBreak(start: number, mid: number[], end: number): boolean {
   if (next === SPACING_MARK) return false;
   if (previous === PREPEND) return false;
 
-  const previousNonExtendIndex = all.indexOf(EXTEND) !== -1
-    ? all.lastIndexOf(EXTEND) - 1
-    : all.length - 2;
+  // previousNonExtendIndex: all.lastIndexOf(EXTEND) - 1 when `all` has an Extend, else n - 2.
+  for (i = n - 1; i >= 0 && props[i] !== EXTEND; i--);
+  const previousNonExtend = i >= 0 ? i - 1 : n - 2;
   if (
-    (all[previousNonExtendIndex] === E_BASE || all[previousNonExtendIndex] === E_BASE_GAZ) &&
-    all.slice(previousNonExtendIndex + 1, -1).every((c) => c === EXTEND) &&
-    next === E_MODIFIER
+    next === E_MODIFIER && previousNonExtend >= 0 &&
+    (props[previousNonExtend] === E_BASE || props[previousNonExtend] === E_BASE_GAZ)
   ) {
-    return false;
+    let allExtend = true;
+    for (let j = previousNonExtend + 1; j < n - 1; j++) {
+      if (props[j] !== EXTEND) {
+        allExtend = false;
+        break;
+      }
+    }
+    if (allExtend) return false;
   }
 
   if (previous === ZWJ && (next === GLUE_AFTER_ZWJ || next === E_BASE_GAZ)) return false;
 
-  if (mid.indexOf(REGIONAL_INDICATOR) !== -1) return true;
+  // mid (props[1..n-1)) has a regional indicator.
+  for (i = 1; i < n - 1; i++) if (props[i] === REGIONAL_INDICATOR) return true;
   if (previous === REGIONAL_INDICATOR && next === REGIONAL_INDICATOR) return false;
 
   return true;
 }
 
+/** Properties of the cluster being built (start, mid…, next); grown when a cluster is long. */
+let clusterProps = new Uint8Array(64);
+
+/**
+ * Index where the grapheme starting at `index` ends, as grapheme-splitter's `nextBreak`: every
+ * code point after the start is tested against the cluster so far (a lone surrogate counts as
+ * its own code unit; the low half of a pair is skipped).
+ */
 function nextBreak(text: string, index: number): number {
-  if (index >= text.length - 1) return text.length;
-  const previous = graphemeBreakProperty(codePointAt(text, index));
-  const mid: number[] = [];
-  for (let i = index + 1; i < text.length; i++) {
-    if (isSurrogatePair(text, i - 1)) continue;
-    const next = graphemeBreakProperty(codePointAt(text, i));
-    if (shouldBreak(previous, mid, next)) return i;
-    mid.push(next);
+  const BMP = bmpProperties();
+  const length = text.length;
+  if (index >= length - 1) return length;
+  let unit = text.charCodeAt(index);
+  let cp = unit;
+  if (unit >= 0xd800 && unit <= 0xdbff) {
+    const low = text.charCodeAt(index + 1);
+    if (low >= 0xdc00 && low <= 0xdfff) cp = (unit - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000;
+  } else if (unit >= 0xdc00 && unit <= 0xdfff && index >= 1) {
+    const high = text.charCodeAt(index - 1);
+    if (high >= 0xd800 && high <= 0xdbff) {
+      cp = (high - 0xd800) * 0x400 + (unit - 0xdc00) + 0x10000;
+    }
   }
-  return text.length;
+  let props = clusterProps;
+  const start = cp < 0x10000 ? BMP[cp] : searchProperty(cp);
+  props[0] = start;
+  let n = 1; // entries of `all` before `next`
+  let previousUnit = unit;
+  for (let i = index + 1; i < length; i++) {
+    unit = text.charCodeAt(i);
+    const pairHigh = previousUnit >= 0xd800 && previousUnit <= 0xdbff;
+    previousUnit = unit;
+    // The low half of a surrogate pair: the pair was looked at from its high half.
+    if (pairHigh && unit >= 0xdc00 && unit <= 0xdfff) continue;
+    let next: number;
+    if (unit < 0xd800 || unit > 0xdbff) {
+      // A lone low surrogate here is its own code unit (a paired one was skipped above).
+      next = BMP[unit];
+    } else {
+      const low = i < length - 1 ? text.charCodeAt(i + 1) : 0;
+      next = low >= 0xdc00 && low <= 0xdfff
+        ? searchProperty((unit - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000)
+        : BMP[unit];
+    }
+    // The common case, two plain characters: every rule ends in a break.
+    if (n === 1 && next === OTHER && start === OTHER) return i;
+    if (n + 1 > props.length) {
+      const grown = new Uint8Array(props.length * 2);
+      grown.set(props);
+      props = clusterProps = grown;
+    }
+    props[n] = next;
+    if (shouldBreak(props, n + 1)) return i;
+    n++;
+  }
+  return length;
+}
+
+/**
+ * Writes the end offset (exclusive, in UTF-16 units) of each grapheme of `text` into `ends`
+ * and returns how many there are. `ends` must hold at least `text.length` entries.
+ */
+export function graphemeEnds(text: string, ends: Int32Array): number {
+  let count = 0;
+  let index = 0;
+  const length = text.length;
+  while (index < length) {
+    const brk = nextBreak(text, index);
+    ends[count++] = brk;
+    index = brk;
+  }
+  return count;
 }
 
 /**
@@ -223,11 +299,10 @@ function nextBreak(text: string, index: number): number {
 export function splitGraphemes(text: string): string[] {
   const graphemes: string[] = [];
   let index = 0;
-  let brk: number;
-  while ((brk = nextBreak(text, index)) < text.length) {
+  while (index < text.length) {
+    const brk = nextBreak(text, index);
     graphemes.push(text.slice(index, brk));
     index = brk;
   }
-  if (index < text.length) graphemes.push(text.slice(index));
   return graphemes;
 }

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { splitGraphemes } from "./graphemes.ts";
+import { graphemeEnds } from "./graphemes.ts";
 import type { SmsEncoding } from "./types.ts";
 
 export type { SmsEncoding } from "./types.ts";
@@ -32,6 +32,13 @@ const GSM_SEPTETS: ReadonlyMap<number, 1 | 2> = (() => {
   for (const ch of basic) map.set(ch.charCodeAt(0), 1);
   for (const ch of extension) map.set(ch.charCodeAt(0), 2);
   return map;
+})();
+
+/** The same table indexed by code unit (0: not GSM-7), for the counting loops. */
+const GSM_SEPTETS_BY_UNIT: Uint8Array = (() => {
+  const table = new Uint8Array(0x10000);
+  for (const [unit, septets] of GSM_SEPTETS) table[unit] = septets;
+  return table;
 })();
 
 /**
@@ -343,35 +350,160 @@ export function isGsmCharacter(char: string): boolean {
   return char.length === 1 && GSM_SEPTETS.has(char.charCodeAt(0));
 }
 
-/** Whether a grapheme is GSM-7 (a multi-unit grapheme, such as `e` + accent, never is). */
-function isGsmGrapheme(grapheme: string): boolean {
-  return grapheme.length === 1 && GSM_SEPTETS.has(grapheme.charCodeAt(0));
-}
+/** Code units Smart Encoding replaces (every key is one BMP unit), for a quick "nothing to do". */
+const SMART_ENCODING_UNITS: Uint8Array = (() => {
+  const table = new Uint8Array(0x10000);
+  for (const key of SMART_ENCODING.keys()) table[key.charCodeAt(0)] = 1;
+  return table;
+})();
 
 /**
  * Applies Twilio's Smart Encoding replacements (curly quotes, dashes, ellipsis, special spaces…),
  * code point by code point.
  */
 export function applySmartEncoding(text: string): string {
-  let out = "";
-  for (const ch of text) out += SMART_ENCODING.get(ch) ?? ch;
+  let first = 0;
+  while (first < text.length && SMART_ENCODING_UNITS[text.charCodeAt(first)] === 0) first++;
+  if (first === text.length) return text;
+  // Keys are single BMP units and never surrogates, so replacing unit by unit is the same as
+  // replacing code point by code point.
+  let out = text.slice(0, first);
+  for (let i = first; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    out += SMART_ENCODING_UNITS[unit] === 1 ? SMART_ENCODING.get(text[i])! : text[i];
+  }
   return out;
 }
 
-/** Graphemes of the text as the reference splits them (it keeps `\r\n` as two characters). */
-function graphemesOf(text: string): string[] {
-  const out: string[] = [];
-  for (const g of splitGraphemes(text)) {
-    if (g === "\r\n") out.push("\r", "\n");
-    else out.push(g);
+/**
+ * Whether every code unit is GSM-7. Such a text is GSM-7 and each of its units is a grapheme of
+ * its own: GSM-7 characters have Grapheme_Cluster_Break Other, CR, LF or Control, which join
+ * nothing (the one pair, `\r\n`, the reference counts as two characters).
+ */
+function allGsm(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    if (GSM_SEPTETS_BY_UNIT[text.charCodeAt(i)] === 0) return false;
+  }
+  return true;
+}
+
+/** Reused buffers: the splitter's grapheme ends, and the counted graphemes' ends and bits. */
+let rawEndsBuffer = new Int32Array(2048);
+let endsBuffer = new Int32Array(2048);
+let bitsBuffer = new Int32Array(2048);
+
+function reserve(length: number): void {
+  if (bitsBuffer.length < length) {
+    rawEndsBuffer = new Int32Array(length * 2);
+    endsBuffer = new Int32Array(length * 2);
+    bitsBuffer = new Int32Array(length * 2);
+  }
+}
+
+/**
+ * Graphemes of a UCS-2 text as the reference sees them (`\r\n` is two characters of 16 bits):
+ * fills `endsBuffer` / `bitsBuffer` and returns the count.
+ */
+function ucs2Graphemes(text: string): number {
+  reserve(text.length);
+  const raw = rawEndsBuffer;
+  const ends = endsBuffer;
+  const bits = bitsBuffer;
+  const count = graphemeEnds(text, raw);
+  let out = 0;
+  let start = 0;
+  for (let g = 0; g < count; g++) {
+    const end = raw[g];
+    if (end - start === 2 && text.charCodeAt(start) === 13 && text.charCodeAt(start + 1) === 10) {
+      ends[out] = start + 1;
+      bits[out++] = 16;
+      ends[out] = end;
+      bits[out++] = 16;
+    } else {
+      ends[out] = end;
+      bits[out++] = 16 * (end - start);
+    }
+    start = end;
   }
   return out;
+}
+
+/**
+ * The reference's packing, on grapheme sizes: graphemes are appended to the current segment
+ * while they fit; the first overflow adds the 6-octet header to the first segment (moving its
+ * last graphemes into the second) and opens a new segment with a header. A grapheme larger than
+ * a segment is appended anyway, as the reference does. Returns the segment count; with `starts`,
+ * also the index of each segment's first grapheme.
+ */
+function pack(bits: Int32Array, count: number, starts?: number[]): number {
+  let segments = 1;
+  let current = 0;
+  let hasHeader = false;
+  starts?.push(0);
+  for (let i = 0; i < count; i++) {
+    const size = bits[i];
+    if (SEGMENT_BITS - current < size) {
+      segments++;
+      if (!hasHeader) {
+        // Only the first segment lacks a header; its graphemes are [0, i).
+        hasHeader = true;
+        let kept = current + HEADER_BITS;
+        let j = i;
+        while (kept > SEGMENT_BITS) kept -= bits[--j];
+        current = HEADER_BITS + (current + HEADER_BITS - kept);
+        starts?.push(j);
+      } else {
+        current = HEADER_BITS;
+        starts?.push(i);
+      }
+    }
+    current += size;
+  }
+  return segments;
+}
+
+/** {@link pack} for a GSM-7 text, reading septets straight from the text (no buffers). */
+function packGsm(text: string): number {
+  let segments = 1;
+  let current = 0;
+  let hasHeader = false;
+  for (let i = 0; i < text.length; i++) {
+    const size = 7 * GSM_SEPTETS_BY_UNIT[text.charCodeAt(i)];
+    if (SEGMENT_BITS - current < size) {
+      segments++;
+      if (!hasHeader) {
+        hasHeader = true;
+        let kept = current + HEADER_BITS;
+        let j = i;
+        while (kept > SEGMENT_BITS) kept -= 7 * GSM_SEPTETS_BY_UNIT[text.charCodeAt(--j)];
+        current = HEADER_BITS + (current + HEADER_BITS - kept);
+      } else {
+        current = HEADER_BITS;
+      }
+    }
+    current += size;
+  }
+  return segments;
+}
+
+/** Distinct non-GSM graphemes of a UCS-2 text (after {@link ucs2Graphemes}), in order. */
+function nonGsmOf(text: string, count: number): string[] {
+  const seen = new Set<string>();
+  let start = 0;
+  for (let g = 0; g < count; g++) {
+    const end = endsBuffer[g];
+    if (end - start !== 1 || GSM_SEPTETS_BY_UNIT[text.charCodeAt(start)] === 0) {
+      seen.add(text.slice(start, end));
+    }
+    start = end;
+  }
+  return [...seen];
 }
 
 /** The encoding Twilio will use for a body. */
 export function detectEncoding(text: string, options: SegmentOptions = {}): SmsEncoding {
   const counted = options.smartEncoding ? applySmartEncoding(text) : text;
-  return graphemesOf(counted).every(isGsmGrapheme) ? "GSM-7" : "UCS-2";
+  return allGsm(counted) ? "GSM-7" : "UCS-2";
 }
 
 /**
@@ -380,75 +512,69 @@ export function detectEncoding(text: string, options: SegmentOptions = {}): SmsE
  */
 export function nonGsmCharacters(text: string, options: SegmentOptions = {}): string[] {
   const counted = options.smartEncoding ? applySmartEncoding(text) : text;
-  return [...new Set(graphemesOf(counted).filter((g) => !isGsmGrapheme(g)))];
-}
-
-interface SegmentBuilder {
-  bits: number;
-  hasHeader: boolean;
-  items: { text: string; bits: number }[];
+  if (allGsm(counted)) return [];
+  return nonGsmOf(counted, ucs2Graphemes(counted));
 }
 
 /**
  * Encoding, segment count and per-segment split of a body.
  *
- * Mirrors the reference's algorithm step for step: graphemes are appended to the current segment
- * while they fit; the first overflow adds the 6-octet header to the first segment (moving its last
- * graphemes into the second) and opens a new segment with a header.
+ * Mirrors the reference's algorithm step for step (see {@link pack}); it works on grapheme
+ * offsets and sizes rather than strings, so a body costs one pass and no per-character objects.
  */
 export function analyzeSegments(text: string, options: SegmentOptions = {}): SegmentAnalysis {
   const counted = options.smartEncoding ? applySmartEncoding(text) : text;
-  const graphemes = graphemesOf(counted);
-  const encoding: SmsEncoding = graphemes.every(isGsmGrapheme) ? "GSM-7" : "UCS-2";
-  const sizeOf = encoding === "GSM-7"
-    ? (g: string) => 7 * (GSM_SEPTETS.get(g.charCodeAt(0)) ?? 1)
-    : (g: string) => 16 * g.length;
-
-  const segments: SegmentBuilder[] = [{ bits: 0, hasHeader: false, items: [] }];
-  let current = segments[0];
-  let totalBits = 0;
-  for (const grapheme of graphemes) {
-    const bits = sizeOf(grapheme);
-    totalBits += bits;
-    if (SEGMENT_BITS - current.bits < bits) {
-      const next: SegmentBuilder = { bits: HEADER_BITS, hasHeader: true, items: [] };
-      const previous = current;
-      segments.push(next);
-      current = next;
-      if (!previous.hasHeader) {
-        previous.hasHeader = true;
-        previous.bits += HEADER_BITS;
-        const moved: SegmentBuilder["items"] = [];
-        while (previous.bits > SEGMENT_BITS) {
-          const item = previous.items.pop()!;
-          previous.bits -= item.bits;
-          moved.unshift(item);
-        }
-        for (const item of moved) {
-          next.items.push(item);
-          next.bits += item.bits;
-        }
-      }
+  const starts: number[] = [];
+  const parts: string[] = [];
+  if (allGsm(counted)) {
+    const length = counted.length;
+    reserve(length);
+    let septets = 0;
+    for (let i = 0; i < length; i++) {
+      const s = GSM_SEPTETS_BY_UNIT[counted.charCodeAt(i)];
+      septets += s;
+      bitsBuffer[i] = 7 * s;
     }
-    current.items.push({ text: grapheme, bits });
-    current.bits += bits;
+    const segments = pack(bitsBuffer, length, starts);
+    for (let s = 0; s < segments; s++) {
+      parts.push(counted.slice(starts[s], s + 1 < segments ? starts[s + 1] : length));
+    }
+    return {
+      text: counted,
+      encoding: "GSM-7",
+      segments,
+      units: septets,
+      unitsPerSegment: segments > 1 ? 153 : 160,
+      graphemes: length,
+      nonGsmCharacters: [],
+      parts,
+    };
   }
-
-  const unitBits = encoding === "GSM-7" ? 7 : 16;
-  const multi = segments.length > 1;
+  const count = ucs2Graphemes(counted);
+  const segments = pack(bitsBuffer, count, starts);
+  const offset = (g: number) => (g === 0 ? 0 : endsBuffer[g - 1]);
+  for (let s = 0; s < segments; s++) {
+    parts.push(
+      counted.slice(offset(starts[s]), s + 1 < segments ? offset(starts[s + 1]) : counted.length),
+    );
+  }
   return {
     text: counted,
-    encoding,
-    segments: segments.length,
-    units: totalBits / unitBits,
-    unitsPerSegment: Math.floor((SEGMENT_BITS - (multi ? HEADER_BITS : 0)) / unitBits),
-    graphemes: graphemes.length,
-    nonGsmCharacters: [...new Set(graphemes.filter((g) => !isGsmGrapheme(g)))],
-    parts: segments.map((s) => s.items.map((i) => i.text).join("")),
+    encoding: "UCS-2",
+    segments,
+    units: counted.length,
+    unitsPerSegment: segments > 1 ? 67 : 70,
+    graphemes: count,
+    nonGsmCharacters: nonGsmOf(counted, count),
+    parts,
   };
 }
 
 /** Number of segments Twilio will bill for a body. */
 export function countSegments(text: string, options: SegmentOptions = {}): number {
-  return analyzeSegments(text, options).segments;
+  const counted = options.smartEncoding ? applySmartEncoding(text) : text;
+  // Up to 80 GSM-7 characters (at most 160 septets) and 70 UCS-2 units always fit one segment.
+  if (allGsm(counted)) return counted.length <= 80 ? 1 : packGsm(counted);
+  if (counted.length <= 70) return 1;
+  return pack(bitsBuffer, ucs2Graphemes(counted));
 }

@@ -1,0 +1,403 @@
+/**
+ * `claim`: our queue's claim (`claim_due_sms_retries`, then `complete_sms_retry` for every job)
+ * against pg-boss (`fetch` of a batch, then `complete`) on the same Postgres: 20,000 jobs, 4
+ * concurrent workers (one connection each), batches of 50, every job finished after its claim.
+ * The ratio is our jobs per second over pg-boss's with the batch finished in one call on both
+ * sides; the per-job variant (one finishing call per job) is reported beside it. Duplicates
+ * (a job handed out twice) must be 0 for both.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { PgBoss } from "pg-boss";
+import { createDb } from "@shared/db.ts";
+import type { StackInfo } from "@local/stack.ts";
+import type { BenchContext, Benchmark } from "./main.ts";
+import { type BenchResult, type Check, fmt, int } from "./lib/report.ts";
+import { fenceOtherRetries, ownerDb, withCronPaused } from "./lib/stack.ts";
+
+const TARGET = 1.5;
+const WORKERS = 4;
+const BATCH = 50;
+const LEASE_SECONDS = 300;
+const PG_BOSS_VERSION = "12.38.0";
+
+/** How a worker finishes the jobs of a batch. */
+type Completion = "batch" | "per-job";
+
+/** One worker of a queue system, on its own connection. */
+interface QueueWorker {
+  /** Claims up to BATCH jobs; their ids. */
+  claim(): Promise<string[]>;
+  complete(ids: string[], mode: Completion): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A queue system under test. */
+interface QueueSystem {
+  label: string;
+  /** Puts `n` due jobs in the queue (not timed). */
+  load(n: number): Promise<void>;
+  worker(index: number): Promise<QueueWorker>;
+  /** Jobs that ended completed (checked after the run). */
+  completedCount(): Promise<number>;
+  /** Removes this round's jobs. */
+  clear(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Which functions our queue is driven through: the migrations', or bench/proposals/claim.sql. */
+type Flavour = { schema: "public"; label: string } | { schema: "bench_proposal"; label: string };
+
+const CUSTOMERS = 1_000;
+
+/**
+ * Our queue: a scratch business whose retry rows are the jobs, spread over 1,000 customers with
+ * distinct creation times (as a real backlog is; one customer and one timestamp would pile every
+ * index entry onto one key).
+ */
+async function ourQueue(
+  info: StackInfo,
+  owner: postgres.Sql,
+  flavour: Flavour,
+): Promise<QueueSystem> {
+  const [{ id: businessId }] = await owner<{ id: string }[]>`
+    insert into public.businesses (name) values ('bench: claim') returning id`;
+  await owner`
+    insert into public.customers (business_id, name, phone, phone_status, sms_consent_status,
+                                  sms_consent_at)
+    select ${businessId}, 'Bench ' || i, '+1212555' || lpad(i::text, 4, '0'), 'valid',
+           'opted_in', now()
+      from generate_series(1, ${CUSTOMERS}) as i`;
+  // Other tests' rows on a shared stack stay locked (claims skip them) while we run.
+  const fence = await fenceOtherRetries(info, businessId);
+  return {
+    label: flavour.label,
+    async load(n) {
+      await owner.begin(async (tx) => {
+        await tx`
+          insert into public.send_logs
+            (business_id, channel, customer_id, to_phone, status, created_at)
+          select ${businessId}, 'sms', c.id, c.phone, 'deferred',
+                 now() - interval '2 hours' + i * interval '1 ms'
+            from generate_series(1, ${n}) as i
+            join lateral (
+              select id, phone from public.customers
+               where business_id = ${businessId}
+               order by id offset (i % ${CUSTOMERS}) limit 1) c on true`;
+        await tx`
+          insert into public.sms_retry_queue
+            (business_id, customer_id, send_log_id, body, reason, scheduled_for, created_at)
+          select ${businessId}, l.customer_id, l.id,
+                 'Hi, thanks for visiting Acme Dental! Leave us a review?', 'quiet_hours',
+                 l.created_at + interval '1 hour', l.created_at
+            from public.send_logs l
+           where l.business_id = ${businessId}`;
+      });
+      await owner`analyze public.sms_retry_queue`;
+    },
+    worker(index) {
+      // The pool settings of shared/db.ts (prepare: false), one connection per worker.
+      const sql = createDb(info.dbUrl, { max: 1 });
+      const name = `bench-worker-${index}`;
+      return Promise.resolve({
+        async claim() {
+          const rows = await sql<{ id: string }[]>`
+            select id from ${sql(flavour.schema)}.claim_due_sms_retries(
+              ${BATCH}, ${LEASE_SECONDS}, ${name})`;
+          return rows.map((r) => r.id);
+        },
+        async complete(ids, mode) {
+          if (mode === "batch" && flavour.schema === "bench_proposal") {
+            const rows = await sql<{ id: string }[]>`
+              select bench_proposal.complete_sms_retries(${ids}::uuid[], ${name}) as id`;
+            return rows.length;
+          }
+          if (mode === "batch") {
+            const rows = await sql<{ ok: boolean }[]>`
+              select public.complete_sms_retry(id, ${name}) as ok
+                from unnest(${ids}::uuid[]) as id`;
+            return rows.filter((r) => r.ok).length;
+          }
+          let done = 0;
+          for (const id of ids) {
+            const [{ ok }] = await sql<{ ok: boolean }[]>`
+              select public.complete_sms_retry(${id}::uuid, ${name}) as ok`;
+            if (ok) done++;
+          }
+          return done;
+        },
+        close: () => sql.end({ timeout: 5 }),
+      });
+    },
+    async completedCount() {
+      const [{ n }] = await owner<{ n: number }[]>`
+        select count(*)::int as n from public.sms_retry_queue
+         where business_id = ${businessId} and status = 'completed'`;
+      return n;
+    },
+    async clear() {
+      await owner`delete from public.sms_retry_queue where business_id = ${businessId}`;
+      await owner`delete from public.send_logs where business_id = ${businessId}`;
+    },
+    async close() {
+      await fence.release();
+      await owner`delete from public.sms_retry_queue where business_id = ${businessId}`;
+      await owner`delete from public.send_logs where business_id = ${businessId}`;
+      await owner`delete from public.businesses where id = ${businessId}`;
+    },
+  };
+}
+
+/** pg-boss in a schema of its own (dropped at the end), one instance per worker. */
+async function pgBossQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSystem> {
+  const schema = `pgboss_bench_${crypto.randomUUID().slice(0, 8)}`;
+  const queue = "sms-retries";
+  const options = {
+    connectionString: info.dbUrl,
+    schema,
+    supervise: false,
+    schedule: false,
+  };
+  const admin = new PgBoss({ ...options, max: 2 });
+  admin.on("error", () => {});
+  await admin.start();
+  await admin.createQueue(queue);
+  return {
+    label: `pg-boss ${PG_BOSS_VERSION}: fetch + complete`,
+    async load(n) {
+      for (let i = 0; i < n; i += 1000) {
+        const jobs = Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({
+          data: {
+            sendLogId: crypto.randomUUID(),
+            body: "Hi, thanks for visiting Acme Dental! Leave us a review?",
+            seq: i + k,
+          },
+        }));
+        await admin.insert(queue, jobs);
+      }
+      await owner.unsafe(`analyze ${schema}.job`).catch(() => {});
+    },
+    async worker() {
+      const boss = new PgBoss({ ...options, max: 1, migrate: false });
+      boss.on("error", () => {});
+      await boss.start();
+      return {
+        async claim() {
+          const jobs = await boss.fetch(queue, { batchSize: BATCH });
+          return jobs.map((j) => j.id);
+        },
+        async complete(ids, mode) {
+          // complete() answers { jobs, requested, affected, settled } (typed as an empty object).
+          const affected = (r: unknown) => (r as { affected?: number }).affected ?? 0;
+          if (mode === "batch") return affected(await boss.complete(queue, ids));
+          let done = 0;
+          for (const id of ids) done += affected(await boss.complete(queue, id));
+          return done;
+        },
+        close: () => boss.stop({ graceful: false, close: true }),
+      };
+    },
+    async completedCount() {
+      const [{ n }] = await owner.unsafe<{ n: number }[]>(
+        `select count(*)::int as n from ${schema}.job where name = $1 and state = 'completed'`,
+        [queue],
+      );
+      return n;
+    },
+    async clear() {
+      await admin.deleteAllJobs(queue);
+    },
+    async close() {
+      await admin.stop({ graceful: false, close: true });
+      await owner.unsafe(`drop schema if exists ${schema} cascade`);
+    },
+  };
+}
+
+interface RoundResult {
+  system: string;
+  completion: Completion;
+  jobs: number;
+  seconds: number;
+  perSecond: number;
+  claims: number;
+  /** Mean latency of one claim call, and of finishing one batch (as the workers saw them). */
+  claimMsPerCall: number;
+  completeMsPerBatch: number;
+  duplicates: number;
+  completed: number;
+}
+
+/** Loads `n` jobs, then 4 workers claim and finish until the queue is empty. */
+async function round(system: QueueSystem, n: number, completion: Completion): Promise<RoundResult> {
+  await system.load(n);
+  const workers = await Promise.all(Array.from({ length: WORKERS }, (_, i) => system.worker(i)));
+  const claimed: string[] = [];
+  let claims = 0;
+  let finished = 0;
+  let claimMs = 0;
+  let completeMs = 0;
+  const started = performance.now();
+  await Promise.all(workers.map(async (w) => {
+    while (true) {
+      const t0 = performance.now();
+      const ids = await w.claim();
+      const t1 = performance.now();
+      claimMs += t1 - t0;
+      claims++;
+      if (ids.length === 0) return;
+      claimed.push(...ids);
+      const done = await w.complete(ids, completion);
+      completeMs += performance.now() - t1;
+      finished += done;
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(workers.map((w) => w.close()));
+  const completed = await system.completedCount();
+  await system.clear();
+  return {
+    system: system.label,
+    completion,
+    jobs: claimed.length,
+    seconds,
+    perSecond: claimed.length / seconds,
+    claims,
+    claimMsPerCall: claimMs / claims,
+    completeMsPerBatch: completeMs / Math.max(1, claims - WORKERS),
+    duplicates: claimed.length - new Set(claimed).size,
+    completed: Math.min(completed, finished),
+  };
+}
+
+async function run(ctx: BenchContext): Promise<BenchResult> {
+  const info = await ctx.stack();
+  const jobs = ctx.quick ? 1_000 : 20_000;
+  const owner = ownerDb(info, 2);
+  const results: RoundResult[] = [];
+  try {
+    await withCronPaused(owner, async () => {
+      const ours = await ourQueue(info, owner, {
+        schema: "public",
+        label: "ours: claim_due_sms_retries + complete_sms_retry",
+      });
+      const boss = await pgBossQueue(info, owner);
+      let proposal: QueueSystem | null = null;
+      try {
+        // Alternating, so neither system always runs on a warmer (or more bloated) database.
+        for (const completion of ["batch", "per-job"] as const) {
+          for (const system of [ours, boss]) {
+            ctx.log(`${system.label}, ${completion} completion: ${jobs} jobs`);
+            results.push(await round(system, jobs, completion));
+          }
+        }
+        if (ctx.has("proposal")) {
+          await owner.unsafe("drop schema if exists bench_proposal cascade");
+          await owner.unsafe("create schema bench_proposal");
+          await owner.file(new URL("./proposals/claim.sql", import.meta.url).pathname);
+          proposal = await ourQueue(info, owner, {
+            schema: "bench_proposal",
+            label: "proposal: bench/proposals/claim.sql",
+          });
+          ctx.log(`${proposal.label}, batch completion: ${jobs} jobs`);
+          results.push(await round(proposal, jobs, "batch"));
+          ctx.log(`${boss.label}, batch completion (again, beside the proposal): ${jobs} jobs`);
+          const again = await round(boss, jobs, "batch");
+          results.push({ ...again, system: `${again.system} (again)` });
+        }
+      } finally {
+        await ours.close();
+        await proposal?.close();
+        await boss.close();
+        await owner.unsafe("drop schema if exists bench_proposal cascade");
+      }
+    });
+  } finally {
+    await owner.end({ timeout: 5 });
+  }
+
+  const find = (label: string, completion: Completion) =>
+    results.find((r) => r.system.startsWith(label) && r.completion === completion)!;
+  // Against the better of pg-boss's two batch runs (the one before and the one beside it).
+  const proposalRatio = ctx.has("proposal")
+    ? find("proposal", "batch").perSecond /
+      Math.max(
+        ...results.filter((r) => r.system.startsWith("pg-boss") && r.completion === "batch")
+          .map((r) => r.perSecond),
+      )
+    : null;
+  const ratioOf = (completion: Completion) =>
+    find("ours", completion).perSecond / find("pg-boss", completion).perSecond;
+  const ratio = ratioOf("batch");
+  const checks: Check[] = results.map((r) => ({
+    name: `${r.system.split(":")[0]} (${r.completion})`,
+    ok: r.duplicates === 0 && r.jobs === jobs && r.completed === jobs,
+    detail: `${r.jobs}/${jobs} claimed, ${r.duplicates} duplicates, ${r.completed} completed`,
+  }));
+
+  return {
+    name: "claim",
+    quick: ctx.quick,
+    tables: [{
+      title: `Claim and finish ${int(jobs)} jobs: ${WORKERS} workers (one connection each), ` +
+        `batches of ${BATCH}`,
+      columns: [
+        "system",
+        "finishing",
+        "jobs",
+        "seconds",
+        "jobs/s",
+        "claims",
+        "ms/claim",
+        "ms/finish 50",
+        "duplicates",
+      ],
+      rows: results.map((r) => [
+        r.system,
+        r.completion === "batch" ? "one call per batch" : "one call per job",
+        int(r.jobs),
+        fmt(r.seconds),
+        int(r.perSecond),
+        int(r.claims),
+        fmt(r.claimMsPerCall),
+        fmt(r.completeMsPerBatch),
+        r.duplicates,
+      ]),
+    }, {
+      title: "Ratios (ours / pg-boss, jobs per second)",
+      columns: ["finishing", "ratio"],
+      rows: [
+        ["one call per batch (headline)", fmt(ratioOf("batch"))],
+        ["one call per job", fmt(ratioOf("per-job"))],
+        ...(proposalRatio === null
+          ? []
+          : [["proposal, one call per batch (not the headline)", fmt(proposalRatio)]]),
+      ],
+    }],
+    ratio,
+    target: TARGET,
+    direction: "atLeast",
+    ratioMeaning: "jobs/s of claim_due_sms_retries + complete_sms_retry over pg-boss fetch + " +
+      "complete, each batch finished in one call",
+    checks,
+    notes: [
+      "same Postgres (the stack's), pg-boss in its own schema; ours called as the database owner " +
+      "with shared/db.ts's pool settings (prepare: false), one postgres.js connection per worker",
+    ],
+    figures: {
+      jobs,
+      workers: WORKERS,
+      batch: BATCH,
+      results,
+      ratioPerJob: ratioOf("per-job"),
+      proposalRatio,
+    },
+  };
+}
+
+export const benchmark: Benchmark = {
+  name: "claim",
+  description: "claim_due_sms_retries vs pg-boss fetch, 20,000 jobs, 4 workers, batches of 50",
+  run,
+};

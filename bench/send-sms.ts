@@ -1,0 +1,196 @@
+/**
+ * `send-sms`: 2,000 requests from 16 concurrent clients through the gateway (the sandbox answering
+ * at once), every one a real send to a different customer at midday: p50, p99 and requests per
+ * second, against `db-ping` (a fixture on the same gateway, same JWT check, one `select 1` with
+ * shared/db.ts's pool). The ratio is send-sms's throughput over db-ping's, target ≥ 0.5. Also
+ * the peak memory (VmHWM) of send-sms's process, target under 150 MB.
+ *
+ * @module
+ */
+import type { BenchContext, Benchmark } from "./main.ts";
+import { type BenchResult, type Check, fmt, int } from "./lib/report.ts";
+import { ownerDb, sandboxConfig, sandboxConfigNow, withCronPaused } from "./lib/stack.ts";
+import { scratchTenant } from "./lib/tenant.ts";
+import { closedLoop, type LoadResult } from "./lib/load.ts";
+import { percentile, sleep } from "./lib/stats.ts";
+import { functionPid, processMemory } from "./lib/procs.ts";
+
+const TARGET = 0.5;
+const MEMORY_TARGET_MB = 150;
+const CONCURRENCY = 16;
+const BODY = "Hi, thanks for visiting Bench Dental today! How did we do? Reply STOP to opt out.";
+
+async function run(ctx: BenchContext): Promise<BenchResult> {
+  const info = await ctx.stack();
+  const total = ctx.quick ? 48 : 2_000;
+  const warmup = ctx.quick ? 16 : 200;
+  const sql = ownerDb(info, 4);
+  const savedConfig = await sandboxConfigNow(info);
+  const tenant = await scratchTenant(sql, info, "send-sms");
+  const sendPort = info.functions.find((f) => f.name === "send-sms")?.port;
+  const pingPort = info.functions.find((f) => f.name === "db-ping")?.port;
+  if (!sendPort || !pingPort) {
+    throw new Error("the stack serves no send-sms or no db-ping (tests/fixtures/supabase)");
+  }
+  let send: LoadResult;
+  let ping: LoadResult;
+  let sandboxCount = new Map<string, number>();
+  let customers: { id: string; phone: string }[] = [];
+  const idlePid = functionPid(sendPort);
+  const idleMem = idlePid ? processMemory(idlePid) : null;
+  try {
+    customers = await tenant.customers(warmup + total);
+    // Latency 0; in the full form the status callbacks are held back (10 minutes) so the
+    // webhook's work does not share the two cores with the measured requests.
+    await sandboxConfig(info, { latencyMs: 0, ...(ctx.quick ? {} : { callbackDelayMs: 600_000 }) });
+    const headers = {
+      authorization: `Bearer ${tenant.token}`,
+      "content-type": "application/json",
+    };
+    const sendTo = (customer: { id: string }) =>
+      fetch(`${info.functionsUrl}/send-sms`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ customerId: customer.id, body: BODY }),
+      });
+    const ping1 = () =>
+      fetch(`${info.functionsUrl}/db-ping`, { method: "POST", headers, body: "{}" });
+    const sentOk = (res: Response, body: string) =>
+      res.status === 200 && JSON.parse(body).status === "sent";
+
+    await withCronPaused(sql, async () => {
+      ctx.log(`warm-up: ${warmup} requests each`);
+      await closedLoop(warmup, CONCURRENCY, () => ping1(), (r) => r.ok);
+      await closedLoop(warmup, CONCURRENCY, (i) => sendTo(customers[i]), sentOk);
+      ctx.log(`db-ping: ${total} requests, ${CONCURRENCY} concurrent`);
+      ping = await closedLoop(total, CONCURRENCY, () => ping1(), (r) => r.ok);
+      ctx.log(`send-sms: ${total} requests, ${CONCURRENCY} concurrent`);
+      send = await closedLoop(total, CONCURRENCY, (i) => sendTo(customers[warmup + i]), sentOk);
+    });
+
+    // What reached the sandbox for this tenant's numbers: one message each, never two.
+    const phones = new Set(customers.map((c) => c.phone));
+    const messages = await (await fetch(`${info.sandboxUrl}/api/messages`)).json() as {
+      to: string;
+    }[];
+    sandboxCount = new Map();
+    for (const m of messages) {
+      if (phones.has(m.to)) sandboxCount.set(m.to, (sandboxCount.get(m.to) ?? 0) + 1);
+    }
+    if (ctx.quick) await sleep(500); // let the callbacks land before the tenant goes
+  } finally {
+    const { reset: _r, ...restore } = savedConfig as Record<string, unknown>;
+    await sandboxConfig(info, restore).catch(() => {});
+    await tenant.drop().catch((e) => ctx.log(`cleanup: ${e.message}`));
+    await sql.end({ timeout: 5 });
+  }
+  send = send!;
+  ping = ping!;
+
+  const sendPid = functionPid(sendPort);
+  const pingPid = functionPid(pingPort);
+  const sendMem = sendPid ? processMemory(sendPid) : null;
+  const pingMem = pingPid ? processMemory(pingPid) : null;
+  const ratio = send.perSecond / ping.perSecond;
+  const sent = send.statuses["200"] ?? 0;
+  const duplicates = [...sandboxCount.values()].filter((n) => n > 1).length;
+  const received = [...sandboxCount.values()].reduce((a, n) => a + n, 0);
+
+  const row = (label: string, r: LoadResult, mem: ReturnType<typeof processMemory> | null) => [
+    label,
+    int(r.latenciesMs.length),
+    Object.entries(r.statuses).map(([s, n]) => `${s}×${n}`).join(" "),
+    fmt(percentile(r.latenciesMs, 50)),
+    fmt(percentile(r.latenciesMs, 99)),
+    int(r.perSecond),
+    mem ? fmt(mem.peakMiB) : "n/a",
+  ];
+  const checks: Check[] = [
+    {
+      name: "every send answered 200 sent",
+      ok: sent === total,
+      detail: `${sent}/${total}` +
+        (send.errors.length ? `; first: ${send.errors.join(" | ")}` : ""),
+    },
+    {
+      name: "one SMS per request at the sandbox",
+      ok: duplicates === 0 && received === warmup + total,
+      detail: `${received} messages for ${warmup + total} requests, ${duplicates} duplicated`,
+    },
+    {
+      name: "db-ping answered",
+      ok: (ping.statuses["200"] ?? 0) === total,
+      detail: `${ping.statuses["200"] ?? 0}/${total}`,
+    },
+  ];
+  const memOk = sendMem !== null && sendMem.peakMiB < MEMORY_TARGET_MB;
+  return {
+    name: "send-sms",
+    quick: ctx.quick,
+    tables: [{
+      title: `${int(total)} requests, ${CONCURRENCY} concurrent clients, through the gateway ` +
+        `(sandbox latency 0; after ${warmup} warm-up requests each)`,
+      columns: ["function", "requests", "answers", "p50 ms", "p99 ms", "requests/s", "peak MiB"],
+      rows: [
+        row("db-ping (one select 1)", ping, pingMem),
+        row("send-sms (a real send each)", send, sendMem),
+      ],
+    }, {
+      title: "Targets",
+      columns: ["what", "value", "target", "met"],
+      rows: [
+        [
+          "throughput, send-sms / db-ping",
+          fmt(ratio),
+          `≥ ${TARGET}`,
+          ratio >= TARGET ? "yes" : "NO",
+        ],
+        [
+          "peak memory of send-sms's process (VmHWM)",
+          sendMem ? `${fmt(sendMem.peakMiB)} MiB` : "n/a",
+          `< ${MEMORY_TARGET_MB} MB`,
+          memOk ? "yes" : "NO",
+        ],
+      ],
+    }],
+    ratio,
+    target: TARGET,
+    direction: "atLeast",
+    ratioMeaning: "requests/s of send-sms over db-ping on the same gateway",
+    checks,
+    notes: [
+      `send-sms pid ${sendPid ?? "?"}, db-ping pid ${pingPid ?? "?"}: peak is the process's ` +
+      "VmHWM since it started" + (ctx.quick ? " (a shared stack: includes earlier tests)" : "") +
+      (idleMem
+        ? `; send-sms before the benchmark: ${fmt(idleMem.rssMiB)} MiB resident, ` +
+          `${fmt(idleMem.peakMiB)} MiB peak`
+        : ""),
+    ],
+    figures: {
+      total,
+      concurrency: CONCURRENCY,
+      send: {
+        perSecond: send.perSecond,
+        p50: percentile(send.latenciesMs, 50),
+        p99: percentile(send.latenciesMs, 99),
+        statuses: send.statuses,
+      },
+      ping: {
+        perSecond: ping.perSecond,
+        p50: percentile(ping.latenciesMs, 50),
+        p99: percentile(ping.latenciesMs, 99),
+      },
+      sendMemory: sendMem,
+      sendMemoryBefore: idleMem,
+      pingMemory: pingMem,
+      memoryTargetMet: memOk,
+      duplicates,
+    },
+  };
+}
+
+export const benchmark: Benchmark = {
+  name: "send-sms",
+  description: "send-sms throughput and latency vs a one-query function, and its peak memory",
+  run,
+};

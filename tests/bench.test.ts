@@ -1,0 +1,87 @@
+/**
+ * Each benchmark's quick form runs against the test stack, so none of them rots: it must finish,
+ * pass its correctness checks (segment agreement 100%, no duplicates, every request answered)
+ * and end with its `<name>: ratio <x> (target <y>)` line. Speed is not asserted here.
+ */
+import assert from "node:assert/strict";
+import { join, PROJECT_ROOT } from "@local/paths.ts";
+import type { BenchResult } from "../bench/lib/report.ts";
+
+const stackJson = Deno.env.get("STACK_JSON") ?? join(PROJECT_ROOT, ".local", "stack.json");
+
+async function quick(name: string): Promise<BenchResult> {
+  const jsonPath = await Deno.makeTempFile({ prefix: `bench-${name}-`, suffix: ".json" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `--config=${join(PROJECT_ROOT, "deno.json")}`,
+        join(PROJECT_ROOT, "bench", "main.ts"),
+        name,
+        "--quick",
+        `--stack=${stackJson}`,
+        `--json=${jsonPath}`,
+      ],
+      cwd: PROJECT_ROOT,
+      env: { DENO_NO_PACKAGE_JSON: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, `bench ${name} --quick failed:\n${stdout}\n${stderr}`);
+    const last = stdout.trimEnd().split("\n").at(-1) ?? "";
+    assert.match(last, new RegExp(`^${name}: ratio \\d+(\\.\\d+)? \\(target \\d+(\\.\\d+)?\\)$`));
+    const result = JSON.parse(await Deno.readTextFile(jsonPath)) as BenchResult;
+    assert.equal(result.name, name);
+    assert.ok(result.quick);
+    assert.ok(Number.isFinite(result.ratio), `a finite ratio: ${result.ratio}`);
+    for (const check of result.checks) assert.ok(check.ok, `${check.name}: ${check.detail}`);
+    return result;
+  } finally {
+    await Deno.remove(jsonPath).catch(() => {});
+  }
+}
+
+Deno.test("bench segments --quick: 100% agreement with sms-segments-calculator", async () => {
+  const r = await quick("segments");
+  assert.equal(r.figures.agreementPercent, 100);
+  assert.equal(r.figures.disagreements, 0);
+});
+
+Deno.test("bench claim --quick: both queues hand out every job once", async () => {
+  const r = await quick("claim");
+  const results = r.figures.results as { duplicates: number; jobs: number }[];
+  assert.equal(results.length, 4);
+  for (const x of results) assert.equal(x.duplicates, 0);
+});
+
+Deno.test("bench send-sms --quick: every request sent, once", async () => {
+  const r = await quick("send-sms");
+  assert.equal(r.figures.duplicates, 0);
+});
+
+Deno.test("bench cold-start --quick: every function answers from a fresh process", async () => {
+  const r = await quick("cold-start");
+  assert.equal((r.figures.rows as unknown[]).length, 4);
+});
+
+Deno.test({
+  name: "bench drain --quick: process-retries drains every row once, within the pace",
+  ignore: !existsSync(join(PROJECT_ROOT, "supabase", "functions", "process-retries", "index.ts")),
+  async fn() {
+    const r = await quick("drain");
+    assert.equal(r.figures.duplicates, 0);
+  },
+});
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
