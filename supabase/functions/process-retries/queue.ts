@@ -5,7 +5,7 @@
  * @module
  */
 import { asService, type Sql, type Tx } from "@shared/db.ts";
-import type { ProcessRetriesResult, SendSmsResult } from "@shared/types.ts";
+import type { ProcessRetriesResult } from "@shared/types.ts";
 import type { FailurePlan, RetrySendFacts } from "@shared/retry-plan.ts";
 
 /** A row handed out by `claim_due_sms_retries`. */
