@@ -267,12 +267,14 @@ export async function validateTwilioWebhook(
 /** Form body → parameters for validation (repeated keys become arrays, order kept). */
 export function formParams(form: string | URLSearchParams): Record<string, string | string[]> {
   const search = typeof form === "string" ? new URLSearchParams(form) : form;
-  const out: Record<string, string | string[]> = {};
+  const grouped = new Map<string, string | string[]>();
   for (const [key, value] of search) {
-    const existing = out[key];
-    if (existing === undefined) out[key] = value;
+    const existing = grouped.get(key);
+    if (existing === undefined) grouped.set(key, value);
     else if (Array.isArray(existing)) existing.push(value);
-    else out[key] = [existing, value];
+    else grouped.set(key, [existing, value]);
   }
-  return out;
+  // Own properties only: a parameter named "constructor", "toString" or "__proto__" is a key
+  // like any other, not something inherited from Object.prototype.
+  return Object.fromEntries(grouped);
 }

@@ -310,6 +310,16 @@ async function sendNow(
         const answer = { status: 202, body };
         await completeKey(tx, ctx.key, answer, log.id);
         return answer;
+      }).catch(async (e) => {
+        // The customer opted out (or lost their number) while Twilio refused the message: it
+        // is not queued, and Twilio never took it, so its log ends failed with that reason
+        // rather than staying 'sending' with nothing left to finish it.
+        const refused = c.outcomeUncertain ? null : rpcRefusal(e);
+        if (!refused) throw e;
+        await asService(sql, (tx) =>
+          tx`select 1 from public.record_sms_send_result(
+            ${log.id}::uuid, null, 'failed', null, ${c.code}::integer, ${refused.code})`);
+        throw refused;
       });
       return deferred;
     }
@@ -359,7 +369,7 @@ export function createSendSmsHandler(
     } catch (refusal) {
       // A repeat of a request that was already answered gets that answer, even when the
       // customer opted out (or lost their number) since: the first message may be out.
-      const first = null as { status: number; body: unknown } | null; void completedAnswer;
+      const first = key ? await completedAnswer(sql, user.claims, key) : null;
       if (first) return jsonResponse(first.status, first.body);
       throw refusal;
     }
