@@ -212,7 +212,7 @@ Deno.test("twilio: failures become TwilioSendError with a classification (fake f
   );
 });
 
-Deno.test("twilio: twilio is imported lazily, on the first send only", async () => {
+Deno.test("twilio: sending never imports twilio; client() imports it once", async () => {
   let loads = 0;
   const sender = createTwilioSender(config(), {
     loadTwilio: async () => {
@@ -230,6 +230,9 @@ Deno.test("twilio: twilio is imported lazily, on the first send only", async () 
   const result = await sender.sendMessage({ to: TO, body: "x" });
   assert.equal(result.segments, 1, "falls back to our own count when Twilio omits it");
   await sender.sendMessage({ to: TO, body: "y" });
+  assert.equal(loads, 0, "the send path costs no twilio import");
+  await sender.client();
+  await sender.client();
   assert.equal(loads, 1);
 });
 
