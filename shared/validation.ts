@@ -41,6 +41,11 @@ export function createSmsMessageSchema(options: MessageSchemaOptions = {}) {
     .trim()
     .min(1, { error: "must not be empty" })
     .superRefine((text, ctx) => {
+      if (text.includes("\u0000")) {
+        // Postgres text cannot hold U+0000, and no SMS needs it.
+        ctx.addIssue({ code: "custom", input: text, message: "must not contain NUL characters" });
+        return;
+      }
       const chars = characterCount(text);
       if (chars > max || text.length > TWILIO_MAX_BODY_CHARS) {
         ctx.addIssue({
@@ -87,6 +92,7 @@ export function createSendSmsRequestSchema(options: MessageSchemaOptions = {}) {
       .trim()
       .min(1, { error: "must not be empty" })
       .max(255, { error: "must be at most 255 characters" })
+      .refine((key) => !key.includes("\u0000"), { error: "must not contain NUL characters" })
       .optional(),
   }, { error: "must be a JSON object" });
 }
@@ -208,9 +214,25 @@ function toRecord(params: unknown): unknown {
     const record: Record<string, string> = {};
     // Twilio never repeats a field; if one is repeated, the first value wins.
     for (const [key, value] of params) if (!(key in record)) record[key] = value;
-    return record;
+    return withoutNul(record);
   }
-  return params;
+  return typeof params === "object" && params !== null && !Array.isArray(params)
+    ? withoutNul(params as Record<string, unknown>)
+    : params;
+}
+
+/**
+ * Makes every text value storable: drops U+0000 (Postgres text and jsonb cannot hold it, and a
+ * reply's meaning never depends on it: "STOP\0" is still STOP) and replaces a lone surrogate
+ * (possible in a JSON body) with U+FFFD, which jsonb would refuse. The signature was checked on
+ * the raw request already.
+ */
+function withoutNul(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(record).map((
+      [k, v],
+    ) => [k, typeof v === "string" ? v.replaceAll("\u0000", "").toWellFormed() : v]),
+  );
 }
 
 /** A Twilio webhook, classified. */

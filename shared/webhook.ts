@@ -95,6 +95,16 @@ export function paramsFromJson(value: unknown): Record<string, unknown> | null {
   return out;
 }
 
+/**
+ * `text` cut to at most `max` UTF-16 units, never between the two halves of a surrogate pair
+ * (an emoji): jsonb refuses a lone half, and the whole request would fail.
+ */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
 /** Arguments of `record_sms_status_event` for one status callback. */
 export interface StatusEventArgs {
   messageSid: string;
@@ -128,15 +138,15 @@ export function statusEventArgs(
   const raw = callback as Record<string, unknown>;
   for (const key of KEPT_CALLBACK_FIELDS) {
     const value = raw[key];
-    if (typeof value === "string" && value !== "") payload[key] = value.slice(0, 200);
+    if (typeof value === "string" && value !== "") payload[key] = clip(value, 200);
   }
   const token = options.idempotencyToken?.trim();
-  if (token) payload.IdempotencyToken = token.slice(0, 200);
+  if (token) payload.IdempotencyToken = clip(token, 200);
   return {
     messageSid: callback.MessageSid,
     status: callback.MessageStatus,
     errorCode: callback.ErrorCode ?? null,
-    errorMessage: callback.ErrorMessage?.trim() ? callback.ErrorMessage.trim().slice(0, 500) : null,
+    errorMessage: callback.ErrorMessage?.trim() ? clip(callback.ErrorMessage.trim(), 500) : null,
     payload,
   };
 }

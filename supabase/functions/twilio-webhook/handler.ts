@@ -26,6 +26,7 @@ import {
   type TwilioStatusCallback,
 } from "@shared/validation.ts";
 import {
+  clip,
   decideInbound,
   hasBodyHash,
   isOurSender,
@@ -180,11 +181,11 @@ async function handleInbound(
   }
   const details: Record<string, string> = {
     inbound_message_sid: message.MessageSid,
-    body: message.Body.slice(0, 320),
+    body: clip(message.Body, 320),
   };
   if (decision.via) details.via = decision.via;
   if (message.OptOutType) details.opt_out_type = message.OptOutType;
-  if (context.idempotencyToken) details.idempotency_token = context.idempotencyToken.slice(0, 200);
+  if (context.idempotencyToken) details.idempotency_token = clip(context.idempotencyToken, 200);
 
   const result = await asService(sql, async (tx: Tx) => {
     const [row] = await tx<{ result: InboundResult }[]>`
