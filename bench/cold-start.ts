@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { StackInfo } from "@local/stack.ts";
+import { functionEnv, type StackInfo } from "@local/stack.ts";
 import { FunctionProcess } from "@local/functions.ts";
 import { freePort } from "@local/ports.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
@@ -48,24 +48,7 @@ export function stackFunctionEnv(info: StackInfo): Record<string, string> {
       }
     }
   }
-  const env: Record<string, string> = {
-    SUPABASE_URL: info.apiUrl,
-    SUPABASE_ANON_KEY: info.tokens.anon,
-    SUPABASE_SERVICE_ROLE_KEY: info.tokens.serviceRole,
-    SUPABASE_DB_URL: info.dbUrl,
-    TWILIO_ACCOUNT_SID: info.twilio.accountSid,
-    TWILIO_AUTH_TOKEN: info.twilio.authToken,
-    TWILIO_PHONE_NUMBER: info.twilio.phoneNumber,
-    TWILIO_API_BASE_URL: info.sandboxUrl,
-    TWILIO_WEBHOOK_URL: info.twilio.webhookUrl,
-    PROCESS_RETRIES_SECRET: info.processRetriesSecret,
-    DENO_NO_PACKAGE_JSON: "1",
-  };
-  for (const k of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
-  return env;
+  return functionEnv(info);
 }
 
 function entryOf(name: Fn): string {

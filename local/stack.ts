@@ -146,7 +146,9 @@ async function supabaseCli(args: string[], log: (l: string) => void): Promise<vo
 }
 
 /** The environment a function gets: Supabase's defaults plus the project's secrets. */
-function functionEnv(info: Omit<StackInfo, "functions" | "seed" | "pids">): Record<string, string> {
+export function functionEnv(
+  info: Omit<StackInfo, "functions" | "seed" | "pids">,
+): Record<string, string> {
   const env: Record<string, string> = {
     SUPABASE_URL: info.apiUrl,
     SUPABASE_ANON_KEY: info.tokens.anon,

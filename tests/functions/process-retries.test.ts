@@ -1,3 +1,4 @@
+import { functionEnv as stackFunctionEnv } from "@local/stack.ts";
 /**
  * process-retries against the running stack: real Postgres (claim RPC, leases, pacing), the
  * Twilio sandbox, and the function itself, behind the gateway or as a process of its own when a
@@ -245,23 +246,7 @@ async function invoke(
 
 /** The environment the stack gives its functions (local/stack.ts), plus `extra`. */
 function functionEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {
-    SUPABASE_URL: info.apiUrl,
-    SUPABASE_DB_URL: info.dbUrl,
-    TWILIO_ACCOUNT_SID: info.twilio.accountSid,
-    TWILIO_AUTH_TOKEN: info.twilio.authToken,
-    TWILIO_PHONE_NUMBER: info.twilio.phoneNumber,
-    TWILIO_API_BASE_URL: info.sandboxUrl,
-    TWILIO_WEBHOOK_URL: info.twilio.webhookUrl,
-    PROCESS_RETRIES_SECRET: info.processRetriesSecret,
-    DENO_NO_PACKAGE_JSON: "1",
-    ...extra,
-  };
-  for (const k of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
-  return env;
+  return { ...stackFunctionEnv(info), ...extra };
 }
 
 const ENTRY = join(PROJECT_ROOT, "supabase", "functions", "process-retries", "index.ts");

@@ -1,3 +1,4 @@
+import { functionEnv as stackFunctionEnv } from "@local/stack.ts";
 /**
  * Faults against the running stack, each followed by recovery and the exactly-once check: every
  * queued message ends sent exactly once (one sandbox message, whose sid its log holds) or failed
@@ -172,23 +173,7 @@ const ENTRY = join(PROJECT_ROOT, "supabase", "functions", "process-retries", "in
 
 /** The stack's function environment (local/stack.ts), with `extra` on top. */
 function functionEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {
-    SUPABASE_URL: info.apiUrl,
-    SUPABASE_DB_URL: info.dbUrl,
-    TWILIO_ACCOUNT_SID: info.twilio.accountSid,
-    TWILIO_AUTH_TOKEN: info.twilio.authToken,
-    TWILIO_PHONE_NUMBER: info.twilio.phoneNumber,
-    TWILIO_API_BASE_URL: info.sandboxUrl,
-    TWILIO_WEBHOOK_URL: info.twilio.webhookUrl,
-    PROCESS_RETRIES_SECRET: info.processRetriesSecret,
-    DENO_NO_PACKAGE_JSON: "1",
-    ...extra,
-  };
-  for (const k of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
-  return env;
+  return { ...stackFunctionEnv(info), ...extra };
 }
 
 Deno.test("faults: Twilio unreachable for a while (5xx, hung connections, refused) — nothing lost, nothing twice", async () => {

@@ -1,3 +1,4 @@
+import { functionEnv } from "@local/stack.ts";
 /**
  * A bounded soak: `SOAK_OPS` mixed operations (default 1,000 in `npm test`; the full soak is
  * `SOAK_OPS=10000`) run `SOAK_CONCURRENCY` at a time against the stack while the sandbox injects
@@ -61,24 +62,11 @@ function prng(seed: number) {
 
 /** The environment the stack gives process-retries, with a faster sender for the soak. */
 function workerEnv(): Record<string, string> {
-  const env: Record<string, string> = {
-    SUPABASE_URL: info.apiUrl,
-    SUPABASE_DB_URL: info.dbUrl,
-    TWILIO_ACCOUNT_SID: info.twilio.accountSid,
-    TWILIO_AUTH_TOKEN: info.twilio.authToken,
-    TWILIO_PHONE_NUMBER: info.twilio.phoneNumber,
-    TWILIO_API_BASE_URL: info.sandboxUrl,
-    TWILIO_WEBHOOK_URL: info.twilio.webhookUrl,
-    PROCESS_RETRIES_SECRET: info.processRetriesSecret,
+  return {
+    ...functionEnv(info),
     SMS_MAX_SEGMENTS_PER_SECOND: "1000",
     PROCESS_RETRIES_BUDGET_MS: "10000",
-    DENO_NO_PACKAGE_JSON: "1",
   };
-  for (const k of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
-  return env;
 }
 
 interface SendRequest {
