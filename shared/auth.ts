@@ -55,13 +55,14 @@ export type Verifier = (authorization: string | null) => Promise<AuthUser>;
 const unauthorized = (message: string) => new SmsError("unauthorized", message);
 
 /** Builds a verifier; the remote JWKS is fetched once and cached by jose. */
-export function createVerifier(config: AuthConfig): Verifier {
+export function createVerifier(config: AuthConfig, options: VerifierOptions = {}): Verifier {
   const keySet = config.jwks
     ? createLocalJWKSet(config.jwks)
     : config.jwksUrl
     ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000 })
     : null;
   const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : null;
+  const verified = new VerifiedTokens(options);
 
   return async (authorization) => {
     const match = /^Bearer\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(
@@ -69,6 +70,8 @@ export function createVerifier(config: AuthConfig): Verifier {
     );
     if (!match) throw unauthorized("A signed-in user's access token is required");
     const token = match[1];
+    const known = verified.get(token);
+    if (known) return known;
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -76,14 +79,18 @@ export function createVerifier(config: AuthConfig): Verifier {
       throw unauthorized("The access token is malformed");
     }
     let payload: JWTPayload;
+    const currentDate = options.now ? new Date(options.now()) : undefined;
     try {
       if (alg === "HS256") {
         if (!secret) throw new Error("no HS256 secret");
-        payload = (await jwtVerify(token, secret, { algorithms: ["HS256"] })).payload;
+        payload = (await jwtVerify(token, secret, { algorithms: ["HS256"], currentDate }))
+          .payload;
       } else {
         if (!keySet) throw new Error("no JWKS configured");
-        payload = (await jwtVerify(token, keySet, { algorithms: ["ES256", "RS256", "EdDSA"] }))
-          .payload;
+        payload = (await jwtVerify(token, keySet, {
+          algorithms: ["ES256", "RS256", "EdDSA"],
+          currentDate,
+        })).payload;
       }
     } catch {
       throw unauthorized("The access token is invalid or expired");
@@ -92,10 +99,57 @@ export function createVerifier(config: AuthConfig): Verifier {
     if (payload.role !== "authenticated" || typeof payload.sub !== "string") {
       throw unauthorized("The access token does not belong to a signed-in user");
     }
-    return {
+    const user: AuthUser = {
       id: payload.sub,
       email: typeof payload.email === "string" ? payload.email : undefined,
       claims: payload as AuthUser["claims"],
     };
+    verified.add(token, user);
+    return user;
   };
+}
+
+/** Options of {@link createVerifier}. */
+export interface VerifierOptions {
+  /** How long a verified token is trusted without checking its signature again (60 s). */
+  cacheMs?: number;
+  /** Tokens remembered at most (1,000). */
+  cacheSize?: number;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+// A signature check (ES256) costs about half a millisecond of CPU, and a signed-in user sends
+// with the same token for up to an hour: a token verified once is trusted until it expires or
+// for cacheMs, whichever comes first. The token is the key, so nothing unverified is ever served.
+class VerifiedTokens {
+  #entries = new Map<string, { user: AuthUser; until: number }>();
+  #ms: number;
+  #size: number;
+  #now: () => number;
+
+  constructor(options: VerifierOptions) {
+    this.#ms = options.cacheMs ?? 60_000;
+    this.#size = options.cacheSize ?? 1_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get(token: string): AuthUser | null {
+    const entry = this.#entries.get(token);
+    if (!entry) return null;
+    if (this.#now() < entry.until) return entry.user;
+    this.#entries.delete(token);
+    return null;
+  }
+
+  add(token: string, user: AuthUser) {
+    const exp = typeof user.claims.exp === "number" ? user.claims.exp * 1000 : Infinity;
+    const until = Math.min(exp, this.#now() + this.#ms);
+    if (this.#ms <= 0 || until <= this.#now()) return;
+    // Oldest first out: a Map iterates in insertion order.
+    while (this.#entries.size >= this.#size) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    this.#entries.set(token, { user, until });
+  }
 }

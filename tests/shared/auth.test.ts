@@ -64,3 +64,25 @@ Deno.test("HS256 tokens need the legacy secret", async () => {
   await rejects(createVerifier({ jwks: { keys: [] } })(`Bearer ${hs}`), "no secret configured");
   await rejects(createVerifier({ jwtSecret: "another" })(`Bearer ${hs}`), "wrong secret");
 });
+
+Deno.test("a verified token is remembered only until it expires", async () => {
+  const { privateKey, jwks } = await es256();
+  let now = Date.now();
+  const verify = createVerifier({ jwks }, { now: () => now, cacheSize: 2 });
+  const tokens = await Promise.all(
+    ["a@b.test", "c@d.test", "e@f.test"].map((email) =>
+      token({ role: "authenticated", email }, "10m")
+        .setProtectedHeader({ alg: "ES256", kid: "k1" }).sign(privateKey)
+    ),
+  );
+  for (const t of [...tokens, ...tokens]) {
+    assert.equal((await verify(`Bearer ${t}`)).claims.role, "authenticated");
+  }
+  now += 11 * 60_000;
+  await rejects(verify(`Bearer ${tokens[2]}`), "expired while remembered");
+  const other = await es256();
+  const forged = await token({ role: "authenticated" })
+    .setProtectedHeader({ alg: "ES256", kid: "k1" }).sign(other.privateKey);
+  await rejects(verify(`Bearer ${forged}`), "forged");
+  await rejects(verify(`Bearer ${forged}`), "a refused token is not remembered");
+});

@@ -4,7 +4,7 @@
  * outcome. Every refusal happens before anything is written.
  */
 import type { Verifier } from "@shared/auth.ts";
-import { asService, asUser, rpcRefusal, type Sql, type Tx } from "@shared/db.ts";
+import { asService, asUser, type Db, rpcRefusal, type Sql } from "@shared/db.ts";
 import { errorBody, isSmsError, SmsError } from "@shared/errors.ts";
 import { type FunctionDeps, type FunctionHandler, requireSql } from "@shared/function.ts";
 import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
@@ -38,11 +38,6 @@ export interface SendSmsHandlerOptions {
 /** Default per-business SMS per rolling 24 h (`SMS_DAILY_QUOTA`). */
 export const DEFAULT_DAILY_QUOTA = 1000;
 
-// Takes the business's quota lock until the transaction that writes the log commits.
-async function reserveQuota(tx: Tx, businessId: string, quota: number) {
-  await tx`select public.reserve_sms_quota(${businessId}::uuid, ${quota}::integer)`;
-}
-
 interface CustomerRow {
   id: string;
   business_id: string;
@@ -51,6 +46,19 @@ interface CustomerRow {
   sms_consent_status: ConsentStatus;
   time_zone: string | null;
   us_state: string | null;
+}
+
+interface SendContextRow extends Omit<CustomerRow, "id"> {
+  customer_id: string;
+  recent_sends: (Date | string)[];
+  fingerprint: string;
+}
+
+/** What a decision was made on. */
+interface SendContext extends CustomerRow {
+  recentSends: Date[];
+  fingerprint: string;
+  since: Date;
 }
 
 interface SendRequest {
@@ -70,9 +78,6 @@ interface Answer {
   body: unknown;
 }
 
-// Statuses of a log whose message went (or may have gone) to the carrier.
-const WENT_OUT = ["queued", "sending", "sent", "delivered", "undelivered", "read"];
-
 async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
   const input = parseJson(await readBody(req, { maxBytes: options.maxBodyBytes ?? 16_384 }));
   const parsed = parseSendSmsRequest(input, { maxChars: TWILIO_MAX_BODY_CHARS });
@@ -88,31 +93,34 @@ async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
   return parsed.data as SendRequest;
 }
 
-async function loadCustomer(sql: Sql, claims: Record<string, unknown>, customerId: string) {
-  const [customer] = await asUser(sql, claims, (tx) =>
-    tx<CustomerRow[]>`
-      select id, business_id, phone, phone_status, sms_consent_status, time_zone, us_state
-        from public.customers where id = ${customerId}`);
-  return customer ?? null;
-}
+// The frequency cap looks back at most this far.
+const RECENT_SENDS_MS = 7 * 86_400_000;
 
 /**
- * When each recent message to this number went out (for the frequency cap), read under the
- * customer's send lock so concurrent sends (here and in process-retries) see each other.
+ * The customer, for a member of their business (`null` otherwise, as for a missing one), with
+ * the recent sends to their number and a fingerprint of what was read: one statement, no locks.
+ * start_sms_send re-checks the fingerprint under the locks.
  */
-async function lockAndReadRecentSends(tx: Tx, customer: CustomerRow): Promise<Date[]> {
-  await tx`select pg_advisory_xact_lock(
-             hashtextextended(${"sms_customer_send:" + customer.id}, 0))`;
-  const recent = await tx<{ at: Date }[]>`
-    select coalesce(
-             (select min(e.occurred_at) from public.sms_message_events e
-               where e.send_log_id = l.id and e.status in ('sending', 'queued')),
-             l.created_at) as at
-      from public.send_logs l
-     where l.business_id = ${customer.business_id} and l.channel = 'sms'
-       and l.to_phone = ${customer.phone} and l.status = any(${WENT_OUT})
-       and l.created_at > now() - interval '7 days'`;
-  return recent.map((r) => new Date(r.at));
+async function loadContext(
+  sql: Sql,
+  a: { customerId: string; userId: string; since: Date },
+): Promise<SendContext | null> {
+  const [row] = await sql<SendContextRow[]>`
+    select * from public.sms_send_context(
+      ${a.customerId}::uuid, ${a.userId}::uuid, ${a.since})`;
+  if (!row) return null;
+  return {
+    id: row.customer_id,
+    business_id: row.business_id,
+    phone: row.phone,
+    phone_status: row.phone_status,
+    sms_consent_status: row.sms_consent_status,
+    time_zone: row.time_zone,
+    us_state: row.us_state,
+    recentSends: row.recent_sends.map((at) => new Date(at)),
+    fingerprint: row.fingerprint,
+    since: a.since,
+  };
 }
 
 const asSendCustomer = (c: CustomerRow): SendCustomer => ({
@@ -147,17 +155,17 @@ async function claimOrReplay(
 ): Promise<Answer | null> {
   const deadline = Date.now() + waitMs;
   while (true) {
-    const [row] = await asService(sql, (tx) =>
-      tx<
-        {
-          claimed: boolean;
-          state: string;
-          request_hash: string | null;
-          response_status: number | null;
-          response_body: unknown;
-        }[]
-      >`select * from public.claim_sms_idempotency_key(
-          ${key.businessId}::uuid, ${key.key}, ${key.hash}, ${key.userId}::uuid)`);
+    // One security-definer call: a statement of its own, no transaction around it.
+    const [row] = await sql<
+      {
+        claimed: boolean;
+        state: string;
+        request_hash: string | null;
+        response_status: number | null;
+        response_body: unknown;
+      }[]
+    >`select * from public.claim_sms_idempotency_key(
+          ${key.businessId}::uuid, ${key.key}, ${key.hash}, ${key.userId}::uuid)`;
     if (row.claimed) return null;
     if (row.request_hash !== key.hash) {
       throw new SmsError(
@@ -178,7 +186,7 @@ async function claimOrReplay(
   }
 }
 
-async function completeKey(tx: Tx, key: IdempotencyKey | null, answer: Answer, logId?: string) {
+async function completeKey(tx: Db, key: IdempotencyKey | null, answer: Answer, logId?: string) {
   if (!key) return;
   await tx`select public.complete_sms_idempotency_key(
     ${key.businessId}::uuid, ${key.key}, ${answer.status}::integer,
@@ -205,10 +213,7 @@ async function completedAnswer(
 
 async function releaseKey(sql: Sql, key: IdempotencyKey | null) {
   if (!key) return;
-  await asService(
-    sql,
-    (tx) => tx`select public.release_sms_idempotency_key(${key.businessId}::uuid, ${key.key})`,
-  );
+  await sql`select public.release_sms_idempotency_key(${key.businessId}::uuid, ${key.key})`;
 }
 
 interface EnqueueArgs {
@@ -225,7 +230,7 @@ interface EnqueueArgs {
   outcomeUncertain?: boolean;
 }
 
-async function enqueue(tx: Tx, a: EnqueueArgs): Promise<SendSmsDeferredResponse> {
+async function enqueue(tx: Db, a: EnqueueArgs): Promise<SendSmsDeferredResponse> {
   const [row] = await tx<{ retry_id: string; send_log_id: string; scheduled_for: Date }[]>`
     select * from public.enqueue_sms_retry(
       p_customer_id => ${a.customerId}::uuid, p_body => ${a.body}, p_reason => ${a.reason},
@@ -340,6 +345,83 @@ async function sendNow(
   }
 }
 
+// A decision whose context changed under it is made again, a few times at most.
+const MAX_DECISIONS = 5;
+
+/**
+ * Decides send-now or defer on what was read, and writes the outcome with start_sms_send, which
+ * takes the quota and send locks and refuses (send_context_changed) if what the decision read no
+ * longer holds; then the decision is made again on a fresh read.
+ */
+async function writeDecision(
+  sql: Sql,
+  a: {
+    context: SendContext;
+    request: SendRequest;
+    userId: string;
+    key: IdempotencyKey | null;
+    quota: number;
+    now: () => Date;
+    maxValidityPeriod: number;
+  },
+): Promise<Written> {
+  const measured = measureMessage(a.request.body);
+  let context = a.context;
+  for (let i = 1;; i++) {
+    const decision = decideSend(asSendCustomer(context), {
+      now: a.now(),
+      recentSends: context.recentSends,
+      maxValidityPeriod: a.maxValidityPeriod,
+    });
+    const defer = decision.kind === "defer" ? decision : null;
+    const start = (db: Db) =>
+      db<{ send_log_id: string; to_phone: string; retry_id: string; scheduled_for: Date }[]>`
+        select * from public.start_sms_send(
+          p_customer_id => ${context.id}::uuid, p_acting_user => ${a.userId}::uuid,
+          p_fingerprint => ${context.fingerprint}, p_since => ${context.since},
+          p_segments => ${measured.segments}::integer, p_encoding => ${measured.encoding},
+          p_default_quota => ${a.quota}::integer, p_body => ${defer ? a.request.body : null},
+          p_defer_reason => ${defer?.reason ?? null},
+          p_scheduled_for => ${defer?.scheduledFor ?? null})`;
+    try {
+      if (decision.kind === "send") {
+        const [row] = await start(sql);
+        return {
+          sendLog: { id: row.send_log_id, to_phone: row.to_phone },
+          validityPeriod: decision.validityPeriod,
+        };
+      }
+      const deferral = async (db: Db): Promise<Written> => {
+        const [row] = await start(db);
+        const body: SendSmsDeferredResponse = {
+          status: "deferred",
+          sendLogId: row.send_log_id,
+          retryId: row.retry_id,
+          reason: decision.reason,
+          scheduledFor: new Date(row.scheduled_for).toISOString(),
+        };
+        const deferred = { status: 202, body };
+        await completeKey(db, a.key, deferred, body.sendLogId);
+        return { deferred };
+      };
+      // With a key, the deferral's answer is stored under it in the same transaction.
+      return a.key ? await asService(sql, deferral) : await deferral(sql);
+    } catch (error) {
+      if (!isContextChanged(error) || i >= MAX_DECISIONS) throw error;
+    }
+    const fresh = await loadContext(sql, {
+      customerId: context.id,
+      userId: a.userId,
+      since: context.since,
+    });
+    if (!fresh) throw new SmsError("customer_not_found", "Customer not found");
+    context = fresh;
+  }
+}
+
+const isContextChanged = (error: unknown) =>
+  (error as { message?: unknown })?.message === "send_context_changed";
+
 /** Builds the send-sms handler around its clients. */
 export function createSendSmsHandler(
   deps: FunctionDeps,
@@ -352,9 +434,15 @@ export function createSendSmsHandler(
     const sql = requireSql(deps);
     const request = await parseRequest(req, options);
 
-    const customer = await loadCustomer(sql, user.claims, request.customerId);
-    // Another business's customer is invisible under RLS: the same answer as a missing one.
-    if (!customer) throw new SmsError("customer_not_found", "Customer not found");
+    const since = new Date(deps.now().getTime() - RECENT_SENDS_MS);
+    const context = await loadContext(sql, {
+      customerId: request.customerId,
+      userId: user.id,
+      since,
+    });
+    // Another business's customer is invisible: the same answer as a missing one.
+    if (!context) throw new SmsError("customer_not_found", "Customer not found");
+    const customer: CustomerRow = context;
 
     const key: IdempotencyKey | null = request.idempotencyKey
       ? {
@@ -378,38 +466,16 @@ export function createSendSmsHandler(
       if (replay) return jsonResponse(replay.status, replay.body);
     }
 
-    const quota = options.dailyQuota ?? DEFAULT_DAILY_QUOTA;
-    const measured = measureMessage(request.body);
     let answer: Answer;
     try {
-      // Quota, frequency cap and the write happen under the business's quota lock and the
-      // customer's send lock, so concurrent sends cannot both take the last slot.
-      const written = await asService<Written>(sql, async (tx) => {
-        await reserveQuota(tx, customer.business_id, quota);
-        const decision = decideSend(asSendCustomer(customer), {
-          now: deps.now(),
-          recentSends: await lockAndReadRecentSends(tx, customer),
-          maxValidityPeriod: twilio.config.validityPeriod,
-        });
-        if (decision.kind === "defer") {
-          const body = await enqueue(tx, {
-            customerId: customer.id,
-            body: request.body,
-            reason: decision.reason,
-            scheduledFor: decision.scheduledFor,
-            segments: measured.segments,
-            encoding: measured.encoding,
-            userId: user.id,
-          });
-          const deferred = { status: 202, body };
-          await completeKey(tx, key, deferred, body.sendLogId);
-          return { deferred };
-        }
-        const [sendLog] = await tx<{ id: string; to_phone: string }[]>`
-          select id, to_phone from public.create_sms_send_log(
-            ${customer.id}::uuid, ${measured.segments}::integer, ${measured.encoding},
-            ${user.id}::uuid, 'sending')`;
-        return { sendLog, validityPeriod: decision.validityPeriod };
+      const written = await writeDecision(sql, {
+        context,
+        request,
+        userId: user.id,
+        key,
+        quota: options.dailyQuota ?? DEFAULT_DAILY_QUOTA,
+        now: deps.now,
+        maxValidityPeriod: twilio.config.validityPeriod,
       });
       if ("deferred" in written) {
         log.info("deferred", { reason: written.deferred.body.reason });
