@@ -5,7 +5,7 @@
  * samples fell (self time by package or file, and by function).
  *
  * Usage: deno run -A bench/profile.ts <send-sms|process-retries> --stack=<stack.json>
- *        [--requests=N] [--concurrency=N]
+ *        [--requests=N] [--concurrency=N] [--v8=<V8 flags for the function, comma-separated>]
  *
  * @module
  */
@@ -91,6 +91,7 @@ const child = new Deno.Command(Deno.execPath(), {
     "--allow-sys",
     "--allow-write=/tmp",
     `--inspect=127.0.0.1:${inspectPort}`,
+    ...(flag("v8") ? [`--v8-flags=${flag("v8")}`] : []),
     join(PROJECT_ROOT, "local", "function-host.ts"),
     String(port),
     join(PROJECT_ROOT, "supabase", "functions", name, "index.ts"),
@@ -186,6 +187,8 @@ try {
     const top = (m: Map<string, number>, n: number) =>
       [...m].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, n)
         .map(([k, us]) => `  ${(100 * us / busy).toFixed(1).padStart(5)}%  ${k}`).join("\n");
+    const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
+    console.log(`peak memory (VmHWM): ${/VmHWM:\s*(\d+)/.exec(status)?.[1]} kB`);
     console.log(`\nself time by package or file (share of busy time):\n${top(byOwner, 20)}`);
     console.log(`\nself time by function:\n${top(byFunction, 30)}`);
   });

@@ -25,6 +25,8 @@ const MEMBER_MAY: Record<string, Op[]> = {
   sms_idempotency_keys: ["select"],
   sms_inbound_messages: ["select"],
   sms_message_events: ["select"],
+  // Hourly counters behind the daily quota, kept by a trigger: nobody but the owner touches them.
+  sms_quota_usage: [],
   sms_retry_queue: ["select"],
   sms_send_pacing: [],
   worker_heartbeats: [],

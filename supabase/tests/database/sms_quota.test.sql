@@ -1,6 +1,6 @@
 -- reserve_sms_quota: counts a business's SMS of the last 24 h against its limit.
 begin;
-select plan(6);
+select plan(9);
 
 insert into public.send_logs (business_id, customer_id, channel, status, to_phone, created_at)
 select 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'a0000000-0000-4000-8000-000000000001', 'sms',
@@ -26,6 +26,17 @@ update public.businesses set sms_daily_quota = 10 where id = 'aaaaaaaa-aaaa-4aaa
 set local role service_role;
 select is(public.reserve_sms_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 3), 6,
   'a business''s own limit replaces the default');
+reset role;
+
+select is((select sum(sent)::int from public.sms_quota_usage
+            where business_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'), 4,
+  'every SMS log is counted in its hour (the email is not)');
+select is((select count(*)::int from public.sms_quota_usage
+            where business_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'
+              and hour = date_trunc('hour', now() - interval '25 hours')), 1,
+  'an hour outside the window keeps its count until it is two days old');
+select throws_ok($$set local role authenticated; select * from public.sms_quota_usage$$,
+  '42501', null, 'members cannot read the counters');
 reset role;
 
 select ok(not has_function_privilege('authenticated',
