@@ -184,9 +184,6 @@ interface RunContext {
   options: ProcessRetriesOptions;
 }
 
-/** Thrown inside a row's transaction to roll it back when the sender's pace is saturated. */
-class PaceSaturated extends Error {}
-
 /** Thrown inside a row's transaction when its send slot falls outside the recipient's window. */
 class NotBySlot extends Error {
   constructor(readonly at: Date, readonly reason: string) {
@@ -318,7 +315,22 @@ class RetryRun {
     }
 
     const segments = countSegments(row.body);
-    let prepared: { to: string; validityPeriod: number; waitMs: number } | RowOutcome;
+    // The slot first, in a statement of its own: the sender's pacing row is locked for that
+    // statement only, not until a transaction that waits on this process commits, so concurrent
+    // rows do not queue behind each other's round trips. A row that then is not sent leaves its
+    // slot unused, which only ever slows the pace.
+    const waitMs = await reserveSendSlot(sql, {
+      key: this.#paceKey,
+      segments,
+      segmentsPerSecond: config.segmentsPerSecond,
+      maxWaitMs: this.#budget.remainingStartMs(),
+    });
+    // Every slot left before the deadline is taken (by this run or others): stop starting.
+    if (waitMs === null) {
+      this.#saturated = true;
+      return await this.#release(row);
+    }
+    let prepared: { to: string; validityPeriod: number } | RowOutcome;
     try {
       prepared = await asService(sql, async (tx) => {
         const remainingStartMs = this.#budget.remainingStartMs();
@@ -359,21 +371,12 @@ class RetryRun {
             return ok ? "deferred" : "lost";
           }
         }
-        await markSending(tx, row.sendLogId);
-        // Reserved last: every worker's reservation waits on the sender's pacing row, which
-        // stays locked only until this commit.
-        const waitMs = await reserveSendSlot(tx, {
-          key: this.#paceKey,
-          segments,
-          segmentsPerSecond: config.segmentsPerSecond,
-          maxWaitMs: this.#budget.remainingStartMs(),
-        });
-        if (waitMs === null) throw new PaceSaturated();
         if (waitMs > 0) {
           // The slot may come after the recipient's window closes (or the cap fills).
           const later = decideRetry(context.facts, new Date(now.getTime() + waitMs));
           if (later.action === "reschedule") throw new NotBySlot(later.at, later.reason);
         }
+        await markSending(tx, row.sendLogId);
         return {
           to: decision.to,
           validityPeriod: validityPeriodFor(
@@ -382,27 +385,21 @@ class RetryRun {
               : decision.windowSeconds - Math.ceil(waitMs / 1000),
             twilio.config.validityPeriod,
           ),
-          waitMs,
         };
       });
     } catch (error) {
-      // Both roll the transaction back: no 'sending' mark, no slot taken.
-      if (error instanceof NotBySlot) {
-        const ok = await asService(
-          sql,
-          (tx) =>
-            rescheduleRetry(tx, { retryId: row.id, worker, at: error.at, reason: error.reason }),
-        );
-        return ok ? "deferred" : "lost";
-      }
-      if (!(error instanceof PaceSaturated)) throw error;
-      // Every slot left before the deadline is taken (by this run or others): stop starting.
-      this.#saturated = true;
-      return await this.#release(row);
+      // Rolled back: no 'sending' mark.
+      if (!(error instanceof NotBySlot)) throw error;
+      const ok = await asService(
+        sql,
+        (tx) =>
+          rescheduleRetry(tx, { retryId: row.id, worker, at: error.at, reason: error.reason }),
+      );
+      return ok ? "deferred" : "lost";
     }
     if (typeof prepared === "string") return prepared;
 
-    await this.#sleep(prepared.waitMs);
+    await this.#sleep(waitMs);
     let sent: SendSmsResult;
     try {
       sent = await twilio.sendMessage({
@@ -427,8 +424,12 @@ class RetryRun {
     for (let i = 0;; i++) {
       try {
         const completed = await asService(sql, async (tx) => {
-          await recordSendResult(tx, { sendLogId: row.sendLogId, result: sent });
-          return await completeRetry(tx, { retryId: row.id, worker });
+          // Independent statements of one transaction: sent together, one round trip.
+          const [, done] = await Promise.all([
+            recordSendResult(tx, { sendLogId: row.sendLogId, result: sent }),
+            completeRetry(tx, { retryId: row.id, worker }),
+          ]);
+          return done;
         });
         if (!completed) log.warn("lease_lost_after_send", { retryId: row.id, sid: sent.sid });
         return;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { asService, type Sql, type Tx } from "@shared/db.ts";
+import { asService, type Db, type Sql, type Tx } from "@shared/db.ts";
 import type { ProcessRetriesResult } from "@shared/types.ts";
 import type { FailurePlan, RetrySendFacts } from "@shared/retry-plan.ts";
 
@@ -125,7 +125,7 @@ export async function sidsHeldElsewhere(
 
 /** Reserves the sender's next slot; milliseconds to wait, or `null` past `maxWaitMs`. */
 export async function reserveSendSlot(
-  tx: Tx,
+  tx: Db,
   args: { key: string; segments: number; segmentsPerSecond: number; maxWaitMs: number },
 ): Promise<number | null> {
   const [row] = await tx<{ wait: number | null }[]>`
