@@ -123,7 +123,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       detail: `${ping.statuses["200"] ?? 0}/${total}`,
     },
   ];
-  const memOk = sendMem !== null && sendMem.peakMiB < MEMORY_TARGET_MB;
+  // The target is in MB (10^6 bytes); the figures are in MiB.
+  const memOk = sendMem !== null && sendMem.peakMiB * 1.048576 < MEMORY_TARGET_MB;
   return {
     name: "send-sms",
     quick: ctx.quick,
