@@ -10,8 +10,22 @@ export interface SegmentInfo {
   encoding: "GSM-7" | "UCS-2";
 }
 
+// The calculator takes 1-2 ms for a short text and more for a long one, on the event loop the
+// gateway shares; senders repeat texts (templates), so answers are remembered, by text.
+const known = new Map<string, SegmentInfo>();
+const KNOWN_MAX = 1_000;
+
 /** Counts segments of `body`. An empty body is one segment, as Twilio bills it. */
 export function countSegments(body: string): SegmentInfo {
+  const hit = known.get(body);
+  if (hit) return { ...hit };
+  const info = calculate(body);
+  if (known.size >= KNOWN_MAX) known.delete(known.keys().next().value!);
+  known.set(body, info);
+  return { ...info };
+}
+
+function calculate(body: string): SegmentInfo {
   try {
     const message = new SegmentedMessage(body);
     return { segments: Math.max(1, message.segmentsCount), encoding: message.encodingName };
