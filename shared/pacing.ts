@@ -86,60 +86,46 @@ export function claimLimit(input: ClaimLimitInput): number {
   return Math.max(0, Math.min(input.batchSize, fit));
 }
 
-/** Options of {@link runPool}. */
-export interface RunPoolOptions {
-  /** Tasks in flight at once (at least 1). */
-  concurrency: number;
-  /** Checked before each task starts; once false, the remaining items are not started. */
-  shouldStart?: () => boolean;
-}
-
-/** What {@link runPool} did. */
-export interface RunPoolResult<T> {
-  /** Results of the tasks that ran, in item order (`undefined` for items not started). */
-  results: (T | undefined)[];
-  /** Items whose task never started, in order. */
-  notStarted: number[];
-}
-
 /**
- * Runs `task` over `items` with at most `concurrency` in flight, in order, and stops starting new
- * ones once `shouldStart` says so. A task's rejection rejects the pool after the tasks in flight
- * settle (callers that must not stop catch inside `task`).
+ * At most `concurrency` tasks in flight, fed as items arrive: process-retries claims its next
+ * batch as soon as the last row of the current one has started, so a batch's tail never leaves
+ * lanes idle while the pace would allow more sends.
  */
-export async function runPool<I, T>(
-  items: readonly I[],
-  task: (item: I, index: number) => Promise<T>,
-  options: RunPoolOptions,
-): Promise<RunPoolResult<T>> {
-  const results: (T | undefined)[] = new Array(items.length).fill(undefined);
-  const started = new Array<boolean>(items.length).fill(false);
-  let next = 0;
-  let stopped = false;
-  let failure: { error: unknown } | null = null;
-  const lane = async () => {
-    while (!stopped && failure === null && next < items.length) {
-      if (options.shouldStart && !options.shouldStart()) {
-        stopped = true;
-        return;
-      }
-      const index = next++;
-      started[index] = true;
-      try {
-        results[index] = await task(items[index], index);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  const lanes = Math.max(1, Math.min(Math.floor(options.concurrency), items.length));
-  await Promise.all(Array.from({ length: lanes }, lane));
-  if (failure !== null) throw (failure as { error: unknown }).error;
-  const notStarted: number[] = [];
-  started.forEach((s, i) => {
-    if (!s) notStarted.push(i);
-  });
-  return { results, notStarted };
+export class TaskPool {
+  readonly concurrency: number;
+  #inFlight = new Set<Promise<void>>();
+  #failure: { error: unknown } | null = null;
+
+  constructor(concurrency: number) {
+    this.concurrency = Math.max(1, Math.floor(concurrency));
+  }
+
+  /** Tasks started and not yet settled. */
+  get size(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Resolves once a lane is free. */
+  async ready(): Promise<void> {
+    while (this.#inFlight.size >= this.concurrency) await Promise.race(this.#inFlight);
+  }
+
+  /** Starts `task` now (after {@link ready}); its rejection is reported by {@link drain}. */
+  start(task: () => Promise<unknown>): void {
+    const running: Promise<void> = task().then(
+      () => {},
+      (error) => {
+        this.#failure ??= { error };
+      },
+    ).finally(() => this.#inFlight.delete(running));
+    this.#inFlight.add(running);
+  }
+
+  /** Waits for every task; then rejects with the first task's error, if any. */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    if (this.#failure) throw this.#failure.error;
+  }
 }
 
 /** Resolves after `ms` (at once for 0 or less). */

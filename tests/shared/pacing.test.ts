@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { claimLimit, createRunBudget, minimumSpanMs, runPool, slotCostMs } from "@shared/pacing.ts";
+import {
+  claimLimit,
+  createRunBudget,
+  minimumSpanMs,
+  slotCostMs,
+  TaskPool,
+} from "@shared/pacing.ts";
 
 Deno.test("slotCostMs / minimumSpanMs: segments, not messages, use the rate", () => {
   assert.equal(slotCostMs(1, 100), 10);
@@ -38,40 +44,43 @@ Deno.test("claimLimit: no more rows than could start before the deadline", () =>
   );
 });
 
-Deno.test("runPool: bounded concurrency, item order, stops starting when told", async () => {
+Deno.test("TaskPool: bounded concurrency, fed in batches, lanes refilled as tasks end", async () => {
+  const pool = new TaskPool(3);
   let inFlight = 0;
   let peak = 0;
-  const { results, notStarted } = await runPool([1, 2, 3, 4, 5, 6, 7], async (n) => {
+  const done: number[] = [];
+  const task = (n: number) => async () => {
     inFlight++;
     peak = Math.max(peak, inFlight);
     await new Promise((r) => setTimeout(r, 5 * (8 - n)));
     inFlight--;
-    return n * 10;
-  }, { concurrency: 3 });
+    done.push(n);
+  };
+  for (const batch of [[1, 2, 3, 4], [5, 6, 7]]) {
+    for (const n of batch) {
+      await pool.ready();
+      assert.ok(pool.size < 3);
+      pool.start(task(n));
+    }
+    // The next batch arrives while this one's last tasks still run.
+    assert.ok(pool.size > 0);
+  }
+  await pool.drain();
   assert.equal(peak, 3);
-  assert.deepEqual(results, [10, 20, 30, 40, 50, 60, 70]);
-  assert.deepEqual(notStarted, []);
-
-  let started = 0;
-  const partial = await runPool([1, 2, 3, 4, 5], async (n) => {
-    started++;
-    await Promise.resolve();
-    return n;
-  }, { concurrency: 1, shouldStart: () => started < 2 });
-  assert.deepEqual(partial.notStarted, [2, 3, 4]);
-  assert.deepEqual(partial.results, [1, 2, undefined, undefined, undefined]);
+  assert.equal(pool.size, 0);
+  assert.deepEqual([...done].sort(), [1, 2, 3, 4, 5, 6, 7]);
 });
 
-Deno.test("runPool: a task's error rejects after the others settle", async () => {
+Deno.test("TaskPool: a task's error is reported after the others settle", async () => {
+  const pool = new TaskPool(3);
   const settled: number[] = [];
-  await assert.rejects(
-    runPool([1, 2, 3], async (n) => {
+  for (const n of [1, 2, 3]) {
+    pool.start(async () => {
       await new Promise((r) => setTimeout(r, n));
       if (n === 1) throw new Error("boom");
       settled.push(n);
-      return n;
-    }, { concurrency: 3 }),
-    /boom/,
-  );
+    });
+  }
+  await assert.rejects(pool.drain(), /boom/);
   assert.deepEqual(settled, [2, 3]);
 });

@@ -22,8 +22,8 @@ import {
   claimLimit,
   createRunBudget,
   type RunBudget,
-  runPool,
   sleep as defaultSleep,
+  TaskPool,
 } from "@shared/pacing.ts";
 import { applyProviderError } from "@shared/provider-effects.ts";
 import {
@@ -227,23 +227,31 @@ class RetryRun {
   async run(): Promise<ProcessRetriesResult> {
     const { sql, config, worker } = this.#ctx;
     const leaseSeconds = leaseSecondsFor(config);
-    while (this.#canStart()) {
-      const limit = claimLimit({
-        batchSize: config.batchSize,
-        remainingStartMs: this.#budget.remainingStartMs(),
-        segmentsPerSecond: config.segmentsPerSecond,
-        backlogMs: await pacingBacklogMs(sql, this.#paceKey),
-      });
-      if (limit < 1) break;
-      const rows = await claimDueRetries(sql, { limit, leaseSeconds, worker });
-      this.result.claimed += rows.length;
-      if (rows.length === 0) break;
-      const { notStarted } = await runPool(rows, (row) => this.#processRow(row), {
-        concurrency: config.concurrency,
-        shouldStart: () => this.#canStart(),
-      });
-      for (const index of notStarted) this.#count(await this.#release(rows[index]));
-      if (rows.length < limit) break;
+    const pool = new TaskPool(config.concurrency);
+    try {
+      claiming: while (this.#canStart()) {
+        const limit = claimLimit({
+          batchSize: config.batchSize,
+          remainingStartMs: this.#budget.remainingStartMs(),
+          segmentsPerSecond: config.segmentsPerSecond,
+          backlogMs: await pacingBacklogMs(sql, this.#paceKey),
+        });
+        if (limit < 1) break;
+        const rows = await claimDueRetries(sql, { limit, leaseSeconds, worker });
+        this.result.claimed += rows.length;
+        if (rows.length === 0) break;
+        for (const [i, row] of rows.entries()) {
+          await pool.ready();
+          if (!this.#canStart()) {
+            for (const left of rows.slice(i)) this.#count(await this.#release(left));
+            break claiming;
+          }
+          pool.start(() => this.#processRow(row));
+        }
+        if (rows.length < limit) break;
+      }
+    } finally {
+      await pool.drain();
     }
     return this.result;
   }
