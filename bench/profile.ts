@@ -148,12 +148,21 @@ try {
     await call("Profiler.enable");
     await call("Profiler.setSamplingInterval", { interval: 200 });
     await call("Profiler.start");
+    const cpuMs = async () => {
+      const f = (await Deno.readTextFile(`/proc/${child.pid}/stat`)).split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) * 10;
+    };
+    const cpu0 = await cpuMs();
     const t0 = performance.now();
     const load = name === "send-sms"
       ? await closedLoop(requests, concurrency, send, (r) => r.ok)
       : await closedLoop(1, 1, send, (r) => r.ok);
     const seconds = (performance.now() - t0) / 1000;
     const { profile } = await call("Profiler.stop") as { profile: Profile };
+    const usage = await call("Runtime.evaluate", {
+      expression: "JSON.stringify(Deno.memoryUsage())",
+      returnByValue: true,
+    }) as { result: { value: string } };
     ws.close();
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     const self = new Map<number, number>();
@@ -187,8 +196,14 @@ try {
     const top = (m: Map<string, number>, n: number) =>
       [...m].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, n)
         .map(([k, us]) => `  ${(100 * us / busy).toFixed(1).padStart(5)}%  ${k}`).join("\n");
+    const cpu = await cpuMs() - cpu0;
+    console.log(
+      `process CPU (utime + stime): ${cpu} ms = ${(cpu / load.latenciesMs.length).toFixed(2)} ms ` +
+        `per request`,
+    );
     const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
     console.log(`peak memory (VmHWM): ${/VmHWM:\s*(\d+)/.exec(status)?.[1]} kB`);
+    console.log(`memory after the load (bytes): ${usage.result.value}`);
     console.log(`\nself time by package or file (share of busy time):\n${top(byOwner, 20)}`);
     console.log(`\nself time by function:\n${top(byFunction, 30)}`);
   });
