@@ -8,12 +8,12 @@
  *
  * Where the recipient's zone or state is not on the customer record, every candidate (from the
  * state, else the area code, else a US-wide fallback) is considered and only the intersection of
- * their windows is allowed. Local times are converted with date-fns-tz, so windows follow DST.
+ * their windows is allowed. Local times are converted with the runtime's zone data (Temporal, else
+ * `Intl.DateTimeFormat`), so windows follow DST.
  *
  * @module
  */
 
-import { formatInTimeZone, fromZonedTime } from "date-fns-tz";
 import { listAreaCodes, locatePhone } from "./phone.ts";
 import type { QuietHoursReason, QuietHoursResult } from "./types.ts";
 
@@ -215,7 +215,7 @@ export function isValidTimeZone(zone: string): boolean {
   let valid = validZones.get(zone);
   if (valid === undefined) {
     try {
-      new Intl.DateTimeFormat("en-US", { timeZone: zone });
+      offsetOf(zone);
       valid = zone.length > 0;
     } catch {
       valid = false;
@@ -343,40 +343,126 @@ const DAY_MS = 86_400_000;
 /** Days scanned ahead for the next window; the longest closure modelled is under two days. */
 const HORIZON_DAYS = 8;
 
+/** A zone's offset from UTC, in ms, at an instant (ms since the epoch). */
+type OffsetAt = (ms: number) => number;
+
+interface TemporalApi {
+  Instant: {
+    fromEpochMilliseconds(ms: number): {
+      toZonedDateTimeISO(zone: string): { offsetNanoseconds: number };
+    };
+  };
+}
+const temporal = (globalThis as { Temporal?: TemporalApi }).Temporal;
+
+// Offsets come from Temporal where the runtime has it: the first Intl.DateTimeFormat of a process
+// costs ~25 ms of ICU set-up (cold start), Temporal ~1 ms. Both agree on every offset; a few
+// ICU-only ids ("Factory") and runtimes without Temporal use Intl.
+const OFFSETS = new Map<string, OffsetAt>();
+const MAX_ZONES = 64;
+
+/** The offset function of `zone`, cached; throws a RangeError for a zone the runtime lacks. */
+function offsetOf(zone: string): OffsetAt {
+  let at = OFFSETS.get(zone);
+  if (!at) {
+    at = temporalOffset(zone) ?? intlOffset(zone);
+    if (OFFSETS.size >= MAX_ZONES) OFFSETS.delete(OFFSETS.keys().next().value!);
+    OFFSETS.set(zone, at);
+  }
+  return at;
+}
+
+function temporalOffset(zone: string): OffsetAt | null {
+  if (!temporal) return null;
+  const { Instant } = temporal;
+  const at = (ms: number) =>
+    Instant.fromEpochMilliseconds(ms).toZonedDateTimeISO(zone).offsetNanoseconds / 1e6;
+  try {
+    at(0);
+    return at;
+  } catch {
+    return null;
+  }
+}
+
+/** Offsets read from the wall clock Intl shows (to the second) against the instant. */
+function intlOffset(zone: string): OffsetAt {
+  const format = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    hour: "numeric",
+    minute: "numeric",
+    second: "numeric",
+  });
+  return (ms) => {
+    let year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0;
+    for (const part of format.formatToParts(ms)) {
+      const n = Number(part.value);
+      switch (part.type) {
+        case "year":
+          year = n;
+          break;
+        case "month":
+          month = n;
+          break;
+        case "day":
+          day = n;
+          break;
+        case "hour":
+          hour = n % 24;
+          break;
+        case "minute":
+          minute = n;
+          break;
+        case "second":
+          second = n;
+      }
+    }
+    return Date.UTC(year, month - 1, day, hour, minute, second) -
+      (ms - (((ms % 1000) + 1000) % 1000));
+  };
+}
+
+/**
+ * The instant a wall time (given as if it were UTC) occurs in `zone`, resolved as date-fns-tz's
+ * `fromZonedTime` did in a UTC process: the offset in force at the wall time read as UTC,
+ * corrected once or twice. A time repeated by a fall-back (an overlap) thus gets its first
+ * occurrence in zones west of Greenwich; a time skipped by a spring-forward (a gap) gets the
+ * later offset, so 02:30 on a US spring-forward night is 01:30 standard time.
+ */
+function wallToInstant(wall: number, zone: string): number {
+  const offsetAt = offsetOf(zone);
+  const guess = offsetAt(wall);
+  const second = offsetAt(wall - guess);
+  if (second === guess) return wall - guess;
+  const third = offsetAt(wall - second);
+  return wall - (second === third ? second : Math.max(second, third));
+}
+
+/** The local day (its midnight as if UTC), weekday and minute of the day of `instant`. */
 function localParts(
   instant: Date,
   zone: string,
-): { date: string; weekday: number; minute: number } {
-  const text = formatInTimeZone(instant, zone, "yyyy-MM-dd i HH mm");
-  const [date, isoWeekday, hh, mm] = text.split(" ");
-  return { date, weekday: Number(isoWeekday) % 7, minute: Number(hh) * 60 + Number(mm) };
-}
-
-function clock(minutes: number): string {
-  const h = Math.floor(minutes / 60);
-  const m = minutes % 60;
-  return `${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`;
-}
-
-function toInstant(date: string, minutes: number, zone: string): number {
-  if (minutes >= 24 * 60) {
-    const next = new Date(Date.parse(`${date}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
-    return fromZonedTime(`${next}T00:00:00`, zone).getTime();
-  }
-  return fromZonedTime(`${date}T${clock(minutes)}:00`, zone).getTime();
+): { day: number; weekday: number; minute: number } {
+  const ms = instant.getTime();
+  const wall = ms + offsetOf(zone)(ms);
+  const sinceMidnight = ((wall % DAY_MS) + DAY_MS) % DAY_MS;
+  const day = wall - sinceMidnight;
+  return { day, weekday: new Date(day).getUTCDay(), minute: Math.floor(sinceMidnight / 60_000) };
 }
 
 function intervalsOf(constraint: Constraint, now: Date): Interval[] {
-  const { date } = localParts(now, constraint.zone);
-  const base = Date.parse(`${date}T00:00:00Z`);
+  const { day: today } = localParts(now, constraint.zone);
   const out: Interval[] = [];
   for (let offset = -1; offset <= HORIZON_DAYS; offset++) {
-    const day = new Date(base + offset * DAY_MS);
-    const window = constraint.windows[day.getUTCDay()];
+    const day = today + offset * DAY_MS;
+    const window = constraint.windows[new Date(day).getUTCDay()];
     if (!window) continue;
-    const iso = day.toISOString().slice(0, 10);
-    const start = toInstant(iso, window.start, constraint.zone);
-    const end = toInstant(iso, window.end, constraint.zone);
+    const start = wallToInstant(day + window.start * 60_000, constraint.zone);
+    const end = wallToInstant(day + window.end * 60_000, constraint.zone);
     if (start < end) out.push([start, end]);
   }
   return out;

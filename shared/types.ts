@@ -221,7 +221,7 @@ export interface SmsRetryQueueItem {
   updatedAt: Date;
 }
 
-/** Body of a send-sms request (the zod schema in `validation.ts` produces it). */
+/** Body of a send-sms request (`parseSendSmsRequest` in `validation.ts` produces it). */
 export interface SendSmsRequest {
   customerId: string;
   body: string;
