@@ -18,8 +18,14 @@ export const MAX_BATCH_SIZE = 500;
 export const DEFAULT_BUDGET_MS = 50_000;
 /** Default sending rate, in SMS segments per second, shared by every worker of one sender. */
 export const DEFAULT_SEGMENTS_PER_SECOND = 10;
-/** Default number of rows in flight at once within one run. */
+/** Fewest rows in flight at once within one run when none is configured. */
 export const DEFAULT_CONCURRENCY = 10;
+/**
+ * How long a Twilio create call may take while the pace still holds, in seconds. Keeping a pace
+ * of P segments per second needs about P × latency rows in flight: 10 rows at 100 ms a call
+ * cannot exceed 100 per second, whatever else is quick.
+ */
+const SEND_LATENCY_ALLOWANCE_S = 0.3;
 /** How long a Twilio request may take before it is abandoned (shared/twilio.ts's default). */
 export const DEFAULT_SEND_TIMEOUT_MS = 15_000;
 
@@ -47,7 +53,8 @@ function positiveNumber(value: string | undefined, fallback: number, name: strin
 
 /**
  * Reads `SMS_MAX_SEGMENTS_PER_SECOND`, `PROCESS_RETRIES_BUDGET_MS`, `PROCESS_RETRIES_CONCURRENCY`
- * and `PROCESS_RETRIES_BATCH_SIZE`. A malformed value throws: a misconfigured worker should fail
+ * (default: enough rows in flight for the pace, at least 10, at most 100) and
+ * `PROCESS_RETRIES_BATCH_SIZE`. A malformed value throws: a misconfigured worker should fail
  * loudly (its heartbeat shows it), not guess.
  */
 export function retryConfigFromEnv(
@@ -55,13 +62,6 @@ export function retryConfigFromEnv(
 ): RetryRunConfig {
   const budgetMs = Math.floor(
     positiveNumber(env.PROCESS_RETRIES_BUDGET_MS, DEFAULT_BUDGET_MS, "PROCESS_RETRIES_BUDGET_MS"),
-  );
-  const concurrency = Math.floor(
-    positiveNumber(
-      env.PROCESS_RETRIES_CONCURRENCY,
-      DEFAULT_CONCURRENCY,
-      "PROCESS_RETRIES_CONCURRENCY",
-    ),
   );
   const batchSize = Math.floor(
     positiveNumber(
@@ -76,6 +76,13 @@ export function retryConfigFromEnv(
     "SMS_MAX_SEGMENTS_PER_SECOND",
   );
   if (segmentsPerSecond > 10_000) throw new Error("SMS_MAX_SEGMENTS_PER_SECOND is above 10000");
+  const concurrency = Math.floor(
+    positiveNumber(
+      env.PROCESS_RETRIES_CONCURRENCY,
+      Math.max(DEFAULT_CONCURRENCY, Math.ceil(segmentsPerSecond * SEND_LATENCY_ALLOWANCE_S)),
+      "PROCESS_RETRIES_CONCURRENCY",
+    ),
+  );
   return {
     batchSize: Math.max(1, Math.min(MAX_BATCH_SIZE, batchSize)),
     budgetMs: Math.max(1_000, budgetMs),

@@ -29,6 +29,10 @@ Deno.test("retryConfigFromEnv: defaults, values, and loud failure on nonsense", 
     4,
     500,
   ]);
+  // Unset, the rows in flight follow the pace: 300 ms of Twilio latency per row still keeps it.
+  assert.equal(retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "100" }).concurrency, 30);
+  assert.equal(retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "1000" }).concurrency, 100);
+  assert.equal(retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "20" }).concurrency, 10);
   assert.throws(() => retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "fast" }));
   assert.throws(() => retryConfigFromEnv({ PROCESS_RETRIES_BUDGET_MS: "-1" }));
 });
@@ -51,7 +55,10 @@ Deno.test("parseProcessRetriesRequest: empty is fine, anything malformed is inva
 });
 
 Deno.test("applyRequestOverrides: the body may only make a run stricter", () => {
-  const env = retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "100" });
+  const env = retryConfigFromEnv({
+    SMS_MAX_SEGMENTS_PER_SECOND: "100",
+    PROCESS_RETRIES_CONCURRENCY: "10",
+  });
   const strict = applyRequestOverrides(env, {
     batchSize: 200,
     budgetMs: 5_000,
