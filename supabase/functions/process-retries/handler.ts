@@ -200,6 +200,7 @@ class RetryRun {
   #ctx: RunContext;
   #budget: RunBudget;
   #saturated = false;
+  #lastSendMs = -Infinity;
   #paceKey: string;
   #sleep: (ms: number) => Promise<void>;
 
@@ -284,6 +285,23 @@ class RetryRun {
     }
   }
 
+  /**
+   * Waits for the row's slot. Timers that fire late (a busy event loop) fire together, so the
+   * process also keeps its own sends at least a slot's length apart: bunched sends would exceed
+   * the pace in that second even though every slot was booked at the right interval. (Letting a
+   * late send catch up within the second's allowance was tried: the requests then reached Twilio
+   * bunched, 106 in one second at a pace of 100.)
+   */
+  async #awaitSlot(slotAtMs: number, spacingMs: number): Promise<void> {
+    const now = () => this.#budget.elapsedMs();
+    await this.#sleep(Math.max(0, slotAtMs - now()));
+    for (let gap = this.#lastSendMs + spacingMs - now(); gap > 0;) {
+      await this.#sleep(gap);
+      gap = this.#lastSendMs + spacingMs - now();
+    }
+    this.#lastSendMs = now();
+  }
+
   async #processRow(row: ClaimedRetry): Promise<void> {
     let outcome: RowOutcome;
     try {
@@ -333,6 +351,9 @@ class RetryRun {
       segmentsPerSecond: config.segmentsPerSecond,
       maxWaitMs: this.#budget.remainingStartMs(),
     });
+    // The slot is an instant: the time the row's transaction takes comes out of the wait, or
+    // sends would drift late by varying amounts and bunch up beyond the pace.
+    const slotAtMs = this.#budget.elapsedMs() + (waitMs ?? 0);
     // Every slot left before the deadline is taken (by this run or others): stop starting.
     if (waitMs === null) {
       this.#saturated = true;
@@ -407,7 +428,7 @@ class RetryRun {
     }
     if (typeof prepared === "string") return prepared;
 
-    await this.#sleep(waitMs);
+    await this.#awaitSlot(slotAtMs, (segments * 1000) / config.segmentsPerSecond);
     let sent: SendSmsResult;
     try {
       sent = await twilio.sendMessage({
