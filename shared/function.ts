@@ -25,15 +25,21 @@ export interface FunctionDeps {
   now: () => Date;
   /** Where log lines go. */
   logSink?: LogSink;
+  /** Settles once the pool's first connection is open (or failed to open). */
+  ready?: Promise<void>;
 }
 
 /** Resolves the clients from the environment (call once per isolate, at module load). */
 export function depsFromEnv(env: Env): FunctionDeps {
   const url = dbUrlFromEnv(env);
   const twilioConfig = loadTwilioConfig(env);
+  const sql = url ? createDb(url) : null;
   return {
     env,
-    sql: url ? createDb(url) : null,
+    sql,
+    // Connect while the rest of start-up and the first request's own work go on (cold start);
+    // a failure here is the first request's to report.
+    ready: sql ? sql`select 1`.then(() => {}, () => {}) : undefined,
     twilio: twilioConfig ? createTwilioSender(twilioConfig) : null,
     now: () => new Date(),
   };
@@ -53,6 +59,11 @@ export interface ServeFunctionOptions {
   logSink?: LogSink;
   /** Methods the function accepts (default POST). */
   methods?: string[];
+  /**
+   * Awaited before the first request reaches the handler ({@link FunctionDeps.ready}): the
+   * request then uses the connection being opened instead of opening a second one.
+   */
+  ready?: Promise<void>;
 }
 
 /**
@@ -74,6 +85,7 @@ export function serveFunction(
       if (!methods.includes(req.method)) {
         throw new SmsError("invalid_request", `method ${req.method} is not allowed`);
       }
+      if (options.ready) await options.ready;
       const res = await handler(req, log);
       res.headers.set("x-request-id", log.requestId);
       return res;

@@ -8,4 +8,6 @@ import { depsFromEnv, serveFunction } from "@shared/function.ts";
 import { createProcessRetriesHandler } from "./handler.ts";
 
 const deps = depsFromEnv(Deno.env.toObject());
-Deno.serve(serveFunction("process-retries", createProcessRetriesHandler(deps)));
+Deno.serve(serveFunction("process-retries", createProcessRetriesHandler(deps), {
+  ready: deps.ready,
+}));

@@ -15,4 +15,5 @@ Deno.serve(serveFunction(
     limits: { maxSegments },
     dailyQuota,
   }),
+  { ready: deps.ready },
 ));
