@@ -77,3 +77,35 @@ begin
   return case when v_limit is null then null else v_limit - v_used - 1 end;
 end
 $$;
+
+-- The quota checked after the new log is written (the sum includes it), for callers that write
+-- first: start_sms_send. The business's lock is taken last, so concurrent sends of one business
+-- queue only for this sum and their commit, and each sees every send committed before it plus
+-- its own. (The log's insert already locked its hour's counter row until commit; the lock also
+-- covers two sends in different hours.)
+create function public.sms_assert_quota(p_business_id uuid, p_default_limit integer)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_limit integer;
+  v_used integer;
+begin
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_quota:' || p_business_id::text, 0));
+  select coalesce(b.sms_daily_quota, p_default_limit) into v_limit
+    from public.businesses b where b.id = p_business_id;
+  if v_limit is null then
+    return;
+  end if;
+  select coalesce(sum(u.sent), 0) into v_used from public.sms_quota_usage u
+   where u.business_id = p_business_id and u.hour > now() - interval '25 hours';
+  if v_used > v_limit then
+    raise exception 'quota_exceeded' using errcode = 'P0001',
+      detail = format('%s of %s SMS in the last 24 hours', v_used - 1, v_limit);
+  end if;
+end
+$$;
+revoke execute on function public.sms_assert_quota(uuid, integer)
+  from public, anon, authenticated, service_role;
