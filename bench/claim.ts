@@ -1,10 +1,11 @@
 /**
- * `claim`: our queue's claim (`claim_due_sms_retries`, then `complete_sms_retry` for every job)
- * against pg-boss (`fetch` of a batch, then `complete`) on the same Postgres: 20,000 jobs, 4
- * concurrent workers (one connection each), batches of 50, every job finished after its claim.
- * The ratio is our jobs per second over pg-boss's with the batch finished in one call on both
- * sides; the per-job variant (one finishing call per job) is reported beside it. Duplicates
- * (a job handed out twice) must be 0 for both.
+ * `claim`: our queue (`claim_due_sms_retries`, then the batch finished) against pg-boss (`fetch`
+ * of a batch, then `complete`) on the same Postgres: 20,000 jobs, 4 concurrent workers (one
+ * connection each), batches of 50, every job finished after its claim. The ratio is our jobs per
+ * second over pg-boss's with the batch finished in one call on both sides (ours
+ * `complete_sms_retries(ids, worker)`, pg-boss `complete(name, ids)`); the per-job variant (one
+ * finishing call per job: ours `complete_sms_retry`, pg-boss `complete(name, id)`) is reported
+ * beside it. Duplicates (a job handed out twice) must be 0 for both.
  *
  * @module
  */
@@ -46,9 +47,6 @@ interface QueueSystem {
   close(): Promise<void>;
 }
 
-/** Which functions our queue is driven through: the migrations', or bench/proposals/claim.sql. */
-type Flavour = { schema: "public"; label: string } | { schema: "bench_proposal"; label: string };
-
 const CUSTOMERS = 1_000;
 
 /**
@@ -56,11 +54,7 @@ const CUSTOMERS = 1_000;
  * distinct creation times (as a real backlog is; one customer and one timestamp would pile every
  * index entry onto one key).
  */
-async function ourQueue(
-  info: StackInfo,
-  owner: postgres.Sql,
-  flavour: Flavour,
-): Promise<QueueSystem> {
+async function ourQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSystem> {
   const [{ id: businessId }] = await owner<{ id: string }[]>`
     insert into public.businesses (name) values ('bench: claim') returning id`;
   await owner`
@@ -72,7 +66,7 @@ async function ourQueue(
   // Other tests' rows on a shared stack stay locked (claims skip them) while we run.
   const fence = await fenceOtherRetries(info, businessId);
   return {
-    label: flavour.label,
+    label: "ours: claim_due_sms_retries + complete_sms_retries",
     async load(n) {
       await owner.begin(async (tx) => {
         await tx`
@@ -103,21 +97,15 @@ async function ourQueue(
       return Promise.resolve({
         async claim() {
           const rows = await sql<{ id: string }[]>`
-            select id from ${sql(flavour.schema)}.claim_due_sms_retries(
-              ${BATCH}, ${LEASE_SECONDS}, ${name})`;
+            select id from public.claim_due_sms_retries(${BATCH}, ${LEASE_SECONDS}, ${name})`;
           return rows.map((r) => r.id);
         },
         async complete(ids, mode) {
-          if (mode === "batch" && flavour.schema === "bench_proposal") {
-            const rows = await sql<{ id: string }[]>`
-              select bench_proposal.complete_sms_retries(${ids}::uuid[], ${name}) as id`;
-            return rows.length;
-          }
           if (mode === "batch") {
-            const rows = await sql<{ ok: boolean }[]>`
-              select public.complete_sms_retry(id, ${name}) as ok
-                from unnest(${ids}::uuid[]) as id`;
-            return rows.filter((r) => r.ok).length;
+            // One row back, like pg-boss's complete (a count and the ids as one array).
+            const [{ n }] = await sql<{ n: number }[]>`
+              select count(*)::int as n from public.complete_sms_retries(${ids}::uuid[], ${name})`;
+            return n;
           }
           let done = 0;
           for (const id of ids) {
@@ -278,12 +266,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const results: RoundResult[] = [];
   try {
     await withCronPaused(owner, async () => {
-      const ours = await ourQueue(info, owner, {
-        schema: "public",
-        label: "ours: claim_due_sms_retries + complete_sms_retry",
-      });
+      const ours = await ourQueue(info, owner);
       const boss = await pgBossQueue(info, owner);
-      let proposal: QueueSystem | null = null;
       try {
         // Alternating, so neither system always runs on a warmer (or more bloated) database.
         for (const completion of ["batch", "per-job"] as const) {
@@ -292,25 +276,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
             results.push(await round(system, jobs, completion));
           }
         }
-        if (ctx.has("proposal")) {
-          await owner.unsafe("drop schema if exists bench_proposal cascade");
-          await owner.unsafe("create schema bench_proposal");
-          await owner.file(new URL("./proposals/claim.sql", import.meta.url).pathname);
-          proposal = await ourQueue(info, owner, {
-            schema: "bench_proposal",
-            label: "proposal: bench/proposals/claim.sql",
-          });
-          ctx.log(`${proposal.label}, batch completion: ${jobs} jobs`);
-          results.push(await round(proposal, jobs, "batch"));
-          ctx.log(`${boss.label}, batch completion (again, beside the proposal): ${jobs} jobs`);
-          const again = await round(boss, jobs, "batch");
-          results.push({ ...again, system: `${again.system} (again)` });
-        }
       } finally {
         await ours.close();
-        await proposal?.close();
         await boss.close();
-        await owner.unsafe("drop schema if exists bench_proposal cascade");
       }
     });
   } finally {
@@ -319,14 +287,6 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
 
   const find = (label: string, completion: Completion) =>
     results.find((r) => r.system.startsWith(label) && r.completion === completion)!;
-  // Against the better of pg-boss's two batch runs (the one before and the one beside it).
-  const proposalRatio = ctx.has("proposal")
-    ? find("proposal", "batch").perSecond /
-      Math.max(
-        ...results.filter((r) => r.system.startsWith("pg-boss") && r.completion === "batch")
-          .map((r) => r.perSecond),
-      )
-    : null;
   const ratioOf = (completion: Completion) =>
     find("ours", completion).perSecond / find("pg-boss", completion).perSecond;
   const ratio = ratioOf("batch");
@@ -370,15 +330,12 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       rows: [
         ["one call per batch (headline)", fmt(ratioOf("batch"))],
         ["one call per job", fmt(ratioOf("per-job"))],
-        ...(proposalRatio === null
-          ? []
-          : [["proposal, one call per batch (not the headline)", fmt(proposalRatio)]]),
       ],
     }],
     ratio,
     target: TARGET,
     direction: "atLeast",
-    ratioMeaning: "jobs/s of claim_due_sms_retries + complete_sms_retry over pg-boss fetch + " +
+    ratioMeaning: "jobs/s of claim_due_sms_retries + complete_sms_retries over pg-boss fetch + " +
       "complete, each batch finished in one call",
     checks,
     notes: [
@@ -391,7 +348,6 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       batch: BATCH,
       results,
       ratioPerJob: ratioOf("per-job"),
-      proposalRatio,
     },
   };
 }

@@ -19,7 +19,7 @@ import { acquireStack, type BenchStack } from "./lib/stack.ts";
 /** What a benchmark gets. */
 export interface BenchContext {
   quick: boolean;
-  /** Whether `--<name>` was given (benchmark-specific switches, e.g. `--proposal`). */
+  /** Whether `--<name>` was given (a benchmark-specific switch). */
   has(name: string): boolean;
   /** The value of `--<name>=<value>`, if given. */
   value(name: string): string | undefined;

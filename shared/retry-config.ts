@@ -43,6 +43,14 @@ export interface RetryRunConfig {
   sendTimeoutMs: number;
 }
 
+/** Rows in flight that keep `segmentsPerSecond` going, within 10 and 100. */
+function concurrencyFor(segmentsPerSecond: number): number {
+  return Math.min(
+    100,
+    Math.max(DEFAULT_CONCURRENCY, Math.ceil(segmentsPerSecond * SEND_LATENCY_ALLOWANCE_S)),
+  );
+}
+
 function positiveNumber(value: string | undefined, fallback: number, name: string): number {
   const text = value?.trim();
   if (!text) return fallback;
@@ -79,7 +87,7 @@ export function retryConfigFromEnv(
   const concurrency = Math.floor(
     positiveNumber(
       env.PROCESS_RETRIES_CONCURRENCY,
-      Math.max(DEFAULT_CONCURRENCY, Math.ceil(segmentsPerSecond * SEND_LATENCY_ALLOWANCE_S)),
+      concurrencyFor(segmentsPerSecond),
       "PROCESS_RETRIES_CONCURRENCY",
     ),
   );
@@ -185,12 +193,21 @@ export function applyRequestOverrides(
   config: RetryRunConfig,
   request: ProcessRetriesRequest,
 ): RetryRunConfig {
+  const segmentsPerSecond = Math.min(
+    config.segmentsPerSecond,
+    request.maxSegmentsPerSecond ?? Infinity,
+  );
   return {
     ...config,
     batchSize: request.batchSize ?? config.batchSize,
     budgetMs: Math.min(config.budgetMs, request.budgetMs ?? Infinity),
-    segmentsPerSecond: Math.min(config.segmentsPerSecond, request.maxSegmentsPerSecond ?? Infinity),
-    concurrency: Math.min(config.concurrency, request.concurrency ?? Infinity),
+    segmentsPerSecond,
+    // A slower pace needs fewer rows in flight: no more than it can use.
+    concurrency: Math.min(
+      config.concurrency,
+      request.concurrency ?? Infinity,
+      concurrencyFor(segmentsPerSecond),
+    ),
   };
 }
 

@@ -75,6 +75,10 @@ Deno.test("applyRequestOverrides: the body may only make a run stricter", () => 
     concurrency: 100,
   });
   assert.deepEqual([lax.budgetMs, lax.segmentsPerSecond, lax.concurrency], [50_000, 100, 10]);
+  // A body that slows the pace also lowers the rows in flight the pace would have asked for.
+  const fast = retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "1000" });
+  assert.equal(fast.concurrency, 100);
+  assert.equal(applyRequestOverrides(fast, { maxSegmentsPerSecond: 50 }).concurrency, 15);
 });
 
 Deno.test("leases outlast everything a live run can still do with a row", () => {
