@@ -51,8 +51,18 @@ select l.business_id, pg_catalog.date_trunc('hour', l.created_at), count(*)
  where l.channel = 'sms' and l.created_at > now() - interval '25 hours'
  group by 1, 2;
 
--- Same contract as before (see 20261126000900_sms_daily_quota.sql); only the count changed.
-create or replace function public.reserve_sms_quota(p_business_id uuid, p_default_limit integer)
+-- The quota check itself: raises quota_exceeded when the business's SMS of the window, less the
+-- p_counted ones the caller already wrote, have used its limit; else returns what is left after
+-- one more. Callers that write first (start_sms_send: p_counted 1, the sum includes the new log)
+-- take the business's lock last, so concurrent sends of one business queue only for this sum and
+-- their commit, and each sees every send committed before it plus its own. (The log's insert
+-- already locked its hour's counter row until commit; the lock also covers two sends in
+-- different hours.)
+create function public.sms_assert_quota(
+  p_business_id uuid,
+  p_default_limit integer,
+  p_counted integer default 0
+)
 returns integer
 language plpgsql
 security definer
@@ -68,7 +78,7 @@ begin
   if not found then
     raise exception 'customer_not_found' using errcode = 'P0002';
   end if;
-  select coalesce(sum(u.sent), 0) into v_used from public.sms_quota_usage u
+  select coalesce(sum(u.sent), 0) - p_counted into v_used from public.sms_quota_usage u
    where u.business_id = p_business_id and u.hour > now() - interval '25 hours';
   if v_limit is not null and v_used >= v_limit then
     raise exception 'quota_exceeded' using errcode = 'P0001',
@@ -78,34 +88,17 @@ begin
 end
 $$;
 
--- The quota checked after the new log is written (the sum includes it), for callers that write
--- first: start_sms_send. The business's lock is taken last, so concurrent sends of one business
--- queue only for this sum and their commit, and each sees every send committed before it plus
--- its own. (The log's insert already locked its hour's counter row until commit; the lock also
--- covers two sends in different hours.)
-create function public.sms_assert_quota(p_business_id uuid, p_default_limit integer)
-returns void
+-- Same contract as before (see 20261126000900_sms_daily_quota.sql); only the count changed.
+create or replace function public.reserve_sms_quota(p_business_id uuid, p_default_limit integer)
+returns integer
 language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_limit integer;
-  v_used integer;
 begin
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sms_quota:' || p_business_id::text, 0));
-  select coalesce(b.sms_daily_quota, p_default_limit) into v_limit
-    from public.businesses b where b.id = p_business_id;
-  if v_limit is null then
-    return;
-  end if;
-  select coalesce(sum(u.sent), 0) into v_used from public.sms_quota_usage u
-   where u.business_id = p_business_id and u.hour > now() - interval '25 hours';
-  if v_used > v_limit then
-    raise exception 'quota_exceeded' using errcode = 'P0001',
-      detail = format('%s of %s SMS in the last 24 hours', v_used - 1, v_limit);
-  end if;
+  return public.sms_assert_quota(p_business_id, p_default_limit);
 end
 $$;
-revoke execute on function public.sms_assert_quota(uuid, integer)
+
+revoke execute on function public.sms_assert_quota(uuid, integer, integer)
   from public, anon, authenticated, service_role;

@@ -164,7 +164,7 @@ begin
   if p_defer_reason is null then
     v_log := public.create_sms_send_log(p_customer_id, p_segments, p_encoding, p_acting_user,
                                         'sending');
-    perform public.sms_assert_quota(v_customer.business_id, p_default_quota);
+    perform public.sms_assert_quota(v_customer.business_id, p_default_quota, 1);
     send_log_id := v_log.id;
     to_phone := v_log.to_phone;
     return next;
@@ -175,7 +175,7 @@ begin
            p_customer_id => p_customer_id, p_body => p_body, p_reason => p_defer_reason,
            p_scheduled_for => p_scheduled_for, p_segments => p_segments,
            p_encoding => p_encoding, p_acting_user => p_acting_user) e;
-  perform public.sms_assert_quota(v_customer.business_id, p_default_quota);
+  perform public.sms_assert_quota(v_customer.business_id, p_default_quota, 1);
   to_phone := v_customer.phone;
   return next;
 end
