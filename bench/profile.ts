@@ -10,6 +10,7 @@
  * @module
  */
 import type { StackInfo } from "@local/stack.ts";
+import { functionArgs } from "@local/functions.ts";
 import { freePort } from "@local/ports.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { ownerDb, sandboxConfig, sandboxConfigNow, withCronPaused } from "./lib/stack.ts";
@@ -81,21 +82,12 @@ const env = { ...stackFunctionEnv(info), SMS_MAX_SEGMENTS_PER_SECOND: "10000" };
 const port = freePort();
 const inspectPort = freePort();
 const child = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--quiet",
-    `--config=${join(PROJECT_ROOT, "deno.json")}`,
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    "--allow-sys",
-    "--allow-write=/tmp",
-    `--inspect=127.0.0.1:${inspectPort}`,
-    ...(flag("v8") ? [`--v8-flags=${flag("v8")}`] : []),
-    join(PROJECT_ROOT, "local", "function-host.ts"),
-    String(port),
-    join(PROJECT_ROOT, "supabase", "functions", name, "index.ts"),
-  ],
+  args: functionArgs(port, join(PROJECT_ROOT, "supabase", "functions", name, "index.ts"), {
+    denoFlags: [
+      `--inspect=127.0.0.1:${inspectPort}`,
+      ...(flag("v8") ? [`--v8-flags=${flag("v8")}`] : []),
+    ],
+  }),
   clearEnv: true,
   env,
   stdin: "null",

@@ -105,20 +105,7 @@ export class FunctionProcess {
 
   #spawn(): void {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        `--config=${join(PROJECT_ROOT, "deno.json")}`,
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-sys",
-        "--allow-write=/tmp",
-        join(PROJECT_ROOT, "local", "function-host.ts"),
-        String(this.port),
-        this.spec.entry,
-        `--stack=${this.options.tag}`,
-      ],
+      args: functionArgs(this.port, this.spec.entry, { tag: this.options.tag }),
       clearEnv: true,
       env: this.options.env,
       stdin: "null",
@@ -181,4 +168,30 @@ export class FunctionProcess {
     clearTimeout(timer);
     await this.#exited;
   }
+}
+
+/**
+ * The `deno run` arguments a function process is started with (local/function-host.ts serving
+ * `entry` on `port`); `denoFlags` (e.g. `--inspect`) go before the host, `tag` names the stack.
+ */
+export function functionArgs(
+  port: number,
+  entry: string,
+  options: { denoFlags?: string[]; tag?: string } = {},
+): string[] {
+  return [
+    "run",
+    "--quiet",
+    `--config=${join(PROJECT_ROOT, "deno.json")}`,
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-sys",
+    "--allow-write=/tmp",
+    ...(options.denoFlags ?? []),
+    join(PROJECT_ROOT, "local", "function-host.ts"),
+    String(port),
+    entry,
+    ...(options.tag === undefined ? [] : [`--stack=${options.tag}`]),
+  ];
 }
