@@ -351,14 +351,14 @@ class RetryRun {
       segmentsPerSecond: config.segmentsPerSecond,
       maxWaitMs: this.#budget.remainingStartMs(),
     });
-    // The slot is an instant: the time the row's transaction takes comes out of the wait, or
-    // sends would drift late by varying amounts and bunch up beyond the pace.
-    const slotAtMs = this.#budget.elapsedMs() + (waitMs ?? 0);
     // Every slot left before the deadline is taken (by this run or others): stop starting.
     if (waitMs === null) {
       this.#saturated = true;
       return await this.#release(row);
     }
+    // The slot is an instant: the time the row's transaction takes comes out of the wait, or
+    // sends would drift late by varying amounts and bunch up beyond the pace.
+    const slotAtMs = this.#budget.elapsedMs() + waitMs;
     let prepared: { to: string; validityPeriod: number } | RowOutcome;
     try {
       prepared = await asService(sql, async (tx) => {
