@@ -272,13 +272,6 @@ Deno.test("the sandbox's own signed callbacks, shuffled and duplicated, end deli
         select status from public.send_logs where id = any (${logs.map((l) => l.logId)})`;
       return rows.every((r) => r.status === "delivered");
     });
-    for (const { sid } of logs) {
-      const rows = await sql<{ provider_status: string; n: number }[]>`
-        select provider_status, count(*)::int as n from public.sms_message_events
-         where message_sid = ${sid} and source = 'callback' group by provider_status
-         order by provider_status`;
-      assert.deepEqual(rows.map((r) => [r.provider_status, r.n]), [["delivered", 1], ["sent", 1]]);
-    }
     // Every planned delivery (duplicates included) has been made and answered.
     const calls = await eventually(async () => {
       const messages = await (await fetch(`${info.sandboxUrl}/api/messages`)).json();
@@ -290,6 +283,14 @@ Deno.test("the sandbox's own signed callbacks, shuffled and duplicated, end deli
     });
     assert.equal(calls.length, 20, "2 statuses × 2 deliveries × 5 messages");
     assert.ok(calls.every((s: number) => s === 200), "every callback was answered 200");
+    // Only now are all callbacks in: a shuffled "sent" may land after the log reached delivered.
+    for (const { sid } of logs) {
+      const rows = await sql<{ provider_status: string; n: number }[]>`
+        select provider_status, count(*)::int as n from public.sms_message_events
+         where message_sid = ${sid} and source = 'callback' group by provider_status
+         order by provider_status`;
+      assert.deepEqual(rows.map((r) => [r.provider_status, r.n]), [["delivered", 1], ["sent", 1]]);
+    }
   } finally {
     await (await fetch(`${info.sandboxUrl}/api/config`, {
       method: "POST",
