@@ -2,7 +2,7 @@
 -- contact_id, the Twilio sid is unique, SMS logs are created with consent re-checked, and a status
 -- never regresses, for every pair of statuses.
 begin;
-select plan(46);
+select plan(50);
 
 -- The jsonb conversion --------------------------------------------------------------------------
 -- The migration converted the column with provider_message_ids_from_text(); replay it on a table
@@ -167,6 +167,29 @@ select is(
 select throws_ok(
   $$select public.record_sms_send_result((select id from t_log), null, 'queued')$$,
   '22023', null, 'without a sid the only result is failed');
+
+-- An answer that ranks higher (a Messaging Service can answer 'sent') stores sid, segments and
+-- status together, and the rejected log's segments stay what they were without a sid.
+create temp table t_sent as
+  select * from public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7');
+select is(
+  (select row(status, provider_message_id ->> 'twilio_sid', segments, sent_at is not null,
+              status_at >= (select status_at from t_sent))::text
+     from public.record_sms_send_result((select id from t_sent),
+            'SM00000000000000000000000000000003', 'sent', 2)),
+  '(sent,SM00000000000000000000000000000003,2,t,t)',
+  'a higher status is applied with the sid and segments, sent_at set');
+select is(
+  (select array_agg(source || ':' || provider_status || ':' || message_sid order by id)
+     from public.sms_message_events where send_log_id = (select id from t_sent)
+      and source = 'api'),
+  array['api:sent:SM00000000000000000000000000000003'], 'with one api event carrying the sid');
+select is((select segments from public.send_logs where id = (select id from t_rejected)),
+  1::smallint, 'a failure without a sid leaves the segments alone');
+select throws_ok(
+  $$select public.record_sms_send_result((select id from t_sent),
+      'SM00000000000000000000000000000003', '')$$,
+  '22023', 'a status is required', 'a status is required, and nothing is written');
 
 -- Status never regresses: every pair ---------------------------------------------------------------
 create temp table expected_rank (status text primary key, rank int);
