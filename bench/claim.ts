@@ -341,8 +341,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     checks,
     notes: [
       "same Postgres (the stack's), pg-boss in its own schema; ours called as the database owner " +
-      "with shared/db.ts's pool settings (prepared statements on this direct URL), one postgres.js " +
-      "connection per worker",
+      "with shared/db.ts's pool settings (prepared statements on this direct URL), one postgres.js connection per worker",
     ],
     figures: {
       jobs,

@@ -33,10 +33,9 @@ const TRANSACTION_POOLER_PORT = "6543";
 /**
  * Whether a pool on this URL may use named prepared statements: yes for a direct connection or
  * Supavisor's session mode, no for its transaction mode (port 6543) or when the URL says
- * `prepare=false` (postgres.js's own switch, for a transaction pooler on another port).
- * postgres.js sends a parameterised statement that is not prepared as two round trips (describe,
- * then execute) and stops pipelining behind it; a prepared one is one round trip from its second
- * use on.
+ * `prepare=false` (postgres.js's own switch, for a transaction pooler on another port). postgres.js sends a parameterised
+ * statement that is not prepared as two round trips (describe, then execute) and stops
+ * pipelining behind it; a prepared one is one round trip from its second use on.
  */
 export function usesPreparedStatements(url: string): boolean {
   try {
