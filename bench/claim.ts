@@ -91,8 +91,7 @@ async function ourQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSyst
       await owner`analyze public.sms_retry_queue`;
     },
     worker(index) {
-      // The pool settings of shared/db.ts (prepared statements on a direct URL), one connection per
-      // worker.
+      // The pool settings of shared/db.ts (prepare: false), one connection per worker.
       const sql = createDb(info.dbUrl, { max: 1 });
       const name = `bench-worker-${index}`;
       return Promise.resolve({
@@ -341,7 +340,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     checks,
     notes: [
       "same Postgres (the stack's), pg-boss in its own schema; ours called as the database owner " +
-      "with shared/db.ts's pool settings (prepared statements on this direct URL), one postgres.js connection per worker",
+      "with shared/db.ts's pool settings (prepare: false), one postgres.js connection per worker",
     ],
     figures: {
       jobs,

@@ -23,34 +23,16 @@ export type Db = Sql | Tx;
 export interface DbOptions {
   /** Connections in the pool (an isolate serves few requests at a time). */
   max?: number;
-  /** Named prepared statements; default {@link usesPreparedStatements} of the URL. */
-  prepare?: boolean;
 }
-
-/** Supavisor's transaction-mode port: it cannot keep a prepared statement between transactions. */
-const TRANSACTION_POOLER_PORT = "6543";
 
 /**
- * Whether a pool on this URL may use named prepared statements: yes for a direct connection or
- * Supavisor's session mode, no for its transaction mode (port 6543) or when the URL says
- * `prepare=false` (postgres.js's own switch, for a transaction pooler on another port). postgres.js sends a parameterised
- * statement that is not prepared as two round trips (describe, then execute) and stops
- * pipelining behind it; a prepared one is one round trip from its second use on.
+ * Opens a pool. `prepare: false` keeps it usable behind Supabase's transaction pooler
+ * (port 6543), which cannot hold prepared statements across transactions.
  */
-export function usesPreparedStatements(url: string): boolean {
-  try {
-    const u = new URL(url);
-    return u.port !== TRANSACTION_POOLER_PORT && u.searchParams.get("prepare") !== "false";
-  } catch {
-    return false;
-  }
-}
-
-/** Opens a pool on `url` (see {@link usesPreparedStatements} for when statements are prepared). */
 export function createDb(url: string, options: DbOptions = {}): Sql {
   return postgres(url, {
     max: options.max ?? 5,
-    prepare: options.prepare ?? usesPreparedStatements(url),
+    prepare: false,
     idle_timeout: 20,
     connect_timeout: 10,
     onnotice: () => {},
