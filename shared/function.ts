@@ -25,7 +25,7 @@ export interface FunctionDeps {
   now: () => Date;
   /** Where log lines go. */
   logSink?: LogSink;
-  /** Settles once the pool's first connection is open (or failed to open). */
+  /** Settles once the pool's first connection opened (or failed to); see {@link connectedSql}. */
   ready?: Promise<void>;
 }
 
@@ -45,9 +45,15 @@ export function depsFromEnv(env: Env): FunctionDeps {
   };
 }
 
-/** The database pool, or a 500 that says the function is misconfigured. */
-export function requireSql(deps: FunctionDeps): Sql {
+/**
+ * The database pool once its first connection is open ({@link FunctionDeps.ready}), or a 500 that
+ * says the function is misconfigured. A handler awaits it where it first needs the database, so
+ * what it does before (checking a token or a signature, parsing) overlaps with the connection
+ * opened at start-up; a query sent while that connection is still opening would open a second.
+ */
+export async function connectedSql(deps: FunctionDeps): Promise<Sql> {
   if (!deps.sql) throw new Error("SUPABASE_DB_URL is not set");
+  await deps.ready;
   return deps.sql;
 }
 
@@ -59,11 +65,6 @@ export interface ServeFunctionOptions {
   logSink?: LogSink;
   /** Methods the function accepts (default POST). */
   methods?: string[];
-  /**
-   * Awaited before the first request reaches the handler ({@link FunctionDeps.ready}): the
-   * request then uses the connection being opened instead of opening a second one.
-   */
-  ready?: Promise<void>;
 }
 
 /**
@@ -85,7 +86,6 @@ export function serveFunction(
       if (!methods.includes(req.method)) {
         throw new SmsError("invalid_request", `method ${req.method} is not allowed`);
       }
-      if (options.ready) await options.ready;
       const res = await handler(req, log);
       res.headers.set("x-request-id", log.requestId);
       return res;

@@ -15,7 +15,7 @@
  */
 import { asService, type Sql } from "@shared/db.ts";
 import { isSmsError, SmsError } from "@shared/errors.ts";
-import { type FunctionDeps, type FunctionHandler, requireSql } from "@shared/function.ts";
+import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/function.ts";
 import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
 import type { Logger } from "@shared/log.ts";
 import {
@@ -124,7 +124,7 @@ export function createProcessRetriesHandler(
     }
     const text = await readBody(req, { maxBytes: MAX_BODY_BYTES });
     const request = parseProcessRetriesRequest(text.trim() ? parseJson(text) : null);
-    const sql = requireSql(deps);
+    const sql = await connectedSql(deps);
 
     const heartbeat = await startHeartbeat(sql, log.requestId);
     // A worker that cannot run still leaves a failed heartbeat, so worker_health says why.

@@ -8,6 +8,4 @@ import { depsFromEnv, serveFunction } from "@shared/function.ts";
 import { createProcessRetriesHandler } from "./handler.ts";
 
 const deps = depsFromEnv(Deno.env.toObject());
-Deno.serve(serveFunction("process-retries", createProcessRetriesHandler(deps), {
-  ready: deps.ready,
-}));
+Deno.serve(serveFunction("process-retries", createProcessRetriesHandler(deps)));

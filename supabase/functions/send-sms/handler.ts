@@ -6,7 +6,7 @@
 import type { Verifier } from "@shared/auth.ts";
 import { asService, asUser, type Db, rpcRefusal, type Sql } from "@shared/db.ts";
 import { errorBody, isSmsError, SmsError } from "@shared/errors.ts";
-import { type FunctionDeps, type FunctionHandler, requireSql } from "@shared/function.ts";
+import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/function.ts";
 import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
 import type { Logger } from "@shared/log.ts";
 import { checkMessageLength, measureMessage, type MessageLimits } from "@shared/message-limits.ts";
@@ -431,8 +431,8 @@ export function createSendSmsHandler(
     const user = await options.verify(req.headers.get("authorization"));
     const twilio = deps.twilio;
     if (!twilio) throw new SmsError("sms_disabled", "SMS is not configured for this project");
-    const sql = requireSql(deps);
     const request = await parseRequest(req, options);
+    const sql = await connectedSql(deps);
 
     const since = new Date(deps.now().getTime() - RECENT_SENDS_MS);
     const context = await loadContext(sql, {

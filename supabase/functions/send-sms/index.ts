@@ -15,5 +15,4 @@ Deno.serve(serveFunction(
     limits: { maxSegments },
     dailyQuota,
   }),
-  { ready: deps.ready },
 ));

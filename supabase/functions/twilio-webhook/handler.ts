@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { asService, type Tx } from "@shared/db.ts";
+import { asService, type Db, type Sql, type Tx } from "@shared/db.ts";
 import { SmsError } from "@shared/errors.ts";
-import { type FunctionDeps, type FunctionHandler, requireSql } from "@shared/function.ts";
+import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/function.ts";
 import { mediaType, parseJson, readBody } from "@shared/http.ts";
 import type { Logger } from "@shared/log.ts";
 import { applyProviderError, type ProviderEffectResult } from "@shared/provider-effects.ts";
@@ -108,33 +108,41 @@ interface StatusRow {
 }
 
 async function handleStatus(
-  sql: ReturnType<typeof requireSql>,
+  sql: Sql,
   callback: TwilioStatusCallback,
   context: { idempotencyToken: string | null; log: Logger },
 ): Promise<Response> {
   const args = statusEventArgs(callback, { idempotencyToken: context.idempotencyToken });
-  const { row, effect } = await asService(sql, async (tx: Tx) => {
-    const [row] = await tx<StatusRow[]>`
+  const record = async (db: Db) => {
+    const [row] = await db<StatusRow[]>`
       select event_id::text, duplicate, send_log_id, status, applied
         from public.record_sms_status_event(
           p_message_sid => ${args.messageSid},
           p_status => ${args.status},
           p_error_code => ${args.errorCode}::integer,
           p_error_message => ${args.errorMessage},
-          p_payload => ${tx.json(args.payload)},
+          p_payload => ${db.json(args.payload)},
           p_source => 'callback')`;
-    let effect: ProviderEffectResult | null = null;
-    // The effect is applied with the first delivery of the event, in its transaction; a
-    // duplicate would only repeat it (a second consent event for one error).
-    if (row.send_log_id && !row.duplicate && args.errorCode !== null) {
-      effect = await applyProviderError(tx, {
-        sendLogId: row.send_log_id,
-        classification: classifyTwilioError({ code: args.errorCode }),
-        messageSid: args.messageSid,
-      });
-    }
-    return { row, effect };
-  });
+    return row;
+  };
+  // Without an error code there is no effect to apply with the event: one security-definer call
+  // is a transaction of its own (no begin, role switch or commit around it).
+  const { row, effect } = args.errorCode === null
+    ? { row: await record(sql), effect: null }
+    : await asService(sql, async (tx: Tx) => {
+      const row = await record(tx);
+      let effect: ProviderEffectResult | null = null;
+      // The effect is applied with the first delivery of the event, in its transaction; a
+      // duplicate would only repeat it (a second consent event for one error).
+      if (row.send_log_id && !row.duplicate) {
+        effect = await applyProviderError(tx, {
+          sendLogId: row.send_log_id,
+          classification: classifyTwilioError({ code: args.errorCode! }),
+          messageSid: args.messageSid,
+        });
+      }
+      return { row, effect };
+    });
   const fields = {
     messageSid: args.messageSid,
     reported: args.status,
@@ -163,7 +171,7 @@ interface InboundResult {
 }
 
 async function handleInbound(
-  sql: ReturnType<typeof requireSql>,
+  sql: Sql,
   message: TwilioInboundMessage,
   context: { config: WebhookConfig; idempotencyToken: string | null; log: Logger },
 ): Promise<Response> {
@@ -232,7 +240,7 @@ export function createWebhookHandler(
     const params = await authenticate(req, config, maxBytes);
     const parsed = parseTwilioWebhook(params);
     if (!parsed.ok) throw parseError(parsed);
-    const sql = requireSql(deps);
+    const sql = await connectedSql(deps);
     const idempotencyToken = req.headers.get("i-twilio-idempotency-token");
     if (parsed.data.kind === "status") {
       return await handleStatus(sql, parsed.data.data, { idempotencyToken, log });

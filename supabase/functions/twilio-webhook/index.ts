@@ -4,4 +4,4 @@ import { depsFromEnv, serveFunction } from "@shared/function.ts";
 import { createWebhookHandler } from "./handler.ts";
 
 const deps = depsFromEnv(Deno.env.toObject());
-Deno.serve(serveFunction("twilio-webhook", createWebhookHandler(deps), { ready: deps.ready }));
+Deno.serve(serveFunction("twilio-webhook", createWebhookHandler(deps)));
