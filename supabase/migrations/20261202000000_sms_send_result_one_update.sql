@@ -30,7 +30,7 @@ as $$
 declare
   v_log public.send_logs;
   v_sid text := nullif(p_twilio_sid, '');
-  v_new_sid boolean := nullif(p_twilio_sid, '') is not null;
+  v_new_sid boolean := v_sid is not null;
   v_mapped text := public.sms_log_status_for(p_status);
   v_advance boolean;
   v_moved boolean := false;

@@ -127,7 +127,8 @@ async function handleStatus(
   };
   // Without an error code there is no effect to apply with the event: one security-definer call
   // is a transaction of its own (no begin, role switch or commit around it).
-  const { row, effect } = args.errorCode === null
+  const code = args.errorCode;
+  const { row, effect } = code === null
     ? { row: await record(sql), effect: null }
     : await asService(sql, async (tx: Tx) => {
       const row = await record(tx);
@@ -137,7 +138,7 @@ async function handleStatus(
       if (row.send_log_id && !row.duplicate) {
         effect = await applyProviderError(tx, {
           sendLogId: row.send_log_id,
-          classification: classifyTwilioError({ code: args.errorCode! }),
+          classification: classifyTwilioError({ code }),
           messageSid: args.messageSid,
         });
       }
