@@ -4,7 +4,8 @@
  *
  * @module
  */
-import postgres from "postgres";
+// @ts-types="postgres"
+import postgres from "./vendor/postgres/src/index.js";
 import { SmsError } from "./errors.ts";
 import type { ErrorCode as SmsErrorCode } from "./types.ts";
 
