@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 // @ts-types="postgres"
 import postgres from "@shared/vendor/postgres/src/index.js";
+import { crypto as pgCrypto } from "@shared/vendor/postgres/polyfills.js";
 import { createDb } from "@shared/db.ts";
 import { freePort } from "@local/ports.ts";
 import { join } from "@local/paths.ts";
@@ -39,6 +40,23 @@ Deno.test("the vendored postgres.js is the pinned package's cf build, one import
   const nodeImports = [...actual.values(), Deno.readTextFileSync(join(VENDOR_DIR, "polyfills.js"))]
     .flatMap((text) => [...text.matchAll(/^import .* from '(node:[a-z_/]+)'/gm)].map((m) => m[1]));
   assert.deepEqual([...new Set(nodeImports)].sort(), ["node:buffer", "node:events"]);
+});
+
+Deno.test("the polyfill's hashes match the published test vectors (MD5 through node:crypto)", async () => {
+  assert.equal(
+    await pgCrypto.createHash("md5").update("").digest("hex"),
+    "d41d8cd98f00b204e9800998ecf8427e",
+  );
+  assert.equal(
+    await pgCrypto.createHash("sha256").update("abc").digest("hex"),
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
+  // RFC 4231, test case 2.
+  assert.equal(
+    (await pgCrypto.createHmac("sha256", new TextEncoder().encode("Jefe"))
+      .update("what do ya want for nothing?").digest()).toString("hex"),
+    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+  );
 });
 
 Deno.test("plain TCP with SCRAM-SHA-256: values parse as with the Node build", async () => {

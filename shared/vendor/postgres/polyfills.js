@@ -12,8 +12,7 @@ const bytes = (x) => typeof x === 'string' ? encoder.encode(x) : new Uint8Array(
 
 export const crypto = {
   randomBytes: (n) => globalThis.crypto.getRandomValues(Buffer.alloc(n)),
-  // Awaited by the caller: SCRAM's key derivation, in Web Crypto rather than on the thread.
-  pbkdf2Sync: async (password, salt, iterations, keylen) =>
+    pbkdf2Sync: async (password, salt, iterations, keylen) =>
     Buffer.from(
       await subtle.deriveBits(
         { name: 'PBKDF2', hash: 'SHA-256', salt: bytes(salt), iterations },
@@ -24,9 +23,8 @@ export const crypto = {
   createHash: (type) => ({
     update: (x) => ({
       digest: async (encoding) => {
-        if (type !== 'sha256') {
-          throw new Error('Only SCRAM-SHA-256 password authentication is supported on Deno sockets')
-        }
+        // MD5 password authentication (old servers): node:crypto, loaded only then.
+        if (type === 'md5') return (await import('node:crypto')).createHash('md5').update(x).digest(encoding)
         const digest = Buffer.from(await subtle.digest('SHA-256', bytes(x)))
         return encoding ? digest.toString(encoding) : digest
       }
@@ -120,7 +118,7 @@ function Socket() {
   async function connect(port, host) {
     socket.readyState = 'opening'
     try {
-      if (socket.ssl) return nodeConnect(port, host)
+      if (socket.ssl) return await nodeConnect(port, host)
       conn = typeof port === 'string' && host === undefined
         ? await Deno.connect({ transport: 'unix', path: port })
         : await Deno.connect({ hostname: host, port: Number(port) })
