@@ -12,7 +12,7 @@ const bytes = (x) => typeof x === 'string' ? encoder.encode(x) : new Uint8Array(
 
 export const crypto = {
   randomBytes: (n) => globalThis.crypto.getRandomValues(Buffer.alloc(n)),
-    pbkdf2Sync: async (password, salt, iterations, keylen) =>
+  pbkdf2Sync: async (password, salt, iterations, keylen) =>
     Buffer.from(
       await subtle.deriveBits(
         { name: 'PBKDF2', hash: 'SHA-256', salt: bytes(salt), iterations },
@@ -78,7 +78,8 @@ export const tls = {
 let timers = 0
 const pending = new Set()
 
-// Batches the writes of one turn into one packet (Node's setImmediate runs after I/O).
+// Flushes the writes queued in one turn together, at its end (Node's setImmediate would also
+// wait for pending I/O; postgres.js only needs the batching).
 function setImmediate(fn) {
   const id = ++timers
   pending.add(id)
