@@ -154,7 +154,7 @@ async function withServerTls(fn: () => Promise<void>): Promise<void> {
 
 Deno.test("sslmode=require encrypts without verifying (as the Node build); verify-full verifies", async () => {
   await withServerTls(async () => {
-    // The reload reaches new backends at once, but give the postmaster a moment to apply it.
+    // pg_reload_conf() only signals the postmaster: retry until new backends offer TLS.
     const require = withUrl((u) => u.searchParams.set("sslmode", "require"));
     let row: { ssl: boolean; version: string } | undefined;
     for (let i = 0; i < 50 && !row; i++) {

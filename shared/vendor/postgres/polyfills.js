@@ -75,20 +75,17 @@ export const tls = {
   }
 }
 
-let timers = 0
-const pending = new Set()
-
 // Flushes the writes queued in one turn together, at its end (Node's setImmediate would also
 // wait for pending I/O; postgres.js only needs the batching).
 function setImmediate(fn) {
-  const id = ++timers
-  pending.add(id)
-  queueMicrotask(() => pending.delete(id) && fn())
-  return id
+  const task = { fn }
+  queueMicrotask(() => task.fn && task.fn())
+  return task
 }
 
-function clearImmediate(id) {
-  pending.delete(id)
+// postgres.js also calls it with null (no write pending).
+function clearImmediate(task) {
+  if (task) task.fn = null
 }
 
 export { setImmediate, clearImmediate }
