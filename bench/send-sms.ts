@@ -13,7 +13,7 @@ import { ownerDb, sandboxConfig, sandboxConfigNow, withCronPaused } from "./lib/
 import { scratchTenant } from "./lib/tenant.ts";
 import { closedLoop, type LoadResult } from "./lib/load.ts";
 import { percentile, sleep } from "./lib/stats.ts";
-import { functionPid, processMemory } from "./lib/procs.ts";
+import { cpuMeter, functionPid, parentPid, postgresPids, processMemory } from "./lib/procs.ts";
 
 const TARGET = 0.5;
 const MEMORY_TARGET_MB = 150;
@@ -34,6 +34,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   }
   let send: LoadResult;
   let ping: LoadResult;
+  let sendCpu: Record<string, number> = {};
+  let pingCpu: Record<string, number> = {};
   let sandboxCount = new Map<string, number>();
   let customers: { id: string; phone: string }[] = [];
   const idlePid = functionPid(sendPort);
@@ -58,14 +60,29 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     const sentOk = (res: Response, body: string) =>
       res.status === 200 && JSON.parse(body).status === "sent";
 
+    // Where each load's CPU goes: the ratio is a ratio of CPU per request once the cores are busy.
+    const processes = (functionPort: number) => () => {
+      const fn = functionPid(functionPort);
+      const host = fn === null ? null : parentPid(fn);
+      return {
+        postgres: postgresPids(info.dataDir),
+        host: host === null ? [] : [host],
+        function: fn === null ? [] : [fn],
+        client: [Deno.pid],
+      };
+    };
     await withCronPaused(sql, async () => {
       ctx.log(`warm-up: ${warmup} requests each`);
       await closedLoop(warmup, CONCURRENCY, () => ping1(), (r) => r.ok);
       await closedLoop(warmup, CONCURRENCY, (i) => sendTo(customers[i]), sentOk);
       ctx.log(`db-ping: ${total} requests, ${CONCURRENCY} concurrent`);
+      const pingMeter = cpuMeter(processes(pingPort));
       ping = await closedLoop(total, CONCURRENCY, () => ping1(), (r) => r.ok);
+      pingCpu = pingMeter.stop();
       ctx.log(`send-sms: ${total} requests, ${CONCURRENCY} concurrent`);
+      const sendMeter = cpuMeter(processes(sendPort));
       send = await closedLoop(total, CONCURRENCY, (i) => sendTo(customers[warmup + i]), sentOk);
+      sendCpu = sendMeter.stop();
     });
 
     // What reached the sandbox for this tenant's numbers: one message each, never two.
@@ -105,6 +122,14 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     int(r.perSecond),
     mem ? fmt(mem.peakMiB) : "n/a",
   ];
+  const perRequest = (cpu: Record<string, number>) =>
+    Object.fromEntries(Object.entries(cpu).map(([k, seconds]) => [k, (seconds * 1000) / total]));
+  const pingMs = perRequest(pingCpu);
+  const sendMs = perRequest(sendCpu);
+  const cpuRow = (label: string, ms: Record<string, number>) => [
+    label,
+    ...["postgres", "host", "function", "client", "machine"].map((k) => fmt(ms[k] ?? 0)),
+  ];
   const checks: Check[] = [
     {
       name: "every send answered 200 sent",
@@ -136,6 +161,18 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         row("db-ping (one select 1)", ping, pingMem),
         row("send-sms (a real send each)", send, sendMem),
       ],
+    }, {
+      title: "CPU per request, ms (from /proc: user + system of each process; the machine's busy " +
+        "time also holds the kernel's loopback network work)",
+      columns: ["function", "Postgres", "gateway + sandbox", "function", "load client", "machine"],
+      rows: [cpuRow("db-ping", pingMs), cpuRow("send-sms", sendMs), [
+        `send-sms at ${TARGET} × db-ping's rate`,
+        "",
+        "",
+        "",
+        "",
+        `≤ ${fmt((pingMs.machine ?? 0) / TARGET)}`,
+      ]],
     }, {
       title: "Targets",
       columns: ["what", "value", "target", "met"],
@@ -181,6 +218,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         p50: percentile(ping.latenciesMs, 50),
         p99: percentile(ping.latenciesMs, 99),
       },
+      cpuMsPerRequest: { ping: pingMs, send: sendMs },
       sendMemory: sendMem,
       sendMemoryBefore: idleMem,
       pingMemory: pingMem,

@@ -37,3 +37,85 @@ export function processEnv(pid: number): Record<string, string> {
   }
   return env;
 }
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system, all threads) a process has used, or 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy CPU seconds of the whole machine, every core (all of /proc/stat's first line but idle and iowait). */
+export function machineBusySeconds(): number {
+  const [, ...values] = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/);
+  const ticks = values.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
+  return (ticks.reduce((a, n) => a + n, 0) - ticks[3] - ticks[4]) / TICKS_PER_SECOND;
+}
+
+/** The parent pid of a process, or null. */
+export function parentPid(pid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** The postmaster of the cluster in `dataDir` and its backends (the postmaster's children). */
+export function postgresPids(dataDir: string): number[] {
+  let postmaster: number;
+  try {
+    postmaster = Number(Deno.readTextFileSync(`${dataDir}/postmaster.pid`).split("\n")[0]);
+  } catch {
+    return [];
+  }
+  const pids = [postmaster];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (/^\d+$/.test(entry.name) && parentPid(Number(entry.name)) === postmaster) {
+      pids.push(Number(entry.name));
+    }
+  }
+  return pids;
+}
+
+/**
+ * Measures the CPU seconds that groups of processes use from now until `stop()`, and the whole
+ * machine's busy seconds (`machine`: also the kernel's network work and anything else running).
+ * `groups` is asked at both ends, so processes that start in between (new backends) count in
+ * full; a process that ends in between loses what it used.
+ */
+export function cpuMeter(groups: () => Record<string, number[]>): {
+  stop(): Record<string, number>;
+} {
+  const take = () => {
+    const byGroup = Object.entries(groups()).map(
+      ([name, pids]) => [name, new Map(pids.map((pid) => [pid, cpuSeconds(pid)]))] as const,
+    );
+    return { byGroup: new Map(byGroup), machine: machineBusySeconds() };
+  };
+  const start = take();
+  return {
+    stop() {
+      const end = take();
+      const used: Record<string, number> = {};
+      for (const [name, pids] of end.byGroup) {
+        let sum = 0;
+        for (const [pid, seconds] of pids) {
+          sum += Math.max(0, seconds - (start.byGroup.get(name)?.get(pid) ?? 0));
+        }
+        used[name] = sum;
+      }
+      used.machine = end.machine - start.machine;
+      return used;
+    },
+  };
+}
