@@ -61,6 +61,11 @@ Deno.test("bench claim --quick: both queues hand out every job once", async () =
 Deno.test("bench send-sms --quick: every request sent, once", async () => {
   const r = await quick("send-sms");
   assert.equal(r.figures.duplicates, 0);
+  // The CPU split found the processes: Postgres's backends and the function did the sends' work.
+  const cpu = r.figures.cpuMsPerRequest as { send: Record<string, number> };
+  assert.ok(cpu.send.postgres > 0, `Postgres CPU per send: ${cpu.send.postgres}`);
+  assert.ok(cpu.send.function > 0, `send-sms CPU per send: ${cpu.send.function}`);
+  assert.ok(cpu.send.machine >= cpu.send.postgres, "the machine's busy time holds Postgres's");
 });
 
 Deno.test("bench cold-start --quick: every function answers from a fresh process", async () => {
