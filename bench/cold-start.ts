@@ -80,7 +80,8 @@ async function coldStart(
   const port = freePort();
   const fp = new FunctionProcess(
     { name, entry: entryOf(name), verifyJwt: false },
-    { port, env, tag: "bench-cold-start", log },
+    // Quiet: the functions' info logs would land in the middle of the report.
+    { port, env, tag: "bench-cold-start", log, quiet: true },
   );
   const t0 = performance.now();
   const starting = fp.start();

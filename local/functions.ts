@@ -61,6 +61,8 @@ export interface ProcessOptions {
    * output is still echoed to this process's own stdout/stderr.
    */
   logFile?: string;
+  /** Drops the process's stdout (info logs) when there is no log file; stderr still shows. */
+  quiet?: boolean;
 }
 
 /** A function process that is restarted when it dies, until stopped. */
@@ -109,7 +111,7 @@ export class FunctionProcess {
       clearEnv: true,
       env: this.options.env,
       stdin: "null",
-      stdout: this.options.logFile ? "piped" : "inherit",
+      stdout: this.options.logFile ? "piped" : this.options.quiet ? "null" : "inherit",
       stderr: this.options.logFile ? "piped" : "inherit",
     }).spawn();
     this.#child = child;
