@@ -5,8 +5,8 @@
  * second over pg-boss's with the batch finished in one call on both sides (ours
  * `complete_sms_retries(ids, worker)`, pg-boss `complete(name, ids)`); the per-job variant (one
  * finishing call per job: ours `complete_sms_retry`, pg-boss `complete(name, id)`) is reported
- * beside it. The batch rounds run three times per system and the ratio is of the medians. Duplicates
- * (a job handed out twice) must be 0 for both.
+ * beside it. The batch rounds run three times per system and the ratio is of the medians.
+ * Duplicates (a job handed out twice) must be 0 for both.
  *
  * @module
  */

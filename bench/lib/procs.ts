@@ -41,33 +41,33 @@ export function processEnv(pid: number): Record<string, string> {
 /** Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
-/** CPU seconds (user + system, all threads) a process has used, or 0 once it is gone. */
-export function cpuSeconds(pid: number): number {
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces), or null. */
+function statFields(pid: number): string[] | null {
   try {
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
-    return 0;
+    return null;
   }
 }
 
-/** Busy CPU seconds of the whole machine, every core (all of /proc/stat's first line but idle and iowait). */
-export function machineBusySeconds(): number {
-  const [, ...values] = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/);
-  const ticks = values.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
-  return (ticks.reduce((a, n) => a + n, 0) - ticks[3] - ticks[4]) / TICKS_PER_SECOND;
+/** CPU seconds (user + system, all threads) a process has used, or 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  const fields = statFields(pid); // utime and stime are the 12th and 13th
+  return fields ? (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND : 0;
 }
 
 /** The parent pid of a process, or null. */
 export function parentPid(pid: number): number | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return null;
-  }
+  const fields = statFields(pid);
+  return fields ? Number(fields[1]) : null;
+}
+
+/** Busy CPU seconds of the whole machine over every core (/proc/stat but idle and iowait). */
+export function machineBusySeconds(): number {
+  const [, ...values] = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/);
+  const ticks = values.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
+  return (ticks.reduce((a, n) => a + n, 0) - ticks[3] - ticks[4]) / TICKS_PER_SECOND;
 }
 
 /** The postmaster of the cluster in `dataDir` and its backends (the postmaster's children). */
