@@ -215,18 +215,17 @@ export function conversationsView(ctx: SandboxContext): ConversationsView {
     conversation(number).failNext = failNextCode(code) ?? null;
   }
   const list = [...byNumber.values()];
-  // Items of one millisecond are told apart by store order, so "most recent" is exact.
-  const lastOrder = new Map<Conversation, number>();
   for (const c of list) {
     c.items.sort((a, b) => a.at.localeCompare(b.at) || order.get(a)! - order.get(b)!);
     c.lastAt = c.items.at(-1)?.at ?? null;
-    lastOrder.set(c, c.items.length > 0 ? order.get(c.items.at(-1)!)! : -1);
     c.omittedItems = Math.max(0, c.items.length - MAX_ITEMS);
     if (c.omittedItems > 0) c.items = c.items.slice(-MAX_ITEMS);
   }
-  // Most recent first; numbers with nothing yet (armed or opted out only) last, by number.
+  // Most recent first, items of one millisecond told apart by store order; numbers with nothing
+  // yet (armed or opted out only) last, by number.
+  const latest = (c: Conversation) => c.items.length > 0 ? order.get(c.items.at(-1)!)! : -1;
   list.sort((a, b) =>
-    (b.lastAt ?? "").localeCompare(a.lastAt ?? "") || lastOrder.get(b)! - lastOrder.get(a)! ||
+    (b.lastAt ?? "").localeCompare(a.lastAt ?? "") || latest(b) - latest(a) ||
     a.number.localeCompare(b.number)
   );
   return {
