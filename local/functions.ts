@@ -1,9 +1,13 @@
 /**
- * Edge functions of a project: discovery from `supabase/functions` and `config.toml`, and one
- * supervised Deno process per function.
+ * Edge functions of a project: discovery from `supabase/functions` and `config.toml`, and a
+ * supervisor per function that runs it the way the edge runtime does (workers, limits).
  */
 import { parse as parseToml } from "smol-toml";
+import { edgeDenoPath } from "./edge-deno.ts";
+import { WorkerProcess } from "./edge-worker.ts";
+import { FREE_PLAN_LIMITS, type FunctionLimits, platformAnswer } from "./limits.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
+import { freePort } from "./ports.ts";
 
 /** One function the gateway can route to. */
 export interface FunctionSpec {
@@ -48,143 +52,270 @@ export async function discoverFunctions(supabaseDir: string): Promise<FunctionSp
   return specs.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** What a supervised function process needs. */
+/** What a function's supervisor needs. */
 export interface ProcessOptions {
+  /** The port the function is reached on (the supervisor's; workers listen on ports of their own). */
   port: number;
   /** The whole environment the function sees (nothing is inherited). */
   env: Record<string, string>;
-  /** Tag added to the command line so a stack's processes can be found (the state folder). */
+  /** Tag added to the workers' command lines so a stack's processes can be found. */
   tag: string;
   log: (line: string) => void;
   /**
-   * File that also receives the process's stdout and stderr (appended, across restarts); the
+   * File that also receives the workers' stdout and stderr (appended, across workers); the
    * output is still echoed to this process's own stdout/stderr.
    */
   logFile?: string;
-  /** Drops the process's stdout (info logs) when there is no log file; stderr still shows. */
+  /** Drops the workers' stdout (info logs) when there is no log file; stderr still shows. */
   quiet?: boolean;
+  /** The platform's per-worker limits (default: the hosted free plan). */
+  limits?: FunctionLimits;
 }
 
-/** A function process that is restarted when it dies, until stopped. */
+// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+];
+
+/** How often the supervisor reads its workers' CPU time and age. */
+const MONITOR_MS = 25;
+
+/**
+ * One function as the edge runtime runs it with the `per_worker` policy: requests go to the
+ * current worker; a worker past its CPU soft limit or half its wall clock is retired (new
+ * requests boot a fresh worker, its own finish) and one past the CPU hard limit or the wall clock
+ * is terminated, its requests in flight answered 546. A worker that dies is replaced on the next
+ * request, as the platform boots a new isolate. The supervisor also listens on `port`, so tests
+ * and benchmarks that call a function directly meet the same limits as calls through the gateway.
+ */
 export class FunctionProcess {
-  #child: Deno.ChildProcess | null = null;
+  readonly limits: FunctionLimits;
+  #current: WorkerProcess | null = null;
+  #booting: Promise<WorkerProcess> | null = null;
+  #workers = new Set<WorkerProcess>();
+  #server: Deno.HttpServer | null = null;
+  #monitor: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
-  #restarts = 0;
-  #exited: Promise<void> = Promise.resolve();
+  #started = 0;
 
-  constructor(readonly spec: FunctionSpec, readonly options: ProcessOptions) {}
+  constructor(readonly spec: FunctionSpec, readonly options: ProcessOptions) {
+    this.limits = options.limits ?? FREE_PLAN_LIMITS;
+  }
 
-  /** The port the function listens on. */
+  /** The port the function is reached on. */
   get port(): number {
     return this.options.port;
   }
 
-  /** How many times the process was restarted after dying. */
-  get restarts(): number {
-    return this.#restarts;
+  /** Workers booted so far (the first one included). */
+  get workersStarted(): number {
+    return this.#started;
   }
 
-  /** Starts the process and waits until it accepts connections. */
+  /** Listens on `port` and boots the first worker; resolves once it accepts requests. */
   async start(): Promise<void> {
-    this.#spawn();
-    await this.ready();
+    this.#server = Deno.serve(
+      { port: this.port, hostname: "127.0.0.1", onListen: () => {} },
+      (req) => {
+        const url = new URL(req.url);
+        return this.dispatch(url.pathname + url.search, {
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+        });
+      },
+    );
+    const monitor = setInterval(() => this.#check(), MONITOR_MS);
+    Deno.unrefTimer(monitor);
+    this.#monitor = monitor;
+    await this.#worker();
   }
 
-  /** Waits until the function's port accepts connections (up to `timeoutMs`). */
-  async ready(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      try {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
-        conn.close();
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    throw new Error(`function ${this.spec.name} did not listen on ${this.port}`);
-  }
-
-  #spawn(): void {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: functionArgs(this.port, this.spec.entry, { tag: this.options.tag }),
-      clearEnv: true,
-      env: this.options.env,
-      stdin: "null",
-      stdout: this.options.logFile ? "piped" : this.options.quiet ? "null" : "inherit",
-      stderr: this.options.logFile ? "piped" : "inherit",
-    }).spawn();
-    this.#child = child;
-    const logged = this.options.logFile ? this.#tee(child, this.options.logFile) : null;
-    this.#exited = child.status.then(async (status) => {
-      await logged?.catch(() => {});
-      if (this.#stopping) return;
-      this.#restarts++;
-      this.options.log(
-        `function ${this.spec.name} exited (code ${status.code}); restarting`,
-      );
-      // A short pause keeps a function that crashes at start-up from spinning the CPU.
-      setTimeout(() => {
-        if (!this.#stopping) this.#spawn();
-      }, Math.min(2000, 100 * this.#restarts));
-    });
-  }
-
-  /** Copies the child's stdout and stderr to `path` and to our own stdout and stderr. */
-  async #tee(child: Deno.ChildProcess, path: string): Promise<void> {
-    const file = await Deno.open(path, { create: true, append: true });
-    const writeAll = async (to: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) => {
-      for (let done = 0; done < bytes.length;) done += await to.write(bytes.subarray(done));
-    };
-    const pump = async (stream: ReadableStream<Uint8Array>, echo: typeof Deno.stdout) => {
-      for await (const chunk of stream) {
-        await writeAll(file, chunk);
-        await writeAll(echo, chunk).catch(() => {});
-      }
-    };
+  /**
+   * Sends one request to the current worker (`path` with its query) and answers what it answers,
+   * (a caller that goes away does not cancel it: the function runs to its end, as on the platform)
+   * or what the platform answers when the worker cannot: 503 boot error, 504 idle timeout, 546
+   * resource limit, 500 worker error.
+   */
+  async dispatch(path: string, init: RequestInit): Promise<Response> {
+    let worker: WorkerProcess;
     try {
-      await Promise.all([pump(child.stdout, Deno.stdout), pump(child.stderr, Deno.stderr)]);
+      worker = await this.#worker();
+    } catch (e) {
+      this.options.log(`function ${this.spec.name}: ${(e as Error).message}`);
+      return platformAnswer("boot_error");
+    }
+    worker.inFlight++;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      worker.inFlight--;
+      if (worker.retired && worker.inFlight === 0) this.#drop(worker);
+    };
+    const headers = new Headers(init.headers);
+    for (const h of HOP_BY_HOP) headers.delete(h);
+    const idle = new AbortController();
+    const timer = setTimeout(() => idle.abort(), this.limits.idleTimeoutMs);
+    try {
+      const upstream = await Promise.race([
+        fetch(`http://127.0.0.1:${worker.port}${path}`, {
+          ...init,
+          headers,
+          redirect: "manual",
+          signal: idle.signal,
+        }),
+        worker.exited.then(() => Promise.reject(new Error("worker exited"))),
+      ]);
+      const out = new Headers(upstream.headers);
+      for (const h of HOP_BY_HOP) out.delete(h);
+      // fetch has already decoded a compressed body; the next hop compresses again if it may.
+      if (out.has("content-encoding")) {
+        out.delete("content-encoding");
+        out.delete("content-length");
+      }
+      return new Response(upstream.body ? endsWith(upstream.body, end) : null, {
+        status: upstream.status,
+        statusText: upstream.statusText,
+        headers: out,
+      });
+    } catch (e) {
+      end();
+      if (idle.signal.aborted) return platformAnswer("idle_timeout");
+      // A worker killed mid-request resets the connection a moment before its exit is seen.
+      await Promise.race([worker.exited, new Promise((r) => setTimeout(r, 1000))]);
+      if (worker.limitHit || worker.diedOfMemory()) return platformAnswer("resource_limit");
+      return platformAnswer("worker_error");
     } finally {
-      file.close();
+      clearTimeout(timer);
     }
   }
 
-  /** Stops the process and waits for it to exit. */
+  /** The worker new requests go to, booting one when there is none or it was retired. */
+  #worker(): Promise<WorkerProcess> {
+    const w = this.#current;
+    if (w && !w.retired && !w.dead) return Promise.resolve(w);
+    this.#booting ??= this.#boot().finally(() => this.#booting = null);
+    return this.#booting;
+  }
+
+  async #boot(): Promise<WorkerProcess> {
+    if (this.#stopping) throw new Error("stopping");
+    const port = freePort();
+    const worker = new WorkerProcess({
+      deno: edgeDenoPath(),
+      args: functionArgs(port, this.spec.entry, {
+        tag: this.options.tag,
+        functionPort: this.port,
+        denoFlags: [`--v8-flags=--max-heap-size=${this.limits.memoryMb}`],
+      }),
+      env: this.options.env,
+      port,
+      logFile: this.options.logFile,
+      quiet: this.options.quiet,
+    });
+    this.#started++;
+    this.#workers.add(worker);
+    worker.exited.then((status) => {
+      this.#workers.delete(worker);
+      if (this.#current === worker) this.#current = null;
+      if (this.#stopping || worker.retired) return;
+      if (!worker.limitHit) {
+        const why = worker.diedOfMemory() ? "memory limit" : `code ${status.code}`;
+        this.options.log(`function ${this.spec.name}: worker exited (${why})`);
+      }
+      // A worker that served and died is replaced at once, so the next request finds one warm;
+      // one that never booted is retried by the next request only (no crash loop).
+      if (worker.ready) setTimeout(() => this.#stopping || this.#worker().catch(() => {}), 100);
+    });
+    await worker.waitReady();
+    this.#current = worker;
+    return worker;
+  }
+
+  /** Retires or terminates workers past their limits, as the platform's supervisor does. */
+  #check(): void {
+    const { cpuSoftMs, cpuHardMs, wallClockMs } = this.limits;
+    for (const w of this.#workers) {
+      if (w.dead) continue;
+      const cpu = w.cpuMs();
+      const age = performance.now() - w.bornAt;
+      const hit = cpu >= cpuHardMs ? "cpu" : age >= wallClockMs ? "wall_clock" : null;
+      if (hit) {
+        this.options.log(
+          `function ${this.spec.name}: worker terminated (${
+            hit === "cpu" ? `CPU time ${cpu} ms ≥ ${cpuHardMs} ms` : "wall clock"
+          }, ${w.inFlight} request(s) in flight)`,
+        );
+        w.kill(hit);
+      } else if (!w.retired && (cpu >= cpuSoftMs || age >= wallClockMs / 2)) {
+        w.retired = true;
+        if (w.inFlight === 0) this.#drop(w);
+      }
+    }
+  }
+
+  #drop(worker: WorkerProcess): void {
+    if (this.#current === worker) this.#current = null;
+    worker.stop().catch(() => {});
+  }
+
+  /** Stops listening and stops every worker. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    const child = this.#child;
-    if (!child) return;
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, 3000);
-    await child.status;
-    clearTimeout(timer);
-    await this.#exited;
+    clearInterval(this.#monitor);
+    await this.#booting?.catch(() => {});
+    await this.#server?.shutdown().catch(() => {});
+    await Promise.all([...this.#workers].map((w) => w.stop()));
   }
+}
+
+/** `body`, calling `end` once when it is read to the end, fails or is cancelled. */
+function endsWith(body: ReadableStream<Uint8Array>, end: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          end();
+          controller.close();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (e) {
+        end();
+        controller.error(e);
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  });
 }
 
 /**
  * The `deno run` arguments a function process is started with (local/function-host.ts serving
- * `entry` on `port`); `denoFlags` (e.g. `--inspect`) go before the host, `tag` names the stack.
+ * `entry` on `port`); `denoFlags` (e.g. `--inspect`) go before the host; `tag` names the stack
+ * and `functionPort` the supervisor's port, so tests can find a function's worker.
  */
 export function functionArgs(
   port: number,
   entry: string,
-  options: { denoFlags?: string[]; tag?: string } = {},
+  options: { denoFlags?: string[]; tag?: string; functionPort?: number } = {},
 ): string[] {
   return [
     "run",
     "--quiet",
     `--config=${join(PROJECT_ROOT, "deno.json")}`,
+    "--no-lock",
     "--allow-net",
     "--allow-env",
     "--allow-read",
@@ -195,5 +326,29 @@ export function functionArgs(
     String(port),
     entry,
     ...(options.tag === undefined ? [] : [`--stack=${options.tag}`]),
+    ...(options.functionPort === undefined ? [] : [`--function-port=${options.functionPort}`]),
   ];
+}
+
+/**
+ * The pid of the newest worker of the function reached on `functionPort` (found by the
+ * `--function-port` its command line carries), or null while it has none.
+ */
+export function functionWorkerPid(functionPort: number): number | null {
+  const tag = `--function-port=${functionPort}`;
+  let newest: { pid: number; start: number } | null = null;
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+      if (!argv.includes(tag)) continue;
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      // proc(5) field 22: start time, the 20th field after the command name.
+      const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+      if (!newest || start >= newest.start) newest = { pid: Number(entry.name), start };
+    } catch {
+      continue; // gone meanwhile
+    }
+  }
+  return newest?.pid ?? null;
 }

@@ -11,6 +11,8 @@ export interface GatewayOptions {
   port: number;
   /** Public JWKS; tokens for `verify_jwt` functions must verify against it. */
   jwks: JSONWebKeySet;
+  /** Legacy projects: the JWT secret `verify_jwt` checks HS256 tokens with instead. */
+  jwtSecret?: string;
   functions: FunctionProcess[];
   log: (line: string) => void;
 }
@@ -22,17 +24,6 @@ const CORS_HEADERS: Record<string, string> = {
   "access-control-max-age": "86400",
 };
 
-// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "trailer",
-];
-
 function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
@@ -43,6 +34,7 @@ function json(status: number, body: unknown, extra: Record<string, string> = {})
 /** Builds the gateway's request handler (exported for tests that need no socket). */
 export function gatewayHandler(options: GatewayOptions): Deno.ServeHandler {
   const keySet = createLocalJWKSet(options.jwks);
+  const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
   const byName = new Map(options.functions.map((f) => [f.spec.name, f]));
 
   async function authorized(req: Request): Promise<boolean> {
@@ -50,7 +42,8 @@ export function gatewayHandler(options: GatewayOptions): Deno.ServeHandler {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) return false;
     try {
-      await jwtVerify(match[1], keySet);
+      if (secret) await jwtVerify(match[1], secret, { algorithms: ["HS256"] });
+      else await jwtVerify(match[1], keySet);
       return true;
     } catch {
       return false;
@@ -77,31 +70,17 @@ export function gatewayHandler(options: GatewayOptions): Deno.ServeHandler {
     }
 
     const headers = new Headers(req.headers);
-    for (const h of HOP_BY_HOP) headers.delete(h);
     headers.set("x-forwarded-host", url.host);
     headers.set("x-forwarded-proto", url.protocol.replace(":", ""));
-    const target = `http://127.0.0.1:${fn.port}/${fn.spec.name}${match[2] ?? ""}${url.search}`;
-    let upstream: Response;
-    try {
-      upstream = await fetch(target, {
-        method: req.method,
-        headers,
-        body: req.body,
-        redirect: "manual",
-        signal: req.signal,
-      });
-    } catch (e) {
-      options.log(`gateway: ${fn.spec.name} unreachable: ${(e as Error).name}`);
-      return json(502, { code: "BOOT_ERROR", message: "Function failed to respond" });
-    }
-    const out = new Headers(upstream.headers);
-    for (const h of HOP_BY_HOP) out.delete(h);
-    for (const [k, v] of Object.entries(CORS_HEADERS)) if (!out.has(k)) out.set(k, v);
-    return new Response(upstream.body, {
-      status: upstream.status,
-      statusText: upstream.statusText,
-      headers: out,
+    const upstream = await fn.dispatch(`/${fn.spec.name}${match[2] ?? ""}${url.search}`, {
+      method: req.method,
+      headers,
+      body: req.body,
     });
+    for (const [k, v] of Object.entries(CORS_HEADERS)) {
+      if (!upstream.headers.has(k)) upstream.headers.set(k, v);
+    }
+    return upstream;
   };
 }
 

@@ -1,20 +1,33 @@
 /**
- * The local auth key: one ES256 key pair per stack, kept in the state folder so tokens stay valid
- * across restarts, published as a JWKS the way Supabase Auth publishes its signing keys.
+ * The local auth keys: one ES256 key pair per stack (published as a JWKS the way Supabase Auth
+ * publishes its signing keys) and a legacy JWT secret for projects still on HS256, kept in the
+ * state folder so tokens stay valid across restarts.
  */
 import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 
-/** A private signing key and its public JWKS. */
+/** A private signing key and its public JWKS, and the legacy symmetric secret. */
 export interface StackKeys {
   kid: string;
   privateJwk: JWK;
   jwks: { keys: JWK[] };
+  jwtSecret: string;
 }
+
+/**
+ * How the local project signs tokens: asymmetric signing keys (new projects), or the legacy JWT
+ * secret (HS256) that older projects still use.
+ */
+export type AuthMode = "asymmetric" | "legacy";
+
+const secretText = () =>
+  Array.from(crypto.getRandomValues(new Uint8Array(24)), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
 
 /** Loads the key pair from `path`, creating it on first use. */
 export async function loadOrCreateKeys(path: string): Promise<StackKeys> {
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as StackKeys;
+    const keys = JSON.parse(await Deno.readTextFile(path)) as StackKeys;
+    if (keys.jwtSecret) return keys;
   } catch {
     // first start: create below
   }
@@ -22,7 +35,12 @@ export async function loadOrCreateKeys(path: string): Promise<StackKeys> {
   const kid = crypto.randomUUID();
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: "ES256", use: "sig" };
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" };
-  const keys: StackKeys = { kid, privateJwk, jwks: { keys: [publicJwk] } };
+  const keys: StackKeys = {
+    kid,
+    privateJwk,
+    jwks: { keys: [publicJwk] },
+    jwtSecret: secretText(),
+  };
   await Deno.writeTextFile(path, JSON.stringify(keys), { mode: 0o600 });
   return keys;
 }
@@ -39,6 +57,36 @@ export interface MintOptions {
   issuer: string;
   /** Lifetime in seconds (negative for an already expired token in tests). */
   expiresIn: number;
+  /** Legacy projects sign with the JWT secret (HS256, no kid); default asymmetric. */
+  mode?: AuthMode;
+}
+
+/** The JWKS Supabase Auth publishes: a legacy project has no public key to show. */
+export function publicJwks(keys: StackKeys, mode: AuthMode): { keys: JWK[] } {
+  return mode === "legacy" ? { keys: [] } : keys.jwks;
+}
+
+/**
+ * `SUPABASE_JWKS` as the platform gives it to functions: `{ "keys": [...] }` with the public
+ * signing keys, and on a legacy project the JWT secret as an `oct` key without kid or alg (the
+ * shape the Supabase CLI builds in `pkg/config` `ResolveJWKS`).
+ */
+export function functionJwks(keys: StackKeys, mode: AuthMode): string {
+  const oct = { kty: "oct", k: base64url(new TextEncoder().encode(keys.jwtSecret)) };
+  return JSON.stringify({ keys: mode === "legacy" ? [oct] : keys.jwks.keys });
+}
+
+const base64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+
+/** Signs with the stack's key for `mode`: ES256 with its kid, or HS256 with the JWT secret. */
+async function sign(jwt: SignJWT, keys: StackKeys, mode: AuthMode = "asymmetric") {
+  if (mode === "legacy") {
+    return await jwt.setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .sign(new TextEncoder().encode(keys.jwtSecret));
+  }
+  return await jwt.setProtectedHeader({ alg: "ES256", kid: keys.kid, typ: "JWT" })
+    .sign(await importJWK(keys.privateJwk, "ES256"));
 }
 
 /** Signs an access token for a user, shaped like the ones Supabase Auth issues. */
@@ -48,7 +96,7 @@ export async function mintUserToken(
   options: MintOptions,
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return await new SignJWT({
+  const jwt = new SignJWT({
     email: user.email,
     phone: "",
     app_metadata: { provider: "email", providers: ["email"] },
@@ -59,13 +107,12 @@ export async function mintUserToken(
     session_id: crypto.randomUUID(),
     is_anonymous: false,
   })
-    .setProtectedHeader({ alg: "ES256", kid: keys.kid, typ: "JWT" })
     .setSubject(user.sub)
     .setAudience("authenticated")
     .setIssuer(options.issuer)
     .setIssuedAt(now)
-    .setExpirationTime(now + options.expiresIn)
-    .sign(await importJWK(keys.privateJwk, "ES256"));
+    .setExpirationTime(now + options.expiresIn);
+  return await sign(jwt, keys, options.mode);
 }
 
 /** Signs an API key token (`anon` or `service_role`), as Supabase's legacy API keys are. */
@@ -75,10 +122,9 @@ export async function mintRoleToken(
   options: MintOptions,
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return await new SignJWT({ role })
-    .setProtectedHeader({ alg: "ES256", kid: keys.kid, typ: "JWT" })
+  const jwt = new SignJWT({ role })
     .setIssuer(options.issuer)
     .setIssuedAt(now)
-    .setExpirationTime(now + options.expiresIn)
-    .sign(await importJWK(keys.privateJwk, "ES256"));
+    .setExpirationTime(now + options.expiresIn);
+  return await sign(jwt, keys, options.mode);
 }

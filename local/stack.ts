@@ -12,7 +12,16 @@ import {
   startCluster,
   stopCluster,
 } from "./postgres.ts";
-import { loadOrCreateKeys, mintRoleToken, mintUserToken, type StackKeys } from "./keys.ts";
+import {
+  type AuthMode,
+  functionJwks,
+  loadOrCreateKeys,
+  mintRoleToken,
+  mintUserToken,
+  publicJwks,
+  type StackKeys,
+} from "./keys.ts";
+import type { FunctionLimits } from "./limits.ts";
 import { discoverFunctions, FunctionProcess, type FunctionSpec } from "./functions.ts";
 import { startGateway } from "./gateway.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
@@ -37,6 +46,10 @@ export interface StackOptions {
   ephemeral?: boolean;
   /** Also write each function's stdout/stderr to `<stateDir>/logs/<name>.log`. */
   functionLogs?: boolean;
+  /** How the project signs user tokens (default asymmetric keys, as new projects do). */
+  authMode?: AuthMode;
+  /** The functions' per-worker limits (default the hosted free plan). */
+  limits?: FunctionLimits;
   log?: (line: string) => void;
 }
 
@@ -53,7 +66,13 @@ export interface StackInfo {
   dataDir: string;
   /** Where each function's output is kept (`<name>.log`), when `functionLogs` is on. */
   functionLogDir?: string;
+  /** How tokens are signed; `supabaseJwks` is what functions get as `SUPABASE_JWKS`. */
+  authMode: AuthMode;
+  supabaseJwks: string;
+  /** Legacy JWT API keys (`SUPABASE_ANON_KEY`, `SUPABASE_SERVICE_ROLE_KEY`) and user tokens. */
   tokens: { anon: string; serviceRole: string; users: Record<string, string> };
+  /** The new API keys (`sb_publishable_…`, `sb_secret_…`). */
+  apiKeys: { publishable: string; secret: string };
   twilio: {
     accountSid: string;
     authToken: string;
@@ -89,6 +108,8 @@ export interface RunningStack {
 }
 
 interface Secrets {
+  publishableKey: string;
+  secretKey: string;
   twilioAccountSid: string;
   twilioAuthToken: string;
   messagingServiceSid: string;
@@ -101,17 +122,21 @@ const hex = (bytes: number) =>
 
 async function loadOrCreateSecrets(path: string): Promise<Secrets> {
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as Secrets;
+    const saved = JSON.parse(await Deno.readTextFile(path)) as Secrets;
+    if (saved.publishableKey) return saved;
   } catch {
-    const s: Secrets = {
-      twilioAccountSid: `AC${hex(16)}`,
-      twilioAuthToken: hex(16),
-      messagingServiceSid: `MG${hex(16)}`,
-      processRetriesSecret: hex(24),
-    };
-    await Deno.writeTextFile(path, JSON.stringify(s), { mode: 0o600 });
-    return s;
+    // first start: create below
   }
+  const s: Secrets = {
+    publishableKey: `sb_publishable_${hex(16)}`,
+    secretKey: `sb_secret_${hex(16)}`,
+    twilioAccountSid: `AC${hex(16)}`,
+    twilioAuthToken: hex(16),
+    messagingServiceSid: `MG${hex(16)}`,
+    processRetriesSecret: hex(24),
+  };
+  await Deno.writeTextFile(path, JSON.stringify(s), { mode: 0o600 });
+  return s;
 }
 
 /** Twilio's test "From" number that always succeeds. */
@@ -145,15 +170,23 @@ async function supabaseCli(args: string[], log: (l: string) => void): Promise<vo
   }
 }
 
-/** The environment a function gets: Supabase's defaults plus the project's secrets. */
+/**
+ * The environment a function gets, in the platform's names and formats (supabase.com/docs/guides/
+ * functions/secrets; supabase/cli `internal/functions/serve`): the project's URL, database URL,
+ * JWKS, both forms of API keys, plus the project's own secrets. Nothing else is inherited: the
+ * CLI also drops HOME and PATH from a worker's environment.
+ */
 export function functionEnv(
   info: Omit<StackInfo, "functions" | "seed" | "pids">,
 ): Record<string, string> {
   const env: Record<string, string> = {
     SUPABASE_URL: info.apiUrl,
+    SUPABASE_DB_URL: info.dbUrl,
+    SUPABASE_JWKS: info.supabaseJwks,
     SUPABASE_ANON_KEY: info.tokens.anon,
     SUPABASE_SERVICE_ROLE_KEY: info.tokens.serviceRole,
-    SUPABASE_DB_URL: info.dbUrl,
+    SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: info.apiKeys.publishable }),
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: info.apiKeys.secret }),
     TWILIO_ACCOUNT_SID: info.twilio.accountSid,
     TWILIO_AUTH_TOKEN: info.twilio.authToken,
     TWILIO_PHONE_NUMBER: info.twilio.phoneNumber,
@@ -161,13 +194,12 @@ export function functionEnv(
     TWILIO_WEBHOOK_URL: info.twilio.webhookUrl,
     PROCESS_RETRIES_SECRET: info.processRetriesSecret,
   };
-  // Deno itself needs to find its cache, and must not install package.json's tools (the CLI,
-  // Deno itself) for a function; these are not application settings.
+  // Deno itself must find its module cache (it would look under HOME), and must not install
+  // package.json's tools for a function; these are the runtime's settings, not the app's.
   env.DENO_NO_PACKAGE_JSON = "1";
-  for (const k of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
+  env.DENO_DIR = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache/deno`;
+  const tz = Deno.env.get("TZ");
+  if (tz !== undefined) env.TZ = tz;
   return env;
 }
 
@@ -238,13 +270,18 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const keys = await loadOrCreateKeys(join(options.stateDir, "jwt-keys.json"));
     const secrets = await loadOrCreateSecrets(join(options.stateDir, "secrets.json"));
     const apiUrl = `http://127.0.0.1:${ports.api}`;
-    const tokenOpts = { issuer: `${apiUrl}/auth/v1`, expiresIn: 10 * 365 * 24 * 3600 };
+    const authMode = options.authMode ?? "asymmetric";
+    const tokenOpts = {
+      issuer: `${apiUrl}/auth/v1`,
+      expiresIn: 10 * 365 * 24 * 3600,
+      mode: authMode,
+    };
     const seed = await readSeed(sql);
     const users: Record<string, string> = {};
     for (const b of seed.businesses) {
       for (const u of b.users) {
         users[u.email] = await mintUserToken(keys, { sub: u.id, email: u.email }, {
-          issuer: tokenOpts.issuer,
+          ...tokenOpts,
           expiresIn: 24 * 3600,
         });
       }
@@ -259,11 +296,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       demoUrl: `http://127.0.0.1:${ports.demo}`,
       stateDir: options.stateDir,
       dataDir,
+      authMode,
+      supabaseJwks: functionJwks(keys, authMode),
       tokens: {
         anon: await mintRoleToken(keys, "anon", tokenOpts),
         serviceRole: await mintRoleToken(keys, "service_role", tokenOpts),
         users,
       },
+      apiKeys: { publishable: secrets.publishableKey, secret: secrets.secretKey },
       twilio: {
         accountSid: secrets.twilioAccountSid,
         authToken: secrets.twilioAuthToken,
@@ -307,6 +347,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         tag: options.stateDir,
         log,
         logFile: logDir ? join(logDir, `${spec.name}.log`) : undefined,
+        limits: options.limits,
       })
     );
     cleanups.push(async () => {
@@ -315,7 +356,13 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await Promise.all(functions.map((f) => f.start()));
 
     log(`• gateway on port ${ports.api}`);
-    const gateway = startGateway({ port: ports.api, jwks: keys.jwks, functions, log });
+    const gateway = startGateway({
+      port: ports.api,
+      jwks: publicJwks(keys, authMode),
+      jwtSecret: authMode === "legacy" ? keys.jwtSecret : undefined,
+      functions,
+      log,
+    });
     cleanups.push(() => gateway.shutdown());
 
     log(`• demo page on port ${ports.demo}`);

@@ -2,8 +2,11 @@
  * `npm start`: brings up the local stack, prints a summary, and runs until Ctrl-C or SIGTERM,
  * then stops everything it started, Postgres included.
  *
- * Flags: --state-dir=DIR (default .local), --auto-ports (replace busy ports).
+ * Flags: --state-dir=DIR (default .local), --auto-ports (replace busy ports), --legacy-jwt (sign
+ * tokens with the legacy HS256 secret instead of asymmetric keys), --plan=free|paid (the
+ * functions' wall-clock limit: 150 s or 400 s).
  */
+import { FREE_PLAN_LIMITS, PAID_PLAN_LIMITS } from "./limits.ts";
 import { DEFAULT_PORTS, type StackInfo, startStack } from "./stack.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
 
@@ -54,6 +57,8 @@ const started = Date.now();
 const starting = startStack({
   stateDir: stateDir.startsWith("/") ? stateDir : join(Deno.cwd(), stateDir),
   autoPorts: flag("auto-ports") === "true",
+  authMode: flag("legacy-jwt") === "true" ? "legacy" : "asymmetric",
+  limits: flag("plan") === "paid" ? PAID_PLAN_LIMITS : FREE_PLAN_LIMITS,
   ports: DEFAULT_PORTS,
   log: (line) => console.log(line),
 });

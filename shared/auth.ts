@@ -1,14 +1,20 @@
 /**
- * Verifies a Supabase user's access token inside a function: against the project's JWKS
- * (asymmetric signing keys) and, for legacy projects, the HS256 JWT secret.
+ * Verifies a Supabase user's access token inside a function, with the keys the platform gives
+ * every function in `SUPABASE_JWKS`: asymmetric signing keys (ES256, RS256, EdDSA) and, on
+ * projects still on the legacy JWT secret, that secret as a symmetric `oct` key (the Supabase
+ * CLI's local stack puts it there: supabase/cli `pkg/config` `ResolveJWKS`). An HS256 token with
+ * no secret to check it against is asked of Supabase Auth (`GET /auth/v1/user`), which is what
+ * supabase-js `auth.getClaims()` does with symmetric tokens.
  *
  * @module
  */
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeJwt,
   decodeProtectedHeader,
   type JSONWebKeySet,
+  type JWK,
   type JWTPayload,
   jwtVerify,
 } from "jose";
@@ -16,12 +22,15 @@ import { SmsError } from "./errors.ts";
 
 /** Where the verifier finds its keys. */
 export interface AuthConfig {
-  /** A JWKS given inline (`SUPABASE_JWKS`). */
+  /** Public signing keys given inline (`SUPABASE_JWKS`, without its `oct` keys). */
   jwks?: JSONWebKeySet;
-  /** Where to fetch the JWKS (`${SUPABASE_URL}/auth/v1/.well-known/jwks.json`). */
+  /** Where to fetch the public keys when none are given inline. */
   jwksUrl?: string;
-  /** Legacy symmetric secret (`SUPABASE_JWT_SECRET`). */
-  jwtSecret?: string;
+  /** Legacy symmetric secrets (the `oct` keys of `SUPABASE_JWKS`), by `kid` when they have one. */
+  secrets?: { kid?: string; key: Uint8Array }[];
+  /** Supabase Auth's user endpoint and an API key, for HS256 tokens no secret here can check. */
+  authUserUrl?: string;
+  apiKey?: string;
 }
 
 /** The signed-in user a token identifies. */
@@ -32,20 +41,62 @@ export interface AuthUser {
   claims: JWTPayload & { role: string; sub: string };
 }
 
-/** Reads the verifier's settings from the function's environment. */
+/**
+ * Parses `SUPABASE_JWKS` as the platform formats it: `{ "keys": [...] }`, or a bare array of
+ * keys (both seen; @supabase/server's `resolve-env` accepts both too).
+ */
+export function parseJwks(text: string): JWK[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error("SUPABASE_JWKS is not valid JSON");
+  }
+  const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== "object" || k === null)) {
+    throw new Error("SUPABASE_JWKS is neither a JWK array nor an object with a keys array");
+  }
+  return keys as JWK[];
+}
+
+const base64url = (text: string) =>
+  Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+
+/** The first key of a `SUPABASE_PUBLISHABLE_KEYS`-style JSON object, else `fallback`. */
+function firstKey(json: string | undefined, fallback: string | undefined): string | undefined {
+  try {
+    const keys = JSON.parse(json ?? "");
+    const value = keys?.default ?? Object.values(keys ?? {})[0];
+    if (typeof value === "string" && value) return value;
+  } catch {
+    // not set or not JSON: the legacy key below
+  }
+  return fallback || undefined;
+}
+
+/** Reads the verifier's settings from the function's environment (the platform sets them all). */
 export function authConfigFromEnv(env: Record<string, string | undefined>): AuthConfig {
   const config: AuthConfig = {};
+  const url = env.SUPABASE_URL?.replace(/\/$/, "");
   const inline = env.SUPABASE_JWKS?.trim();
   if (inline) {
-    try {
-      config.jwks = JSON.parse(inline) as JSONWebKeySet;
-    } catch {
-      throw new Error("SUPABASE_JWKS is not valid JSON");
+    const keys = parseJwks(inline);
+    const secrets = keys.filter((k) => k.kty === "oct" && typeof k.k === "string");
+    config.jwks = { keys: keys.filter((k) => k.kty !== "oct") };
+    if (secrets.length) {
+      config.secrets = secrets.map((k) => ({
+        ...(k.kid ? { kid: k.kid } : {}),
+        key: base64url(k.k!),
+      }));
     }
-  } else if (env.SUPABASE_URL) {
-    config.jwksUrl = `${env.SUPABASE_URL.replace(/\/$/, "")}/auth/v1/.well-known/jwks.json`;
+  } else if (url) {
+    config.jwksUrl = `${url}/auth/v1/.well-known/jwks.json`;
   }
-  if (env.SUPABASE_JWT_SECRET) config.jwtSecret = env.SUPABASE_JWT_SECRET;
+  const apiKey = firstKey(env.SUPABASE_PUBLISHABLE_KEYS, env.SUPABASE_ANON_KEY);
+  if (url && apiKey) {
+    config.authUserUrl = `${url}/auth/v1/user`;
+    config.apiKey = apiKey;
+  }
   return config;
 }
 
@@ -54,15 +105,40 @@ export type Verifier = (authorization: string | null) => Promise<AuthUser>;
 
 const unauthorized = (message: string) => new SmsError("unauthorized", message);
 
-/** Builds a verifier; the remote JWKS is fetched once and cached by jose. */
+/** Builds a verifier; a remote JWKS is fetched once and cached by jose. */
 export function createVerifier(config: AuthConfig, options: VerifierOptions = {}): Verifier {
-  const keySet = config.jwks
+  const keySet = config.jwks?.keys.length
     ? createLocalJWKSet(config.jwks)
     : config.jwksUrl
     ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000 })
     : null;
-  const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : null;
   const verified = new VerifiedTokens(options);
+  const fetcher = options.fetch ?? fetch;
+
+  async function symmetric(token: string, kid: string | undefined): Promise<JWTPayload> {
+    const currentDate = options.now ? new Date(options.now()) : undefined;
+    const candidates = (config.secrets ?? []).filter((s) => !kid || !s.kid || s.kid === kid);
+    for (const { key } of candidates) {
+      try {
+        return (await jwtVerify(token, key, { algorithms: ["HS256"], currentDate })).payload;
+      } catch {
+        // the next secret, if any
+      }
+    }
+    if (candidates.length || !config.authUserUrl || !config.apiKey) {
+      throw new Error("HS256 token not verified");
+    }
+    // No secret here: Supabase Auth checks the token and says whose it is.
+    const res = await fetcher(config.authUserUrl, {
+      headers: { authorization: `Bearer ${token}`, apikey: config.apiKey },
+    });
+    await res.body?.cancel();
+    if (!res.ok) throw new Error(`Supabase Auth answered ${res.status}`);
+    const payload = decodeJwt(token);
+    const now = (options.now?.() ?? Date.now()) / 1000;
+    if (typeof payload.exp === "number" && payload.exp <= now) throw new Error("expired");
+    return payload;
+  }
 
   return async (authorization) => {
     const match = /^Bearer\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(
@@ -72,19 +148,17 @@ export function createVerifier(config: AuthConfig, options: VerifierOptions = {}
     const token = match[1];
     const known = verified.get(token);
     if (known) return known;
-    let alg: string | undefined;
+    let header: { alg?: string; kid?: string };
     try {
-      alg = decodeProtectedHeader(token).alg;
+      header = decodeProtectedHeader(token);
     } catch {
       throw unauthorized("The access token is malformed");
     }
     let payload: JWTPayload;
     const currentDate = options.now ? new Date(options.now()) : undefined;
     try {
-      if (alg === "HS256") {
-        if (!secret) throw new Error("no HS256 secret");
-        payload = (await jwtVerify(token, secret, { algorithms: ["HS256"], currentDate }))
-          .payload;
+      if (header.alg === "HS256") {
+        payload = await symmetric(token, header.kid);
       } else {
         if (!keySet) throw new Error("no JWKS configured");
         payload = (await jwtVerify(token, keySet, {
@@ -117,6 +191,8 @@ export interface VerifierOptions {
   cacheSize?: number;
   /** The clock (tests). */
   now?: () => number;
+  /** HTTP client for Supabase Auth (tests). */
+  fetch?: typeof fetch;
 }
 
 // A signature check (ES256) costs about half a millisecond of CPU, and a signed-in user sends

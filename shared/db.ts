@@ -4,8 +4,7 @@
  *
  * @module
  */
-// @ts-types="postgres"
-import postgres from "./vendor/postgres/src/index.js";
+import postgres from "postgres";
 import { SmsError } from "./errors.ts";
 import type { ErrorCode as SmsErrorCode } from "./types.ts";
 

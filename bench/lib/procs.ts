@@ -1,25 +1,13 @@
 /**
- * The function processes of a stack, found through /proc (the stack starts each as
- * `deno run … local/function-host.ts <port> <entry> --stack=<state dir>`), and their memory.
+ * The function processes of a stack, found through /proc (each worker's command line names the
+ * port of its function: local/functions.ts), and their memory.
  *
  * @module
  */
+import { functionWorkerPid } from "@local/functions.ts";
 
-/** The pid of the process serving a function on `port`, or null. */
-export function functionPid(port: number): number | null {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    let argv: string[];
-    try {
-      argv = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-    } catch {
-      continue;
-    }
-    const host = argv.findIndex((a) => a.endsWith("/local/function-host.ts"));
-    if (host >= 0 && argv[host + 1] === String(port)) return Number(entry.name);
-  }
-  return null;
-}
+/** The pid of the worker serving the function on `port`, or null. */
+export const functionPid = functionWorkerPid;
 
 /** Memory of a process from /proc/<pid>/status, in MiB: peak (VmHWM) and current (VmRSS). */
 export function processMemory(pid: number): { peakMiB: number; rssMiB: number } {

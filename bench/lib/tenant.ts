@@ -61,6 +61,7 @@ export async function scratchTenant(
   const token = await mintUserToken(keys, { sub: userId, email }, {
     issuer: `${info.apiUrl}/auth/v1`,
     expiresIn: 6 * 3600,
+    mode: info.authMode,
   });
   return {
     businessId,

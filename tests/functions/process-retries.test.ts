@@ -10,6 +10,7 @@ import { functionEnv as stackFunctionEnv } from "@local/stack.ts";
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
+import { edgeDenoPath } from "@local/edge-deno.ts";
 import { FunctionProcess } from "@local/functions.ts";
 import { join, PROJECT_ROOT, toFileUrl } from "@local/paths.ts";
 import { freePort } from "@local/ports.ts";
@@ -448,8 +449,14 @@ Deno.test("process-retries: a worker killed mid-batch loses nothing and sends no
       // Slow answers keep several sends in flight when the worker dies.
       await sandboxConfig({ latencyMs: 40 });
       const rows = await enqueue(sql, tenant, 120, { tag: `killed ${crypto.randomUUID()}` });
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["eval", `--config=${join(PROJECT_ROOT, "deno.json")}`, "-A", DYING_WORKER],
+      const child = new Deno.Command(edgeDenoPath(), {
+        args: [
+          "eval",
+          `--config=${join(PROJECT_ROOT, "deno.json")}`,
+          "--no-lock",
+          "-A",
+          DYING_WORKER,
+        ],
         env: functionEnv({
           SMS_MAX_SEGMENTS_PER_SECOND: "100",
           PROCESS_RETRIES_CONCURRENCY: "8",

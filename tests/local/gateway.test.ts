@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { generateKeyPair, SignJWT } from "jose";
+import { edgeDenoVersion } from "@local/edge-deno.ts";
 import { mintUserToken } from "@local/keys.ts";
 import { stack } from "../support/stack.ts";
 
@@ -88,16 +89,42 @@ Deno.test("a function sees only the environment it would have on Supabase", asyn
   const r = await call("echo", { headers: bearer(info.tokens.serviceRole) });
   assert.equal(r.status, 200);
   const keys = r.body.envKeys as string[];
-  for (const k of ["SUPABASE_URL", "SUPABASE_DB_URL", "SUPABASE_ANON_KEY", "TWILIO_WEBHOOK_URL"]) {
+  for (
+    const k of [
+      "SUPABASE_URL",
+      "SUPABASE_DB_URL",
+      "SUPABASE_JWKS",
+      "SUPABASE_ANON_KEY",
+      "SUPABASE_SERVICE_ROLE_KEY",
+      "SUPABASE_PUBLISHABLE_KEYS",
+      "SUPABASE_SECRET_KEYS",
+      "TWILIO_WEBHOOK_URL",
+    ]
+  ) {
     assert.ok(keys.includes(k), `${k} is set`);
   }
   for (const k of keys) {
     assert.match(
       k,
-      /^(SUPABASE_|TWILIO_|PROCESS_RETRIES_SECRET$|HOME$|PATH$|DENO_DIR$|DENO_NO_PACKAGE_JSON$|XDG_|TZ$)/,
+      /^(SUPABASE_|TWILIO_|PROCESS_RETRIES_SECRET$|DENO_DIR$|DENO_NO_PACKAGE_JSON$|TZ$)/,
     );
   }
   assert.ok(!keys.includes("STACK_JSON"), "the test runner's variables do not leak in");
+  assert.ok(!keys.includes("SUPABASE_JWT_SECRET"), "the platform gives no such variable");
+  // The platform's formats: JWKS as {keys: [...]} of public keys, API keys as a JSON dictionary.
+  assert.deepEqual(r.body.jwks, {
+    form: "object",
+    keys: info.authMode === "legacy"
+      ? [{ kty: "oct", alg: null, private: false }]
+      : [{ kty: "EC", alg: "ES256", private: false }],
+  });
+  assert.deepEqual(r.body.publishableKeys, ["default"]);
+});
+
+Deno.test("functions run on the Deno the edge runtime embeds", async () => {
+  const r = await call("echo", { headers: bearer(info.tokens.serviceRole) });
+  assert.equal(r.body.deno, edgeDenoVersion());
+  assert.notEqual(r.body.deno, Deno.version.deno, "not the tooling's Deno");
 });
 
 Deno.test("verify_jwt = false function is reachable without a token", async () => {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import twilio from "twilio";
 import type postgres from "postgres";
 import { ERROR_STATUS, type ErrorCode } from "@shared/types.ts";
+import { functionWorkerPid } from "@local/functions.ts";
 import { stack } from "../support/stack.ts";
 
 export const info = stack();
@@ -145,27 +146,9 @@ export function functionPort(name: string): number {
   return fn.port;
 }
 
-/**
- * The pid of the stack's process for function `name`, found by its own command line (the host
- * module, its port, the function's entry and the stack's tag), or `null` while it is down.
- */
-export async function functionPid(name: string): Promise<number | null> {
-  const port = String(functionPort(name));
-  const tag = `--stack=${info.stateDir}`;
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    let args: string[];
-    try {
-      args = (await Deno.readTextFile(`/proc/${entry.name}/cmdline`)).split("\0");
-    } catch {
-      continue;
-    }
-    const host = args.findIndex((a) => a.endsWith("/local/function-host.ts"));
-    if (host < 0 || args[host + 1] !== port) continue;
-    if (!args[host + 2]?.endsWith(`/${name}/index.ts`) || !args.includes(tag)) continue;
-    return Number(entry.name);
-  }
-  return null;
+/** The pid of the stack's current worker for function `name`, or `null` while it has none. */
+export function functionPid(name: string): Promise<number | null> {
+  return Promise.resolve(functionWorkerPid(functionPort(name)));
 }
 
 /** Waits until the function's port accepts connections again. */

@@ -19,13 +19,62 @@ async function rejects(p: Promise<unknown>, why: string) {
   await assert.rejects(p, (e) => isSmsError(e) && e.code === "unauthorized", why);
 }
 
-Deno.test("authConfigFromEnv: inline JWKS, project URL, legacy secret", () => {
+const SECRET = "super-secret-jwt-token-with-at-least-32-characters-long";
+const octKey = (secret: string, extra: Record<string, string> = {}) => ({
+  kty: "oct",
+  k: btoa(secret).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_"),
+  ...extra,
+});
+
+Deno.test("authConfigFromEnv: the platform's SUPABASE_JWKS in both forms, or the project URL", async () => {
   assert.deepEqual(authConfigFromEnv({ SUPABASE_URL: "https://x.supabase.co/" }), {
     jwksUrl: "https://x.supabase.co/auth/v1/.well-known/jwks.json",
   });
-  const inline = authConfigFromEnv({ SUPABASE_JWKS: '{"keys":[]}', SUPABASE_JWT_SECRET: "s" });
-  assert.deepEqual(inline, { jwks: { keys: [] }, jwtSecret: "s" });
-  assert.throws(() => authConfigFromEnv({ SUPABASE_JWKS: "{" }), /not valid JSON/);
+  const { jwks } = await es256();
+  const object = authConfigFromEnv({ SUPABASE_JWKS: JSON.stringify(jwks) });
+  const array = authConfigFromEnv({ SUPABASE_JWKS: JSON.stringify(jwks.keys) });
+  assert.deepEqual(object, { jwks });
+  assert.deepEqual(array, object, "a bare array means the same keys");
+  // The CLI's legacy form: the secret as an oct key beside the public keys, no kid, no alg.
+  const legacy = authConfigFromEnv({
+    SUPABASE_JWKS: JSON.stringify({ keys: [...jwks.keys, octKey(SECRET)] }),
+  });
+  assert.deepEqual(legacy.jwks, jwks, "the secret is not a public key");
+  assert.deepEqual(legacy.secrets, [{ key: new TextEncoder().encode(SECRET) }]);
+  for (const bad of ["{", '"keys"', '{"keys":{}}', "[1]", "null"]) {
+    assert.throws(() => authConfigFromEnv({ SUPABASE_JWKS: bad }), /SUPABASE_JWKS/, bad);
+  }
+  // Auth's user endpoint is known with the project URL and an API key, new form first.
+  const keys = authConfigFromEnv({
+    SUPABASE_URL: "https://x.supabase.co",
+    SUPABASE_PUBLISHABLE_KEYS: '{"default":"sb_publishable_abc"}',
+    SUPABASE_ANON_KEY: "legacy-anon",
+  });
+  assert.equal(keys.authUserUrl, "https://x.supabase.co/auth/v1/user");
+  assert.equal(keys.apiKey, "sb_publishable_abc");
+  assert.equal(
+    authConfigFromEnv({ SUPABASE_URL: "https://x.supabase.co", SUPABASE_ANON_KEY: "a" }).apiKey,
+    "a",
+  );
+});
+
+Deno.test("send-sms boots on every form of SUPABASE_JWKS (array, object, legacy oct)", async () => {
+  const { privateKey, jwks } = await es256();
+  const user = await token({ role: "authenticated" })
+    .setProtectedHeader({ alg: "ES256", kid: "k1" }).sign(privateKey);
+  const hs = await token({ role: "authenticated" }).setProtectedHeader({ alg: "HS256" })
+    .sign(new TextEncoder().encode(SECRET));
+  for (
+    const value of [jwks.keys, jwks, { keys: [...jwks.keys, octKey(SECRET)] }, [octKey(SECRET)]]
+  ) {
+    const verify = createVerifier(authConfigFromEnv({ SUPABASE_JWKS: JSON.stringify(value) }));
+    const hasEc = JSON.stringify(value).includes('"EC"');
+    const hasOct = JSON.stringify(value).includes('"oct"');
+    if (hasEc) assert.equal((await verify(`Bearer ${user}`)).id, USER);
+    else await rejects(verify(`Bearer ${user}`), "no public key");
+    if (hasOct) assert.equal((await verify(`Bearer ${hs}`)).id, USER);
+    else await rejects(verify(`Bearer ${hs}`), "no secret and no Auth to ask");
+  }
 });
 
 Deno.test("ES256 user token from the JWKS is accepted; others are refused", async () => {
@@ -56,13 +105,50 @@ Deno.test("ES256 user token from the JWKS is accepted; others are refused", asyn
   }
 });
 
-Deno.test("HS256 tokens need the legacy secret", async () => {
-  const secret = "super-secret-jwt-token-with-at-least-32-characters";
+Deno.test("HS256 tokens: checked against the oct keys, matched by kid when both have one", async () => {
+  const secret = new TextEncoder().encode(SECRET);
   const hs = await token({ role: "authenticated" }).setProtectedHeader({ alg: "HS256" })
-    .sign(new TextEncoder().encode(secret));
-  assert.equal((await createVerifier({ jwtSecret: secret })(`Bearer ${hs}`)).id, USER);
+    .sign(secret);
+  assert.equal((await createVerifier({ secrets: [{ key: secret }] })(`Bearer ${hs}`)).id, USER);
   await rejects(createVerifier({ jwks: { keys: [] } })(`Bearer ${hs}`), "no secret configured");
-  await rejects(createVerifier({ jwtSecret: "another" })(`Bearer ${hs}`), "wrong secret");
+  const other = new TextEncoder().encode("another-secret-of-at-least-thirty-two-chars");
+  await rejects(createVerifier({ secrets: [{ key: other }] })(`Bearer ${hs}`), "wrong secret");
+  const kidded = await token({ role: "authenticated" })
+    .setProtectedHeader({ alg: "HS256", kid: "legacy" }).sign(secret);
+  const two = createVerifier({
+    secrets: [{ kid: "old", key: other }, { kid: "legacy", key: secret }],
+  });
+  assert.equal((await two(`Bearer ${kidded}`)).id, USER);
+  await rejects(
+    createVerifier({ secrets: [{ kid: "old", key: secret }] })(`Bearer ${kidded}`),
+    "a secret with another kid is not tried",
+  );
+});
+
+Deno.test("HS256 with no secret here: Supabase Auth decides, as getClaims() does", async () => {
+  const hs = await token({ role: "authenticated" }).setProtectedHeader({ alg: "HS256" })
+    .sign(new TextEncoder().encode(SECRET));
+  const asked: Request[] = [];
+  const auth = (status: number) => (input: RequestInfo | URL, init?: RequestInit) => {
+    asked.push(new Request(input, init));
+    return Promise.resolve(new Response(JSON.stringify({ id: USER }), { status }));
+  };
+  const config = { authUserUrl: "https://x.supabase.co/auth/v1/user", apiKey: "sb_publishable_a" };
+  assert.equal((await createVerifier(config, { fetch: auth(200) })(`Bearer ${hs}`)).id, USER);
+  assert.equal(asked[0].headers.get("authorization"), `Bearer ${hs}`);
+  assert.equal(asked[0].headers.get("apikey"), "sb_publishable_a");
+  await rejects(createVerifier(config, { fetch: auth(401) })(`Bearer ${hs}`), "Auth refused it");
+  const expired = await token({ role: "authenticated" }, "-1m").setProtectedHeader({ alg: "HS256" })
+    .sign(new TextEncoder().encode(SECRET));
+  await rejects(createVerifier(config, { fetch: auth(200) })(`Bearer ${expired}`), "expired");
+  // With a secret configured, Auth is never asked (a wrong token stays wrong).
+  const key = new TextEncoder().encode("another-secret-of-at-least-thirty-two-chars");
+  asked.length = 0;
+  await rejects(
+    createVerifier({ ...config, secrets: [{ key }] }, { fetch: auth(200) })(`Bearer ${hs}`),
+    "secret mismatch",
+  );
+  assert.equal(asked.length, 0);
 });
 
 Deno.test("a verified token is remembered only until it expires", async () => {
