@@ -3,7 +3,9 @@
  * answering each send after 100 ms, the pace limit 100 segments per second
  * (`SMS_MAX_SEGMENTS_PER_SECOND=100`). The ratio is the achieved rate (rows sent over the wall
  * time from the first call to the empty queue) over the limit, target ≥ 0.9; every row must be
- * sent exactly once, and no second may carry more than the limit.
+ * sent exactly once, and no second may carry more than the limit. It also reports the CPU a row
+ * costs the function on the edge runtime's Deno (its workers' JavaScript thread, from /proc) and
+ * what one cron run at the default settings costs against the platform's 2 s CPU limit.
  *
  * The stack's own process-retries runs with the default pace (10/s), and a request may only make
  * it stricter; so this benchmark starts a process-retries of its own exactly as the stack starts
@@ -15,6 +17,12 @@
  * @module
  */
 import { FunctionProcess } from "@local/functions.ts";
+import { FREE_PLAN_LIMITS } from "@local/limits.ts";
+import {
+  DEFAULT_CPU_MS_PER_ROW,
+  finishReserveMs,
+  retryConfigFromEnv,
+} from "@shared/retry-config.ts";
 import { startGateway } from "@local/gateway.ts";
 import { freePort } from "@local/ports.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
@@ -32,6 +40,8 @@ import { stackFunctionEnv } from "./cold-start.ts";
 import { sleep } from "./lib/stats.ts";
 
 const TARGET = 0.9;
+/** Largest share of the platform's CPU limit one run at the defaults may use (issue 17). */
+const CPU_SHARE_TARGET = 0.6;
 const PACE = 100;
 const LATENCY_MS = 100;
 const BODY = "Hi, thanks for visiting Bench Dental! How did we do? Reply STOP to opt out.";
@@ -77,6 +87,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   let phones = new Set<string>();
   let attempts: { at: string; outcome: string; to: string | null }[] = [];
   let remaining = -1;
+  let cpuMs = NaN;
   try {
     await fn.start();
     gateway = startGateway({ port: gatewayPort, jwks, functions: [fn], log: ctx.log });
@@ -117,6 +128,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         }[];
         ctx.log(`draining at ${PACE} segments/s, sandbox latency ${LATENCY_MS} ms`);
         const started = performance.now();
+        const cpuBefore = fn.cpuMs();
         for (let i = 0; i < 20; i++) {
           const answer = await call();
           answers.push(answer);
@@ -127,6 +139,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
           if (n === 0) break;
         }
         seconds = (performance.now() - started) / 1000;
+        cpuMs = fn.cpuMs() - cpuBefore;
         attempts = (await (await fetch(`${info.sandboxUrl}/api/attempts`)).json() as {
           at: string;
           outcome: string;
@@ -163,6 +176,17 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     ? (times.length - 1) / ((times[times.length - 1] - times[0]) / 1000)
     : NaN;
   const ratio = rate / PACE;
+  // What one cron run costs at the defaults: the rows it may start (its CPU budget over the
+  // estimate per row, and no more than the default pace fits in its send window), each at the
+  // CPU per row measured here on the edge runtime's Deno, against the platform's 2 s.
+  const defaults = retryConfigFromEnv({});
+  const cpuPerRow = cpuMs / sent;
+  const pacedRows = Math.floor(
+    ((defaults.budgetMs - finishReserveMs(defaults)) / 1000) * defaults.segmentsPerSecond,
+  ) + 1;
+  const rowsPerRun = Math.min(defaults.maxRows, pacedRows);
+  const runCpuMs = rowsPerRun * cpuPerRow;
+  const cpuShare = runCpuMs / FREE_PLAN_LIMITS.cpuHardMs;
   const checks: Check[] = [
     {
       name: "every row sent",
@@ -179,6 +203,13 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       // One slot of slack: the sandbox stamps after its 100 ms latency, which jitters.
       ok: busiestSecond <= PACE + 1,
       detail: `at most ${busiestSecond} sends in any one second (limit ${PACE})`,
+    },
+    {
+      name: "a default run fits the CPU limit",
+      ok: cpuShare <= CPU_SHARE_TARGET && cpuPerRow <= DEFAULT_CPU_MS_PER_ROW,
+      detail: `${fmt(cpuPerRow)} ms of CPU a row (estimate ${DEFAULT_CPU_MS_PER_ROW} ms); ` +
+        `${rowsPerRun} rows a run → ${fmt(runCpuMs)} ms, ${fmt(cpuShare * 100)}% of ` +
+        `${FREE_PLAN_LIMITS.cpuHardMs} ms (target ≤ ${CPU_SHARE_TARGET * 100}%)`,
     },
   ];
   return {
@@ -199,6 +230,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         "first→last send /s",
         "busiest second",
         "duplicates",
+        "CPU ms/row",
+        "rows/run (defaults)",
+        "CPU ms/run",
       ],
       rows: [[
         answers.length,
@@ -212,6 +246,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         fmt(steady),
         busiestSecond,
         duplicates,
+        fmt(cpuPerRow),
+        rowsPerRun,
+        fmt(runCpuMs),
       ]],
     }],
     ratio,
@@ -236,6 +273,11 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       steady,
       busiestSecond,
       duplicates,
+      cpuMs,
+      cpuPerRow,
+      rowsPerRun,
+      runCpuMs,
+      cpuShare,
     },
   };
 }

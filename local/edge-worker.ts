@@ -37,6 +37,8 @@ export class WorkerProcess {
   ready = false;
   /** Takes no new requests; stopped once idle. */
   retired = false;
+  /** CPU time at the last reading (what is known of it once the process is gone). */
+  lastCpuMs = 0;
   /** Set when the supervisor terminated it for a limit. */
   limitHit: LimitHit | null = null;
   /** Resolves with the exit status; `dead` is true from then on. */
@@ -95,7 +97,8 @@ export class WorkerProcess {
    * whose task id is the pid, so its utime + stime is the same measure.
    */
   cpuMs(): number {
-    return this.#cpuTotalMs() - this.#cpuBaseMs;
+    if (!this.dead) this.lastCpuMs = Math.max(this.lastCpuMs, this.#cpuTotalMs() - this.#cpuBaseMs);
+    return this.lastCpuMs;
   }
 
   #cpuTotalMs(): number {

@@ -103,6 +103,7 @@ export class FunctionProcess {
   #monitor: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
   #started = 0;
+  #cpuOfGoneMs = 0;
 
   constructor(readonly spec: FunctionSpec, readonly options: ProcessOptions) {
     this.limits = options.limits ?? FREE_PLAN_LIMITS;
@@ -111,6 +112,13 @@ export class FunctionProcess {
   /** The port the function is reached on. */
   get port(): number {
     return this.options.port;
+  }
+
+  /** CPU time its workers have spent serving, gone ones included (to the monitor's last look). */
+  cpuMs(): number {
+    let ms = this.#cpuOfGoneMs;
+    for (const w of this.#workers) ms += w.dead ? w.lastCpuMs : w.cpuMs();
+    return ms;
   }
 
   /** Workers booted so far (the first one included). */
@@ -223,6 +231,7 @@ export class FunctionProcess {
     this.#started++;
     this.#workers.add(worker);
     worker.exited.then((status) => {
+      this.#cpuOfGoneMs += worker.lastCpuMs;
       this.#workers.delete(worker);
       if (this.#current === worker) this.#current = null;
       if (this.#stopping || worker.retired) return;

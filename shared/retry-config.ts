@@ -26,6 +26,18 @@ export const DEFAULT_CONCURRENCY = 10;
  * cannot exceed 100 per second, whatever else is quick.
  */
 const SEND_LATENCY_ALLOWANCE_S = 0.3;
+/**
+ * CPU time one run may spend, in ms. The platform counts CPU over a worker's life: at 1 s (soft)
+ * the worker takes no new requests, at 2 s (hard) it is terminated. A run that starts on a worker
+ * below the soft limit can therefore always spend hard − soft = 1 s; 800 ms keeps a fifth of that
+ * for the worker's boot and for rows dearer than the estimate (docs/decisions.md).
+ */
+export const DEFAULT_CPU_BUDGET_MS = 800;
+/**
+ * CPU time one row costs on the edge runtime's Deno, in ms: claimed, checked, sent, finished
+ * (bench/drain.ts measures it; docs/performance.md has the figure). Rounded up.
+ */
+export const DEFAULT_CPU_MS_PER_ROW = 2;
 /** How long a Twilio request may take before it is abandoned (shared/twilio.ts's default). */
 export const DEFAULT_SEND_TIMEOUT_MS = 15_000;
 
@@ -41,6 +53,8 @@ export interface RetryRunConfig {
   concurrency: number;
   /** Longest a Twilio request may take. */
   sendTimeoutMs: number;
+  /** Rows one run may start: its CPU budget over the CPU a row costs. */
+  maxRows: number;
 }
 
 /** Rows in flight that keep `segmentsPerSecond` going, within 10 and 100. */
@@ -61,8 +75,9 @@ function positiveNumber(value: string | undefined, fallback: number, name: strin
 
 /**
  * Reads `SMS_MAX_SEGMENTS_PER_SECOND`, `PROCESS_RETRIES_BUDGET_MS`, `PROCESS_RETRIES_CONCURRENCY`
- * (default: enough rows in flight for the pace, at least 10, at most 100) and
- * `PROCESS_RETRIES_BATCH_SIZE`. A malformed value throws: a misconfigured worker should fail
+ * (default: enough rows in flight for the pace, at least 10, at most 100),
+ * `PROCESS_RETRIES_BATCH_SIZE`, `PROCESS_RETRIES_CPU_BUDGET_MS` and
+ * `PROCESS_RETRIES_CPU_MS_PER_ROW` (together: how many rows a run starts). A malformed value throws: a misconfigured worker should fail
  * loudly (its heartbeat shows it), not guess.
  */
 export function retryConfigFromEnv(
@@ -91,12 +106,23 @@ export function retryConfigFromEnv(
       "PROCESS_RETRIES_CONCURRENCY",
     ),
   );
+  const cpuBudgetMs = positiveNumber(
+    env.PROCESS_RETRIES_CPU_BUDGET_MS,
+    DEFAULT_CPU_BUDGET_MS,
+    "PROCESS_RETRIES_CPU_BUDGET_MS",
+  );
+  const cpuMsPerRow = positiveNumber(
+    env.PROCESS_RETRIES_CPU_MS_PER_ROW,
+    DEFAULT_CPU_MS_PER_ROW,
+    "PROCESS_RETRIES_CPU_MS_PER_ROW",
+  );
   return {
     batchSize: Math.max(1, Math.min(MAX_BATCH_SIZE, batchSize)),
     budgetMs: Math.max(1_000, budgetMs),
     segmentsPerSecond,
     concurrency: Math.max(1, Math.min(100, concurrency)),
     sendTimeoutMs: DEFAULT_SEND_TIMEOUT_MS,
+    maxRows: Math.max(1, Math.floor(cpuBudgetMs / cpuMsPerRow)),
   };
 }
 

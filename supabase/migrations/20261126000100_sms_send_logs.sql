@@ -117,7 +117,7 @@ comment on column public.send_logs.encoding is 'SMS: GSM-7 or UCS-2';
 comment on column public.send_logs.error_code is 'SMS: provider error code (Twilio ErrorCode)';
 comment on column public.send_logs.status_at is 'When the log reached its current status';
 
-alter table public.send_logs drop constraint send_logs_status_check;
+alter table public.send_logs drop constraint if exists send_logs_status_check;
 alter table public.send_logs
   add constraint send_logs_channel_check check (channel in ('email', 'sms')),
   add constraint send_logs_status_check check (

@@ -721,6 +721,43 @@ Deno.test("process-retries: runs stop starting sends at their budget and hand ba
   }
 });
 
+Deno.test("process-retries: a run starts no more rows than its CPU budget pays for, and holds none", async () => {
+  const sql = db();
+  const tenant = await makeTenant(
+    sql,
+    "cpu-budget",
+    Array.from({ length: 6 }, () => ({ timeZone: dayZone() })),
+  );
+  try {
+    await withCronPaused(sql, async () => {
+      await sandbox("/api/messages", { method: "DELETE" });
+      const rows = await enqueue(sql, tenant, 30, { tag: `cpu-budget ${crypto.randomUUID()}` });
+      // 40 ms of CPU at 4 ms a row: 10 rows a run, whatever the wall-clock budget allows.
+      const env = {
+        SMS_MAX_SEGMENTS_PER_SECOND: "2000",
+        PROCESS_RETRIES_CPU_BUDGET_MS: "40",
+        PROCESS_RETRIES_CPU_MS_PER_ROW: "4",
+      };
+      await withFunction(env, async (url) => {
+        const a = await invoke(url, { body: { batchSize: 50 } });
+        assert.equal(a.status, 200, JSON.stringify(a.body));
+        const result = a.body as unknown as ProcessRetriesResult;
+        assert.equal(result.sent, 10, JSON.stringify(result));
+        assert.equal(result.claimed, 10, "no more claimed than it could start");
+      });
+      const states = await rowStates(sql, tenant.businessId);
+      const mine = states.filter((st) => rows.some((r) => r.retryId === st.id));
+      const count = (status: string) => mine.filter((st) => st.status === status).length;
+      assert.equal(count("completed"), 10);
+      assert.equal(count("pending"), 20, "the rest wait for the next run");
+      assert.equal(count("processing"), 0, "nothing is left claimed");
+    });
+  } finally {
+    await forget(tenant);
+    await sql.end();
+  }
+});
+
 Deno.test("process-retries: without Twilio or with a bad setting, the run is refused and recorded", async () => {
   const sql = db();
   const pool = createDb(info.dbUrl, { max: 2 });

@@ -16,7 +16,17 @@ Deno.test("retryConfigFromEnv: defaults, values, and loud failure on nonsense", 
     segmentsPerSecond: 10,
     concurrency: 10,
     sendTimeoutMs: 15_000,
+    maxRows: 400,
   });
+  // A run's rows follow its CPU budget over a row's CPU cost.
+  assert.equal(
+    retryConfigFromEnv({
+      PROCESS_RETRIES_CPU_BUDGET_MS: "600",
+      PROCESS_RETRIES_CPU_MS_PER_ROW: "4",
+    }).maxRows,
+    150,
+  );
+  assert.throws(() => retryConfigFromEnv({ PROCESS_RETRIES_CPU_MS_PER_ROW: "0" }));
   const c = retryConfigFromEnv({
     SMS_MAX_SEGMENTS_PER_SECOND: "2.5",
     PROCESS_RETRIES_BUDGET_MS: "20000",

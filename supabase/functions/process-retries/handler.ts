@@ -2,7 +2,8 @@
  * process-retries: drains the SMS retry queue. pg_cron calls it every minute (through pg_net) with
  * the cron secret; each run claims due rows in batches with a lease, re-checks every row (consent,
  * phone, quiet hours, frequency cap), sends at the sender's shared pace with bounded concurrency,
- * and finishes each row, until the queue is empty or its time budget is spent.
+ * and finishes each row, until the queue is empty or its time or CPU budget is spent (the
+ * platform terminates a worker past 2 s of CPU: a run starts at most `maxRows` rows).
  *
  * Never twice: a row is only sent by the worker holding its lease, with enough lease left to
  * outlast the Twilio call, after its log is marked 'sending'. A row whose earlier attempt may
@@ -200,6 +201,7 @@ class RetryRun {
   #ctx: RunContext;
   #budget: RunBudget;
   #saturated = false;
+  #started = 0;
   #lastSendMs = -Infinity;
   #paceKey: string;
   #sleep: (ms: number) => Promise<void>;
@@ -222,7 +224,8 @@ class RetryRun {
   }
 
   #canStart(): boolean {
-    return !this.#saturated && this.#budget.canStart();
+    return !this.#saturated && this.#started < this.#ctx.config.maxRows &&
+      this.#budget.canStart();
   }
 
   async run(): Promise<ProcessRetriesResult> {
@@ -232,7 +235,7 @@ class RetryRun {
     try {
       claiming: while (this.#canStart()) {
         const limit = claimLimit({
-          batchSize: config.batchSize,
+          batchSize: Math.min(config.batchSize, config.maxRows - this.#started),
           remainingStartMs: this.#budget.remainingStartMs(),
           segmentsPerSecond: config.segmentsPerSecond,
           backlogMs: await pacingBacklogMs(sql, this.#paceKey),
@@ -247,6 +250,7 @@ class RetryRun {
             for (const left of rows.slice(i)) this.#count(await this.#release(left));
             break claiming;
           }
+          this.#started++;
           pool.start(() => this.#processRow(row));
         }
         if (rows.length < limit) break;
