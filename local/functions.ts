@@ -102,8 +102,8 @@ export class FunctionProcess {
   #server: Deno.HttpServer | null = null;
   #monitor: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
-  #started = 0;
   #cpuOfGoneMs = 0;
+  #counts = { started: 0, retired: 0, terminated: 0, crashed: 0 };
 
   constructor(readonly spec: FunctionSpec, readonly options: ProcessOptions) {
     this.limits = options.limits ?? FREE_PLAN_LIMITS;
@@ -123,7 +123,15 @@ export class FunctionProcess {
 
   /** Workers booted so far (the first one included). */
   get workersStarted(): number {
-    return this.#started;
+    return this.#counts.started;
+  }
+
+  /**
+   * What happened to its workers: booted, retired (a limit's soft side), terminated for a limit,
+   * and crashed (died on their own: an uncaught error, the heap, a kill from outside).
+   */
+  stats(): { started: number; retired: number; terminated: number; crashed: number } {
+    return { ...this.#counts };
   }
 
   /** Listens on `port` and boots the first worker; resolves once it accepts requests. */
@@ -193,7 +201,7 @@ export class FunctionProcess {
         statusText: upstream.statusText,
         headers: out,
       });
-    } catch (e) {
+    } catch {
       end();
       if (idle.signal.aborted) return platformAnswer("idle_timeout");
       // A worker killed mid-request resets the connection a moment before its exit is seen.
@@ -228,14 +236,17 @@ export class FunctionProcess {
       logFile: this.options.logFile,
       quiet: this.options.quiet,
     });
-    this.#started++;
+    this.#counts.started++;
     this.#workers.add(worker);
     worker.exited.then((status) => {
       this.#cpuOfGoneMs += worker.lastCpuMs;
       this.#workers.delete(worker);
       if (this.#current === worker) this.#current = null;
       if (this.#stopping || worker.retired) return;
-      if (!worker.limitHit) {
+      if (worker.limitHit) {
+        this.#counts.terminated++;
+      } else {
+        this.#counts.crashed++;
         const why = worker.diedOfMemory() ? "memory limit" : `code ${status.code}`;
         this.options.log(`function ${this.spec.name}: worker exited (${why})`);
       }
@@ -265,6 +276,7 @@ export class FunctionProcess {
         w.kill(hit);
       } else if (!w.retired && (cpu >= cpuSoftMs || age >= wallClockMs / 2)) {
         w.retired = true;
+        this.#counts.retired++;
         if (w.inFlight === 0) this.#drop(w);
       }
     }

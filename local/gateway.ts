@@ -56,6 +56,10 @@ export function gatewayHandler(options: GatewayOptions): Deno.ServeHandler {
       return json(200, options.jwks, { "cache-control": "public, max-age=600" });
     }
     if (url.pathname === "/health") return json(200, { ok: true });
+    // The local stack's own view of its function workers (tests read it; not a platform route).
+    if (url.pathname === "/_local/functions") {
+      return json(200, Object.fromEntries(options.functions.map((f) => [f.spec.name, f.stats()])));
+    }
 
     const match = /^\/functions\/v1\/([a-z0-9][a-z0-9_-]*)(\/.*)?$/i.exec(url.pathname);
     if (!match) return json(404, { code: "not_found", message: "no route" });

@@ -64,6 +64,29 @@ export function createRunBudget(options: RunBudgetOptions): RunBudget {
   };
 }
 
+/**
+ * The CPU time a worker has planned to spend, shared by every run in it (the platform counts CPU
+ * per worker, not per request). Estimates, not measurements: an isolate cannot read its own CPU
+ * time on the platform.
+ */
+export class CpuLedger {
+  #planned = 0;
+
+  constructor(readonly budgetMs: number) {}
+
+  /** Plans `ms` more if the budget allows; false (nothing planned) otherwise. */
+  take(ms: number): boolean {
+    if (this.#planned + ms > this.budgetMs) return false;
+    this.#planned += ms;
+    return true;
+  }
+
+  /** Planned so far. */
+  get plannedMs(): number {
+    return this.#planned;
+  }
+}
+
 /** Input of {@link claimLimit}. */
 export interface ClaimLimitInput {
   /** Largest claim wanted. */

@@ -24,7 +24,6 @@ import {
   answerOf,
   assertContractError,
   changedTables,
-  functionPid,
   functionPort,
   info,
   makeTenant,
@@ -36,6 +35,7 @@ import {
   snapshotAll,
   type Tenant,
   WEBHOOK_URL,
+  workerStats,
   zoneAtLocalHour,
 } from "./support.ts";
 import {
@@ -124,8 +124,7 @@ async function fuzz(
   },
 ): Promise<Tally> {
   const tally = new Tally();
-  const pid = await functionPid(options.fn);
-  assert.ok(pid, `${options.fn} is running`);
+  const before = await workerStats(options.fn);
   let baseline = await snapshotAll(sql);
   await fc.assert(
     fc.asyncProperty(options.arb, async (generated) => {
@@ -152,7 +151,13 @@ async function fuzz(
     }),
     { numRuns: options.runs ?? RUNS, seed: SEED, endOnFailure: true },
   );
-  assert.equal(await functionPid(options.fn), pid, `${options.fn} never died`);
+  // Workers may be retired (the CPU soft limit over many requests); none may crash or be cut off.
+  const after = await workerStats(options.fn);
+  assert.deepEqual(
+    [after.crashed, after.terminated],
+    [before.crashed, before.terminated],
+    `${options.fn} never died`,
+  );
   console.log(`fuzz ${label}: ${tally}`);
   return tally;
 }

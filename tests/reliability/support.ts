@@ -146,6 +146,16 @@ export function functionPort(name: string): number {
   return fn.port;
 }
 
+/** How the stack's workers for function `name` ended so far (local/functions.ts `stats`). */
+export async function workerStats(
+  name: string,
+): Promise<{ started: number; retired: number; terminated: number; crashed: number }> {
+  const res = await fetch(`${info.apiUrl}/_local/functions`);
+  const all = await res.json();
+  if (!all[name]) throw new Error(`no function ${name} in the stack`);
+  return all[name];
+}
+
 /** The pid of the stack's current worker for function `name`, or `null` while it has none. */
 export function functionPid(name: string): Promise<number | null> {
   return Promise.resolve(functionWorkerPid(functionPort(name)));

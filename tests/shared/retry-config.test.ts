@@ -16,7 +16,9 @@ Deno.test("retryConfigFromEnv: defaults, values, and loud failure on nonsense", 
     segmentsPerSecond: 10,
     concurrency: 10,
     sendTimeoutMs: 15_000,
-    maxRows: 400,
+    maxRows: 220,
+    cpuMsPerRow: 5,
+    workerCpuBudgetMs: 1600,
   });
   // A run's rows follow its CPU budget over a row's CPU cost.
   assert.equal(

@@ -21,6 +21,7 @@ import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
 import type { Logger } from "@shared/log.ts";
 import {
   claimLimit,
+  CpuLedger,
   createRunBudget,
   type RunBudget,
   sleep as defaultSleep,
@@ -74,6 +75,8 @@ export interface ProcessRetriesOptions {
   clock?: () => number;
   /** Waits for a send slot. */
   sleep?: (ms: number) => Promise<void>;
+  /** The worker's CPU plan, shared by its runs (default: one per handler, so per isolate). */
+  cpu?: CpuLedger;
 }
 
 /** Largest request body accepted (the cron sends `{}`). */
@@ -118,6 +121,7 @@ export function createProcessRetriesHandler(
   deps: FunctionDeps,
   options: ProcessRetriesOptions = {},
 ): FunctionHandler {
+  let cpu = options.cpu;
   return async (req, log) => {
     if (!hasCronSecret(req, deps.env.PROCESS_RETRIES_SECRET)) {
       if (!deps.env.PROCESS_RETRIES_SECRET) log.error("process_retries_secret_missing");
@@ -137,6 +141,8 @@ export function createProcessRetriesHandler(
       await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: message });
       throw error;
     }
+    // One plan per isolate: the environment, and so the budget, is the same for all its runs.
+    cpu ??= new CpuLedger(config.workerCpuBudgetMs);
     if (!deps.twilio) {
       await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: "sms_disabled" });
       throw new SmsError("sms_disabled", "Twilio is not configured");
@@ -149,6 +155,7 @@ export function createProcessRetriesHandler(
       config,
       worker: `process-retries/${log.requestId}`,
       options,
+      cpu,
     });
     let result: ProcessRetriesResult;
     try {
@@ -183,6 +190,7 @@ interface RunContext {
   config: RetryRunConfig;
   worker: string;
   options: ProcessRetriesOptions;
+  cpu: CpuLedger;
 }
 
 /** Thrown inside a row's transaction when its send slot falls outside the recipient's window. */
@@ -225,7 +233,15 @@ class RetryRun {
 
   #canStart(): boolean {
     return !this.#saturated && this.#started < this.#ctx.config.maxRows &&
+      this.#ctx.cpu.plannedMs + this.#ctx.config.cpuMsPerRow <= this.#ctx.cpu.budgetMs &&
       this.#budget.canStart();
+  }
+
+  /** Rows the CPU plans (the run's and the worker's) still allow to start. */
+  #rowsLeft(): number {
+    const { maxRows, cpuMsPerRow } = this.#ctx.config;
+    const worker = Math.floor((this.#ctx.cpu.budgetMs - this.#ctx.cpu.plannedMs) / cpuMsPerRow);
+    return Math.max(0, Math.min(maxRows - this.#started, worker));
   }
 
   async run(): Promise<ProcessRetriesResult> {
@@ -235,7 +251,7 @@ class RetryRun {
     try {
       claiming: while (this.#canStart()) {
         const limit = claimLimit({
-          batchSize: Math.min(config.batchSize, config.maxRows - this.#started),
+          batchSize: Math.min(config.batchSize, this.#rowsLeft()),
           remainingStartMs: this.#budget.remainingStartMs(),
           segmentsPerSecond: config.segmentsPerSecond,
           backlogMs: await pacingBacklogMs(sql, this.#paceKey),
@@ -251,6 +267,7 @@ class RetryRun {
             break claiming;
           }
           this.#started++;
+          this.#ctx.cpu.take(config.cpuMsPerRow);
           pool.start(() => this.#processRow(row));
         }
         if (rows.length < limit) break;
