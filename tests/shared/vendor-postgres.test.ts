@@ -6,7 +6,7 @@ import { createDb } from "@shared/db.ts";
 import { freePort } from "@local/ports.ts";
 import { join } from "@local/paths.ts";
 import { packageDir, pinnedVersion, VENDOR_DIR, vendoredSources } from "@local/vendor-postgres.ts";
-import { db, stack } from "../support/stack.ts";
+import { adminDb, stack } from "../support/stack.ts";
 
 const withUrl = (edit: (url: URL) => void) => {
   const url = new URL(stack().dbUrl);
@@ -133,7 +133,8 @@ async function withServerTls(fn: () => Promise<void>): Promise<void> {
       .output();
     assert.equal(chown.code, 0);
   }
-  const admin = db(1);
+  // Server settings are the platform's (supabase_admin's), not the project's.
+  const admin = adminDb(1);
   try {
     // ALTER SYSTEM takes no parameters; the paths are ours and hold no quotes.
     await admin.unsafe(`alter system set ssl_cert_file = '${crt}'`);
