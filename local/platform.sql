@@ -71,7 +71,14 @@ grant pg_monitor, pg_read_all_data, pg_signal_backend to postgres;
 grant supabase_superuser to postgres;
 grant pg_read_all_data to supabase_read_only_user;
 -- Hosted Supabase no longer lets postgres act as the auth or storage admin.
-revoke supabase_auth_admin, supabase_storage_admin from postgres;
+do $$
+begin
+  if pg_catalog.pg_has_role('postgres', 'supabase_auth_admin', 'member')
+     or pg_catalog.pg_has_role('postgres', 'supabase_storage_admin', 'member') then
+    revoke supabase_auth_admin, supabase_storage_admin from postgres;
+  end if;
+end
+$$;
 
 alter role postgres set search_path = "$user", public, extensions;
 alter role supabase_admin set search_path = "$user", public, auth, extensions;
@@ -113,6 +120,9 @@ create schema if not exists extensions authorization supabase_admin;
 create extension if not exists "uuid-ossp" with schema extensions;
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists pgtap with schema extensions;
+-- `supabase db lint` creates plpgsql_check as postgres; hosted allows that through supautils
+-- (a privileged extension, created as supabase_admin). Without supautils it exists beforehand.
+create extension if not exists plpgsql_check with schema extensions;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
 grant all on schema extensions to postgres, dashboard_user;
 grant all privileges on all tables in schema extensions to postgres with grant option;
@@ -372,18 +382,20 @@ language sql
 set search_path = ''
 as $$ select pg_catalog.pg_notify('net_http_request', '') $$;
 
--- What pg_net's C helpers do with libcurl: percent-encode everything but unreserved characters,
--- and refuse a URL without an http(s) scheme and host.
+-- What pg_net's C helpers do with libcurl (curl_easy_escape, then curl_url with APPENDQUERY):
+-- percent-encode all but unreserved characters; refuse what curl's URL parser refuses (no scheme,
+-- no host, blanks); lower-case the scheme, give an empty path "/", append params before the
+-- fragment with lower-case escapes. curl's "../" resolution is not reproduced.
 create or replace function net._urlencode_string(string varchar) returns text
 language sql immutable
 set search_path = ''
 as $$
-  select pg_catalog.string_agg(
+  select coalesce(pg_catalog.string_agg(
     case when b.byte between 48 and 57 or b.byte between 65 and 90 or b.byte between 97 and 122
               or b.byte in (45, 46, 95, 126)
          then pg_catalog.chr(b.byte)
          else '%' || pg_catalog.upper(pg_catalog.lpad(pg_catalog.to_hex(b.byte), 2, '0')) end,
-    '' order by b.i)
+    '' order by b.i), '')
   from (select i, pg_catalog.get_byte(pg_catalog.convert_to(string, 'UTF8'), i) as byte
           from pg_catalog.generate_series(0, pg_catalog.octet_length(string) - 1) as i) as b
 $$;
@@ -394,23 +406,55 @@ language plpgsql immutable
 set search_path = ''
 as $$
 declare
-  v_query text := pg_catalog.array_to_string(params_array, '&');
+  v_parts text[];
+  v_scheme text;
+  v_path text;
+  v_query text;
+  v_added text;
 begin
   if url is null or params_array is null then
     return null;
   end if;
-  if url !~* '^[a-z][a-z0-9+.-]*://[^/?#\s]+' then
-    raise exception 'invalid URL "%": Bad scheme or missing host', url;
+  -- scheme :// authority path ?query #fragment
+  v_parts := pg_catalog.regexp_match(url, '^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$');
+  if v_parts is null then
+    if url ~ '^[A-Za-z][A-Za-z0-9+.-]*:' then
+      raise exception 'invalid URL "%": Unsupported URL scheme', url;
+    end if;
+    raise exception 'invalid URL "%": Bad scheme', url;
   end if;
-  if v_query = '' then
-    return url;
+  v_scheme := pg_catalog.lower(v_parts[1]);
+  if v_scheme not in ('http', 'https', 'ftp', 'ftps', 'ws', 'wss') then
+    raise exception 'invalid URL "%": Unsupported URL scheme', url;
   end if;
-  return url || case when pg_catalog.strpos(url, '?') > 0 then '&' else '?' end || v_query;
+  if v_parts[2] = '' or v_parts[2] ~ '^[^@]*@$' then
+    raise exception 'invalid URL "%": No host part in the URL', url;
+  end if;
+  if url ~ '[[:space:][:cntrl:]]' then
+    raise exception 'invalid URL "%": Bad path', url;
+  end if;
+  v_path := case when v_parts[3] = '' then '/' else v_parts[3] end;
+  v_query := pg_catalog.ltrim(coalesce(v_parts[4], ''), '?');
+  select pg_catalog.string_agg(p, '&') into v_added
+    from pg_catalog.unnest(params_array) as p
+   where p is not null;
+  -- curl writes the escapes of what it appends in lower case
+  select pg_catalog.string_agg(
+           case when x.n = 1 then x.t
+                when x.t ~ '^[0-9A-Fa-f]{2}'
+                  then '%' || pg_catalog.lower(pg_catalog.left(x.t, 2)) || pg_catalog.substr(x.t, 3)
+                else '%' || x.t end, '' order by x.n)
+    into v_added
+    from pg_catalog.regexp_split_to_table(v_added, '%') with ordinality as x(t, n);
+  if coalesce(v_added, '') <> '' then
+    v_query := case when v_query = '' then v_added else v_query || '&' || v_added end;
+  end if;
+  return v_scheme || '://' || v_parts[2] || v_path
+         || case when v_query = '' then '' else '?' || v_query end
+         || coalesce(v_parts[5], '');
 end
 $$;
 
-drop trigger if exists notify_request on net.http_request_queue;
-drop function if exists net.notify_request();
 create or replace function net.http_get(
   url text,
   params jsonb default '{}'::jsonb,
