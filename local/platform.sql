@@ -138,19 +138,28 @@ alter default privileges for role supabase_admin in schema extensions
 -- pg_cron: on hosted, `create extension pg_cron` by postgres runs as supabase_admin through
 -- supautils, in schema pg_catalog, then the after-create script grants postgres its share. Here it
 -- exists before the migrations, so their `create extension if not exists pg_cron` is a no-op.
-create extension if not exists pg_cron with schema pg_catalog;
-grant usage on schema cron to postgres with grant option;
-grant all on all functions in schema cron to postgres with grant option;
-alter default privileges for role supabase_admin in schema cron
-  grant all on sequences to postgres with grant option;
-alter default privileges for role supabase_admin in schema cron
-  grant all on tables to postgres with grant option;
-alter default privileges for role supabase_admin in schema cron
-  grant all on functions to postgres with grant option;
-grant all privileges on all tables in schema cron to postgres with grant option;
-revoke all on table cron.job from postgres;
-grant select on table cron.job to postgres with grant option;
-revoke trigger on cron.job_run_details from postgres;
+-- pg_cron can only live in the database `cron.database_name` names (scratch databases made by
+-- tests have none, as on a hosted project's other databases).
+do $$
+begin
+  if current_database() <> coalesce(current_setting('cron.database_name', true), 'postgres') then
+    return;
+  end if;
+  create extension if not exists pg_cron with schema pg_catalog;
+  grant usage on schema cron to postgres with grant option;
+  grant all on all functions in schema cron to postgres with grant option;
+  alter default privileges for role supabase_admin in schema cron
+    grant all on sequences to postgres with grant option;
+  alter default privileges for role supabase_admin in schema cron
+    grant all on tables to postgres with grant option;
+  alter default privileges for role supabase_admin in schema cron
+    grant all on functions to postgres with grant option;
+  grant all privileges on all tables in schema cron to postgres with grant option;
+  revoke all on table cron.job from postgres;
+  grant select on table cron.job to postgres with grant option;
+  revoke trigger on cron.job_run_details from postgres;
+end
+$$;
 
 -- auth: the parts of GoTrue's schema that application SQL touches ---------------------------------
 create schema if not exists auth authorization supabase_admin;
