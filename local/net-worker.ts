@@ -16,7 +16,8 @@ interface QueuedRequest {
   id: string;
   method: string;
   url: string;
-  headers: Record<string, string>;
+  /** pg_net allows null (http_post with `headers => null`). */
+  headers: Record<string, string> | null;
   body: Uint8Array | null;
   timeout_milliseconds: number;
 }
@@ -36,7 +37,7 @@ export async function startNetWorker(
     try {
       const res = await fetch(req.url, {
         method: req.method,
-        headers: req.headers,
+        headers: req.headers ?? {},
         body: req.body && req.method !== "GET" ? new Uint8Array(req.body) : undefined,
         signal: AbortSignal.timeout(req.timeout_milliseconds),
       });

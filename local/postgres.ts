@@ -81,14 +81,33 @@ export async function reachableByPostgres(dir: string): Promise<boolean> {
   return r.code === 0;
 }
 
-/** Creates the cluster on first use; returns true when it was created now. */
+/**
+ * The cluster's bootstrap superuser: the platform's role, as on hosted Supabase. `postgres` (the
+ * role migrations and functions use) is created by local/platform.sql without superuser.
+ */
+export const PLATFORM_SUPERUSER = "supabase_admin";
+
+/** Written into the data directory of clusters whose bootstrap superuser is PLATFORM_SUPERUSER. */
+const LAYOUT_MARKER = "sms-stack-bootstrap-supabase_admin";
+
+/**
+ * Creates the cluster on first use; returns true when it was created now. A cluster from before
+ * the hosted role layout (bootstrap superuser `postgres`, which Postgres cannot demote) is moved
+ * aside to `<dataDir>.pre-supabase-admin-<time>` and a new one is created.
+ */
 export async function initCluster(opts: ClusterOptions): Promise<boolean> {
   const log = opts.log ?? (() => {});
-  try {
-    await Deno.stat(`${opts.dataDir}/PG_VERSION`);
-    return false;
-  } catch {
-    // not initialised yet
+  const exists = await Deno.stat(`${opts.dataDir}/PG_VERSION`).then(() => true, () => false);
+  if (exists) {
+    const current = await Deno.stat(`${opts.dataDir}/${LAYOUT_MARKER}`).then(
+      () => true,
+      () => false,
+    );
+    if (current) return false;
+    const aside = `${opts.dataDir}.pre-supabase-admin-${Date.now()}`;
+    log(`cluster in ${opts.dataDir} has postgres as superuser; moving it to ${aside}`);
+    await stopCluster(opts.dataDir);
+    await Deno.rename(opts.dataDir, aside);
   }
   log(`initialising Postgres cluster in ${opts.dataDir}`);
   const parent = opts.dataDir.replace(/\/[^/]+\/?$/, "") || "/";
@@ -102,7 +121,7 @@ export async function initCluster(opts: ClusterOptions): Promise<boolean> {
     "-D",
     opts.dataDir,
     "-U",
-    "postgres",
+    PLATFORM_SUPERUSER,
     "--auth-local=trust",
     "--auth-host=scram-sha-256",
     `--pwfile=${pwfile}`,
@@ -111,6 +130,7 @@ export async function initCluster(opts: ClusterOptions): Promise<boolean> {
   ], { asPostgres: true });
   await Deno.remove(pwfile).catch(() => {});
   if (init.code !== 0) throw new Error(`initdb failed:\n${init.output}`);
+  await Deno.writeTextFile(`${opts.dataDir}/${LAYOUT_MARKER}`, `${PLATFORM_SUPERUSER}\n`);
   return true;
 }
 

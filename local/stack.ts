@@ -8,6 +8,7 @@ import {
   clusterRunning,
   ensureDebianPackages,
   initCluster,
+  PLATFORM_SUPERUSER,
   reachableByPostgres,
   startCluster,
   stopCluster,
@@ -58,7 +59,10 @@ export interface StackInfo {
   apiUrl: string;
   functionsUrl: string;
   jwksUrl: string;
+  /** As `postgres`: not a superuser, hosted Supabase's grants (migrations, seed, functions). */
   dbUrl: string;
+  /** As `supabase_admin`, the platform's superuser: only for what the platform itself does. */
+  adminDbUrl: string;
   sandboxUrl: string;
   /** The send-sms demo page (local/demo/). */
   demoUrl: string;
@@ -151,8 +155,8 @@ async function clusterDir(stateDir: string): Promise<string> {
   return `/tmp/sms-stack-${id}/pg`;
 }
 
-function dbUrl(port: number): string {
-  return `postgresql://postgres:postgres@localhost:${port}/postgres?sslmode=disable`;
+function dbUrl(port: number, user = "postgres"): string {
+  return `postgresql://${user}:postgres@localhost:${port}/postgres?sslmode=disable`;
 }
 
 async function supabaseCli(args: string[], log: (l: string) => void): Promise<void> {
@@ -256,11 +260,12 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     log(created ? "  new cluster" : "  reusing existing data");
 
     const url = dbUrl(ports.db);
+    const adminUrl = dbUrl(ports.db, PLATFORM_SUPERUSER);
+    log("• platform stand-ins as supabase_admin (roles, auth, extensions, cron, vault, net)");
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    await admin.file(join(PROJECT_ROOT, "local", "platform.sql")).finally(() => admin.end());
     const sql = postgres(url, { max: 4, onnotice: () => {} });
     cleanups.push(() => sql.end({ timeout: 5 }));
-
-    log("• platform stand-ins (roles, auth, extensions, vault, net)");
-    await sql.file(join(PROJECT_ROOT, "local", "platform.sql"));
     log("• migrations and seed (supabase db push)");
     await supabaseCli(
       ["db", "push", "--db-url", url, "--include-all", "--include-seed", "--yes"],
@@ -292,6 +297,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       functionsUrl: `${apiUrl}/functions/v1`,
       jwksUrl: `${apiUrl}/auth/v1/.well-known/jwks.json`,
       dbUrl: url,
+      adminDbUrl: adminUrl,
       sandboxUrl: `http://127.0.0.1:${ports.sandbox}`,
       demoUrl: `http://127.0.0.1:${ports.demo}`,
       stateDir: options.stateDir,
@@ -315,10 +321,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     };
 
     // The cron job reads these, as it reads the vault on a real project (docs/operations.md).
-    await sql`
-      insert into vault.secrets (name, secret) values
-        ('project_url', ${apiUrl}), ('process_retries_secret', ${secrets.processRetriesSecret})
-      on conflict (name) do update set secret = excluded.secret, updated_at = now()`;
+    await sql.begin(async (tx) => {
+      await tx`delete from vault.secrets where name in ('project_url', 'process_retries_secret')`;
+      await tx`select vault.create_secret(${apiUrl}, 'project_url'),
+                      vault.create_secret(${secrets.processRetriesSecret}, 'process_retries_secret')`;
+    });
 
     log(`• Twilio sandbox on port ${ports.sandbox}`);
     const sandbox = await startSandbox({
@@ -381,7 +388,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     base.demoUrl = demo.url;
 
     log("• pg_net worker");
-    const workerSql = postgres(url, { max: 4, onnotice: () => {} });
+    // pg_net's worker is the platform's: it connects as the superuser, not as postgres.
+    const workerSql = postgres(adminUrl, { max: 4, onnotice: () => {} });
     cleanups.push(() => workerSql.end({ timeout: 5 }));
     const netWorker = await startNetWorker(workerSql, { log });
     cleanups.push(() => netWorker.stop());

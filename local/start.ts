@@ -27,7 +27,8 @@ function summary(info: StackInfo): string {
 Local SMS stack is running. Ctrl-C stops everything.
 
   API gateway      ${info.apiUrl}      functions at ${info.functionsUrl}/<name>
-  Database         ${info.dbUrl}
+  Database         ${info.dbUrl}   (postgres: not a superuser, as on Supabase)
+  Platform admin   ${info.adminDbUrl}
   Twilio sandbox   ${info.sandboxUrl}      inbox: ${info.sandboxUrl}/   messages: ${info.sandboxUrl}/api/messages
   Demo page        ${info.demoUrl}/     send-sms from a browser, as a seeded user
   JWKS             ${info.jwksUrl}

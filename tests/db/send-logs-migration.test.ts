@@ -34,8 +34,13 @@ Deno.test("the send_logs migration keeps every old provider id and backfills cus
   const url = new URL(stack().dbUrl);
   url.pathname = `/${name}`;
   const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  // The platform prepares a database (as supabase_admin); migrations then run as postgres.
+  const platformUrl = new URL(stack().adminDbUrl);
+  platformUrl.pathname = `/${name}`;
+  const platform = postgres(platformUrl.toString(), { max: 1, onnotice: () => {} });
   try {
-    await sql.file(join(PROJECT_ROOT, "local", "platform.sql"));
+    await platform.file(join(PROJECT_ROOT, "local", "platform.sql"));
+    await platform.end();
     await sql.file(join(MIGRATIONS, BASE));
 
     const businessId = crypto.randomUUID();
@@ -90,6 +95,7 @@ Deno.test("the send_logs migration keeps every old provider id and backfills cus
       assert.equal(now.customer_id, old.contact, "customer_id mirrors contact_id");
     }
   } finally {
+    await platform.end();
     await sql.end();
     await admin.unsafe(`drop database if exists ${name} with (force)`);
     await admin.end();

@@ -24,3 +24,11 @@ export function stack(): StackInfo {
 export function db(max = 2): postgres.Sql {
   return postgres(stack().dbUrl, { max, onnotice: () => {} });
 }
+
+/**
+ * A pool as `supabase_admin`, the platform's superuser. Only for what the hosted platform would do
+ * itself (server settings, the platform stand-ins); application work uses `db()` as `postgres`.
+ */
+export function adminDb(max = 1): postgres.Sql {
+  return postgres(stack().adminDbUrl, { max, onnotice: () => {} });
+}
