@@ -231,7 +231,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await sql.file(join(PROJECT_ROOT, "local", "platform.sql"));
     log("• migrations and seed (supabase db push)");
     await supabaseCli(
-      ["db", "push", "--db-url", url, "--include-all", "--include-seed", "--yes"],
+      ["db", "push", `--remote=${url}`, "--include-all", "--include-seed", "--yes"],
       log,
     );
 
