@@ -9,6 +9,8 @@
  *   `name`, `static_patterns`, `verify_jwt`) and one `file` part per uploaded file, named by its
  *   path relative to the working directory; a 201 `DeployFunctionResponse` is expected. Several
  *   functions end with one `PUT /v1/projects/{ref}/functions` (bulk update), answered 200.
+ * - `apps/cli-go/internal/secrets/set/set.go`: `supabase secrets set` is one `POST
+ *   /v1/projects/{ref}/secrets` with `[{ name, value }]`, answered 201.
  * - `apps/cli-go/pkg/api/types.gen.go`: `DeployFunctionResponse`, `BulkUpdateFunctionResponse`.
  */
 
@@ -41,17 +43,21 @@ export interface ManagementApi {
   uploads: CapturedUpload[];
   /** Bodies of `PUT /v1/projects/{ref}/functions` calls. */
   bulkUpdates: unknown[];
+  /** Bodies of `POST /v1/projects/{ref}/secrets` calls. */
+  secrets: { name: string; value: string }[][];
   close(): Promise<void>;
 }
 
 const DEPLOY = /^\/v1\/projects\/([a-z]{20})\/functions\/deploy$/;
 const FUNCTIONS = /^\/v1\/projects\/([a-z]{20})\/functions$/;
+const SECRETS = /^\/v1\/projects\/([a-z]{20})\/secrets$/;
 
 /** Starts the stand-in on a free port of 127.0.0.1. */
 export function startManagementApi(): Promise<ManagementApi> {
   const requests: CapturedRequest[] = [];
   const uploads: CapturedUpload[] = [];
   const bulkUpdates: unknown[] = [];
+  const secrets: { name: string; value: string }[][] = [];
   let version = 0;
   const { promise: listening, resolve } = Promise.withResolvers<number>();
 
@@ -99,6 +105,10 @@ export function startManagementApi(): Promise<ManagementApi> {
         bulkUpdates.push(body);
         return Response.json({ functions: body });
       }
+      if (req.method === "POST" && SECRETS.test(url.pathname)) {
+        secrets.push(await req.json());
+        return new Response(null, { status: 201 });
+      }
       await req.body?.cancel();
       return Response.json({ message: `not emulated: ${req.method} ${url.pathname}` }, {
         status: 404,
@@ -111,6 +121,7 @@ export function startManagementApi(): Promise<ManagementApi> {
     requests,
     uploads,
     bulkUpdates,
+    secrets,
     close: () => server.shutdown(),
   }));
 }
