@@ -335,8 +335,8 @@ export function functionArgs(
   return [
     "run",
     "--quiet",
-    `--config=${join(PROJECT_ROOT, "deno.json")}`,
-    "--no-lock",
+    // The function's own deno.json (beside its index.ts), the import map deploy uploads with it.
+    `--config=${entry.replace(/[^/]*$/, "deno.json")}`,
     "--allow-net",
     "--allow-env",
     "--allow-read",

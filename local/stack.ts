@@ -268,7 +268,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     cleanups.push(() => sql.end({ timeout: 5 }));
     log("• migrations and seed (supabase db push)");
     await supabaseCli(
-      ["db", "push", "--db-url", url, "--include-all", "--include-seed", "--yes"],
+      ["db", "push", `--remote=${url}`, "--include-all", "--include-seed", "--yes"],
       log,
     );
 

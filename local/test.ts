@@ -152,8 +152,7 @@ try {
     await staticCheck("supabase db lint", SUPABASE, [
       "db",
       "lint",
-      "--db-url",
-      stack.info.dbUrl,
+      `--remote=${stack.info.dbUrl}`,
       "--schema",
       "public",
       "--fail-on",
