@@ -30,45 +30,53 @@ function serveOnPort(a: Handler | Options, b?: Handler): Deno.HttpServer {
   if (!handler) throw new TypeError("Deno.serve needs a handler");
   if (served) throw new Error("an edge function serves one handler");
   served = true;
-  const { onListen: _ignored, port: _port, hostname: _host, handler: _h, ...rest } = options;
+  const { onListen: _ignored, port: _port, hostname: _host, handler: _h, ...serveOptions } =
+    options;
   return realServe(
-    { ...rest, port, hostname: "127.0.0.1", onListen: () => {} },
+    { ...serveOptions, port, hostname: "127.0.0.1", onListen: () => {} },
     async (req, info) => {
-      const forFunction = drained(req);
-      const res = await handler(forFunction, info);
-      if (!forFunction.bodyUsed) forFunction.body?.cancel().catch(() => {});
+      const { request, rest } = drained(req);
+      const res = await handler(request, info);
+      await rest();
       return res;
     },
   );
 }
 
 /**
- * `req` with a body that is read to its end even when the function stops reading it (a body
- * over its size limit): Deno 2.1.4's server resets a connection whose request body is left
- * unread, so the supervisor would lose the function's answer (413-style refusals). On the
- * platform the body reaches the isolate inside the runtime, with no connection to reset.
+ * `req` for the function, and `rest()`, which reads whatever of its body the function left unread
+ * (a body over its size limit, or one it never looked at) before the answer goes out: Deno 2.1.4's
+ * server resets a connection whose request body is left unread, and the supervisor would lose the
+ * function's answer. On the platform the body reaches the isolate inside the runtime, with no
+ * connection to reset.
  */
-function drained(req: Request): Request {
-  if (!req.body) return req;
+function drained(req: Request): { request: Request; rest: () => Promise<void> } {
+  if (!req.body) return { request: req, rest: () => Promise.resolve() };
   const source = req.body.getReader();
-  const drain = async () => {
+  let ended = false;
+  const read = async () => {
+    const chunk = await source.read();
+    if (chunk.done) ended = true;
+    return chunk;
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    // The function's cancel must not reach the connection: rest() reads on.
+    cancel() {},
+  });
+  const request = new Request(req, { body, duplex: "half" } as RequestInit);
+  const rest = async () => {
     try {
-      while (!(await source.read()).done);
+      while (!ended) await read();
     } catch {
       // the client went away
     }
   };
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await source.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel() {
-      drain();
-    },
-  });
-  return new Request(req, { body, duplex: "half" } as RequestInit);
+  return { request, rest };
 }
 
 // deno-lint-ignore no-explicit-any

@@ -155,7 +155,8 @@ async function clusterDir(stateDir: string): Promise<string> {
   return `/tmp/sms-stack-${id}/pg`;
 }
 
-function dbUrl(port: number, user = "postgres"): string {
+/** A local cluster's database URL for `user` (every local role's password is `postgres`). */
+export function dbUrl(port: number, user = "postgres"): string {
   return `postgresql://${user}:postgres@localhost:${port}/postgres?sslmode=disable`;
 }
 

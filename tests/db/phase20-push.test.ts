@@ -1,5 +1,5 @@
 /**
- * `supabase db push` onto the app the channel extends: a scratch database gets the platform
+ * `supabase db push` onto the app the channel extends: a fresh cluster gets the platform
  * stand-ins and the app's own phase-20 schema with data (tests/fixtures/phase20/schema.sql), then
  * the real CLI pushes every migration in supabase/migrations over it, as an operator would. The
  * push must succeed and keep every row: email logs keep their Resend ids (now inside the JSONB),
@@ -8,35 +8,35 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
-import { db, stack } from "../support/stack.ts";
+import { freePort } from "@local/ports.ts";
+import { initCluster, PLATFORM_SUPERUSER, startCluster, stopCluster } from "@local/postgres.ts";
+import { dbUrl } from "@local/stack.ts";
 
 const SUPABASE = join(PROJECT_ROOT, "node_modules", ".bin", "supabase");
 
-function urlFor(base: string, database: string): string {
-  const url = new URL(base);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 Deno.test("db push over an existing phase-20 project succeeds and keeps its data", async () => {
-  const info = stack() as ReturnType<typeof stack> & { adminDbUrl?: string };
-  const name = `phase20_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  const admin = info.adminDbUrl ? postgres(info.adminDbUrl, { max: 1, onnotice: () => {} }) : db(1);
-  await admin.unsafe(`create database ${name}`);
-  // The platform's parts are the platform's to make (the superuser), the app's schema the app's.
-  const platform = postgres(urlFor(info.adminDbUrl ?? info.dbUrl, name), {
-    max: 1,
-    onnotice: () => {},
+  // A project of its own: pg_cron lives in one database per cluster (cron.database_name), and the
+  // push must create everything a hosted project's `postgres` database gets.
+  const dir = await Deno.makeTempDir({ prefix: "sms-phase20-" });
+  await Deno.chmod(dir, 0o755);
+  const dataDir = join(dir, "pg");
+  const port = freePort();
+  await initCluster({ dataDir, port });
+  await startCluster({
+    dataDir,
+    port,
+    extraConfig: { fsync: "off", synchronous_commit: "off", full_page_writes: "off" },
   });
-  const url = urlFor(info.dbUrl, name);
+  const url = dbUrl(port);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await platform.file(join(PROJECT_ROOT, "local", "platform.sql"));
-    await platform.end();
+    // The platform's parts are the platform's to make (its superuser), the app's schema the app's.
+    const admin = postgres(dbUrl(port, PLATFORM_SUPERUSER), { max: 1, onnotice: () => {} });
+    await admin.file(join(PROJECT_ROOT, "local", "platform.sql")).finally(() => admin.end());
     await sql.file(join(PROJECT_ROOT, "tests", "fixtures", "phase20", "schema.sql"));
 
     const push = await new Deno.Command(SUPABASE, {
-      args: ["db", "push", "--db-url", url, "--include-all", "--yes"],
+      args: ["db", "push", `--remote=${url}`, "--include-all", "--yes"],
       cwd: PROJECT_ROOT,
       stdin: "null",
       stdout: "piped",
@@ -84,7 +84,7 @@ Deno.test("db push over an existing phase-20 project succeeds and keeps its data
     });
   } finally {
     await sql.end();
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.end();
+    await stopCluster(dataDir);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

@@ -750,8 +750,10 @@ Deno.test("process-retries: a run starts no more rows than its CPU budget pays f
     await withCronPaused(sql, async () => {
       await sandbox("/api/messages", { method: "DELETE" });
       const rows = await enqueue(sql, tenant, 30, { tag: `cpu-budget ${crypto.randomUUID()}` });
-      // 40 ms of CPU at 4 ms a row: 10 rows a run, whatever the wall-clock budget allows.
+      // 40 ms of CPU at 4 ms a row: 10 rows a run, whatever the wall-clock budget allows. Its own
+      // sender (the messaging service), so no other test's booked slots stand in its way.
       const env = {
+        TWILIO_MESSAGING_SERVICE_SID: info.twilio.messagingServiceSid,
         SMS_MAX_SEGMENTS_PER_SECOND: "2000",
         PROCESS_RETRIES_CPU_BUDGET_MS: "40",
         PROCESS_RETRIES_CPU_MS_PER_ROW: "4",

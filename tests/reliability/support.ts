@@ -156,9 +156,16 @@ export async function workerStats(
   return all[name];
 }
 
-/** The pid of the stack's current worker for function `name`, or `null` while it has none. */
-export function functionPid(name: string): Promise<number | null> {
-  return Promise.resolve(functionWorkerPid(functionPort(name)));
+/**
+ * The pid of the stack's current worker for function `name`. A function whose last worker was
+ * retired has none until a request comes (as on the platform); a preflight request boots one.
+ */
+export async function functionPid(name: string): Promise<number | null> {
+  const pid = functionWorkerPid(functionPort(name));
+  if (pid !== null) return pid;
+  const res = await fetch(`http://127.0.0.1:${functionPort(name)}/${name}`, { method: "OPTIONS" });
+  await res.body?.cancel();
+  return functionWorkerPid(functionPort(name));
 }
 
 /** Waits until the function's port accepts connections again. */
