@@ -34,7 +34,11 @@ Deno.test("db push writes [db.vault] from the environment when it applies migrat
   url.pathname = `/${name}`;
   const target = postgres(url.href, { max: 1, onnotice: () => {} });
   try {
-    await target.file(join(PROJECT_ROOT, "local", "platform.sql"));
+    // The platform's stand-ins are the platform's superuser's to apply.
+    const platformUrl = new URL(stack().adminDbUrl);
+    platformUrl.pathname = `/${name}`;
+    const platform = postgres(platformUrl.href, { max: 1, onnotice: () => {} });
+    await platform.file(join(PROJECT_ROOT, "local", "platform.sql")).finally(() => platform.end());
     const project = join(work, "project");
     await copyDir(
       join(PROJECT_ROOT, "supabase"),

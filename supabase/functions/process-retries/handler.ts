@@ -232,9 +232,7 @@ class RetryRun {
   }
 
   #canStart(): boolean {
-    return !this.#saturated && this.#started < this.#ctx.config.maxRows &&
-      this.#ctx.cpu.plannedMs + this.#ctx.config.cpuMsPerRow <= this.#ctx.cpu.budgetMs &&
-      this.#budget.canStart();
+    return !this.#saturated && this.#budget.canStart();
   }
 
   /** Rows the CPU plans (the run's and the worker's) still allow to start. */
@@ -249,7 +247,7 @@ class RetryRun {
     const leaseSeconds = leaseSecondsFor(config);
     const pool = new TaskPool(config.concurrency);
     try {
-      claiming: while (this.#canStart()) {
+      claiming: while (this.#canStart() && this.#rowsLeft() > 0) {
         const limit = claimLimit({
           batchSize: Math.min(config.batchSize, this.#rowsLeft()),
           remainingStartMs: this.#budget.remainingStartMs(),
@@ -262,7 +260,7 @@ class RetryRun {
         if (rows.length === 0) break;
         for (const [i, row] of rows.entries()) {
           await pool.ready();
-          if (!this.#canStart()) {
+          if (!this.#canStart() || this.#rowsLeft() < 1) {
             for (const left of rows.slice(i)) this.#count(await this.#release(left));
             break claiming;
           }
