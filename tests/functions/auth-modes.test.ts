@@ -16,6 +16,7 @@ import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { freePort } from "@local/ports.ts";
 import { functionEnv } from "@local/stack.ts";
 import { createCustomer } from "../support/sms.ts";
+import { newSid, statusParams } from "./twilio-webhook-support.ts";
 import { db, stack } from "../support/stack.ts";
 
 const info = stack();
@@ -113,7 +114,7 @@ for (const project of await projects()) {
       assert.equal((await direct.json()).error.code, "unauthorized");
 
       // twilio-webhook: a signed callback for an unknown message is acknowledged with TwiML.
-      const params = { MessageSid: `SM${"0".repeat(32)}`, MessageStatus: "delivered" };
+      const params = statusParams(newSid(), "delivered");
       const signature = twilio.getExpectedTwilioSignature(
         info.twilio.authToken,
         info.twilio.webhookUrl,
@@ -127,7 +128,7 @@ for (const project of await projects()) {
         },
         body: new URLSearchParams(params).toString(),
       });
-      assert.equal(hook.status, 200);
+      assert.equal(hook.status, 200, await hook.clone().text());
       assert.match(hook.headers.get("content-type") ?? "", /xml/);
       await hook.body?.cancel();
 
