@@ -204,14 +204,19 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       ok: busiestSecond <= PACE + 1,
       detail: `at most ${busiestSecond} sends in any one second (limit ${PACE})`,
     },
-    {
-      name: "a default run fits the CPU limit",
-      ok: cpuShare <= CPU_SHARE_TARGET && cpuPerRow <= DEFAULT_CPU_MS_PER_ROW,
-      detail: `${fmt(cpuPerRow)} ms of CPU a row (estimate ${DEFAULT_CPU_MS_PER_ROW} ms); ` +
-        `${rowsPerRun} rows a run → ${fmt(runCpuMs)} ms, ${fmt(cpuShare * 100)}% of ` +
-        `${FREE_PLAN_LIMITS.cpuHardMs} ms (target ≤ ${CPU_SHARE_TARGET * 100}%)`,
-    },
   ];
+  // A speed target, not correctness: the quick form's few rows run on a cold JIT.
+  if (!ctx.quick) {
+    checks.push(
+      {
+        name: "a default run fits the CPU limit",
+        ok: cpuShare <= CPU_SHARE_TARGET && cpuPerRow <= DEFAULT_CPU_MS_PER_ROW,
+        detail: `${fmt(cpuPerRow)} ms of CPU a row (estimate ${DEFAULT_CPU_MS_PER_ROW} ms); ` +
+          `${rowsPerRun} rows a run → ${fmt(runCpuMs)} ms, ${fmt(cpuShare * 100)}% of ` +
+          `${FREE_PLAN_LIMITS.cpuHardMs} ms (target ≤ ${CPU_SHARE_TARGET * 100}%)`,
+      },
+    );
+  }
   return {
     name: "drain",
     quick: ctx.quick,
