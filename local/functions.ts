@@ -90,9 +90,10 @@ const MONITOR_MS = 25;
  * One function as the edge runtime runs it with the `per_worker` policy: requests go to the
  * current worker; a worker past its CPU soft limit or half its wall clock is retired (new
  * requests boot a fresh worker, its own finish) and one past the CPU hard limit or the wall clock
- * is terminated, its requests in flight answered 546. A worker that dies is replaced on the next
- * request, as the platform boots a new isolate. The supervisor also listens on `port`, so tests
- * and benchmarks that call a function directly meet the same limits as calls through the gateway.
+ * is terminated, its requests in flight answered 546. A retired worker's successor boots with the
+ * next request, as the platform boots a new isolate; one that died is replaced at once. The
+ * supervisor also listens on `port`, so tests and benchmarks that call a function directly meet
+ * the same limits as calls through the gateway.
  */
 export class FunctionProcess {
   readonly limits: FunctionLimits;
@@ -121,14 +122,9 @@ export class FunctionProcess {
     return ms;
   }
 
-  /** Workers booted so far (the first one included). */
-  get workersStarted(): number {
-    return this.#counts.started;
-  }
-
   /**
    * What happened to its workers: booted, retired (a limit's soft side), terminated for a limit,
-   * and crashed (died on their own: an uncaught error, the heap, a kill from outside).
+   * or out of heap, and crashed (died otherwise: an uncaught error, a kill from outside).
    */
   stats(): { started: number; retired: number; terminated: number; crashed: number } {
     return { ...this.#counts };
@@ -155,9 +151,8 @@ export class FunctionProcess {
 
   /**
    * Sends one request to the current worker (`path` with its query) and answers what it answers,
-   * (a caller that goes away does not cancel it: the function runs to its end, as on the platform)
    * or what the platform answers when the worker cannot: 503 boot error, 504 idle timeout, 546
-   * resource limit, 500 worker error.
+   * resource limit, 500 worker error. A caller that goes away does not cancel the request.
    */
   async dispatch(path: string, init: RequestInit): Promise<Response> {
     let worker: WorkerProcess;
@@ -243,12 +238,12 @@ export class FunctionProcess {
       this.#workers.delete(worker);
       if (this.#current === worker) this.#current = null;
       if (this.#stopping || worker.retired) return;
-      if (worker.limitHit) {
+      if (worker.limitHit || worker.diedOfMemory()) {
         this.#counts.terminated++;
+        if (!worker.limitHit) this.options.log(`function ${this.spec.name}: worker out of memory`);
       } else {
         this.#counts.crashed++;
-        const why = worker.diedOfMemory() ? "memory limit" : `code ${status.code}`;
-        this.options.log(`function ${this.spec.name}: worker exited (${why})`);
+        this.options.log(`function ${this.spec.name}: worker exited (code ${status.code})`);
       }
       // A worker that served and died is replaced at once, so the next request finds one warm;
       // one that never booted is retried by the next request only (no crash loop).

@@ -61,7 +61,8 @@ Deno.test("limits: a request past the CPU hard limit is cut off with the platfor
     const next = await call("cpuMs=0");
     assert.equal(next.status, 200);
     assert.notEqual(next.body.pid, first.body.pid);
-    assert.ok(proc.workersStarted >= 2);
+    assert.ok(proc.stats().started >= 2);
+    assert.equal(proc.stats().terminated, 1);
   });
 });
 
