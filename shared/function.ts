@@ -9,7 +9,7 @@ import { createDb, dbUrlFromEnv, type Sql } from "./db.ts";
 import { errorResponse, isSmsError, SmsError } from "./errors.ts";
 import { CORS_HEADERS } from "./http.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
-import { createTwilioSender, loadTwilioConfig, type TwilioSender } from "./twilio.ts";
+import type { TwilioSender } from "./twilio.ts";
 
 /** Environment variables as a plain record. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -29,10 +29,17 @@ export interface FunctionDeps {
   ready?: Promise<void>;
 }
 
-/** Resolves the clients from the environment (call once per isolate, at module load). */
-export function depsFromEnv(env: Env): FunctionDeps {
+/**
+ * Resolves the clients from the environment (call once per isolate, at module load). `twilio`
+ * builds the Twilio sender (shared/twilio.ts `twilioSenderFromEnv`); a function that never calls
+ * Twilio passes `null`, which keeps twilio's package out of its module graph (about 40 ms of every
+ * cold start on the edge runtime's Deno: docs/performance.md).
+ */
+export function depsFromEnv(
+  env: Env,
+  twilio: ((env: Env) => TwilioSender | null) | null,
+): FunctionDeps {
   const url = dbUrlFromEnv(env);
-  const twilioConfig = loadTwilioConfig(env);
   const sql = url ? createDb(url) : null;
   return {
     env,
@@ -40,7 +47,7 @@ export function depsFromEnv(env: Env): FunctionDeps {
     // Connect while the rest of start-up and the first request's own work go on (cold start);
     // a failure here is the first request's to report.
     ready: sql ? sql`select 1`.then(() => {}, () => {}) : undefined,
-    twilio: twilioConfig ? createTwilioSender(twilioConfig) : null,
+    twilio: twilio ? twilio(env) : null,
     now: () => new Date(),
   };
 }

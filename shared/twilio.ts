@@ -380,14 +380,19 @@ function processEnv(): Record<string, string | undefined> {
   }
 }
 
+/** The sender for `env`, or `null` when Twilio is not configured there (SMS disabled). */
+export function twilioSenderFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): TwilioSender | null {
+  const config = loadTwilioConfig(env);
+  return config ? createTwilioSender(config) : null;
+}
+
 let singleton: { sender: TwilioSender | null } | null = null;
 
 /** The sender configured from `Deno.env`, resolved once; `null` when SMS is disabled. */
 export function getTwilioSender(): TwilioSender | null {
-  if (!singleton) {
-    const config = loadTwilioConfig(processEnv());
-    singleton = { sender: config ? createTwilioSender(config) : null };
-  }
+  singleton ??= { sender: twilioSenderFromEnv(processEnv()) };
   return singleton.sender;
 }
 

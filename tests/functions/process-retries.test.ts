@@ -433,7 +433,7 @@ import { createProcessRetriesHandler } from "${
   toFileUrl(join(PROJECT_ROOT, "supabase", "functions", "process-retries", "handler.ts"))
 }";
 const env = Deno.env.toObject();
-const deps = depsFromEnv(env);
+const deps = depsFromEnv(env, null);
 const killAfter = Number(env.KILL_AFTER);
 let accepted = 0;
 deps.twilio = createTwilioSender(loadTwilioConfig(env), {

@@ -5,7 +5,8 @@
  * @module
  */
 import { depsFromEnv, serveFunction } from "@shared/function.ts";
+import { twilioSenderFromEnv } from "@shared/twilio.ts";
 import { createProcessRetriesHandler } from "./handler.ts";
 
-const deps = depsFromEnv(Deno.env.toObject());
+const deps = depsFromEnv(Deno.env.toObject(), twilioSenderFromEnv);
 Deno.serve(serveFunction("process-retries", createProcessRetriesHandler(deps)));

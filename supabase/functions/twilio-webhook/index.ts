@@ -3,5 +3,6 @@
 import { depsFromEnv, serveFunction } from "@shared/function.ts";
 import { createWebhookHandler } from "./handler.ts";
 
-const deps = depsFromEnv(Deno.env.toObject());
+// It answers Twilio with TwiML and never calls Twilio's API: no sender, no twilio package.
+const deps = depsFromEnv(Deno.env.toObject(), null);
 Deno.serve(serveFunction("twilio-webhook", createWebhookHandler(deps)));
