@@ -238,12 +238,12 @@ export class FunctionProcess {
       this.#workers.delete(worker);
       if (this.#current === worker) this.#current = null;
       if (this.#stopping || worker.retired) return;
-      if (worker.limitHit || worker.diedOfMemory()) {
-        this.#counts.terminated++;
-        if (!worker.limitHit) this.options.log(`function ${this.spec.name}: worker out of memory`);
-      } else {
-        this.#counts.crashed++;
-        this.options.log(`function ${this.spec.name}: worker exited (code ${status.code})`);
+      // A worker the supervisor terminated was counted then; the others are counted here.
+      if (!worker.limitHit) {
+        const oom = worker.diedOfMemory();
+        this.#counts[oom ? "terminated" : "crashed"]++;
+        const why = oom ? "out of memory" : `exited (code ${status.code})`;
+        this.options.log(`function ${this.spec.name}: worker ${why}`);
       }
       // A worker that served and died is replaced at once, so the next request finds one warm;
       // one that never booted is retried by the next request only (no crash loop).
@@ -268,6 +268,7 @@ export class FunctionProcess {
             hit === "cpu" ? `CPU time ${cpu} ms ≥ ${cpuHardMs} ms` : "wall clock"
           }, ${w.inFlight} request(s) in flight)`,
         );
+        this.#counts.terminated++;
         w.kill(hit);
       } else if (!w.retired && (cpu >= cpuSoftMs || age >= wallClockMs / 2)) {
         w.retired = true;
