@@ -137,6 +137,7 @@ Deno.test({
     }
     const keys = JSON.parse(await Deno.readTextFile(join(info.stateDir, "jwt-keys.json"))) as {
       privateJwk: { d: string };
+      jwtSecret: string;
     };
     const secrets: Record<string, string> = {
       "Twilio auth token": info.twilio.authToken,
@@ -144,6 +145,8 @@ Deno.test({
       "anon key": info.tokens.anon,
       "service role key": info.tokens.serviceRole,
       "JWT signing key": keys.privateJwk.d,
+      "legacy JWT secret": keys.jwtSecret,
+      "secret API key": info.apiKeys.secret,
       "database URL": info.dbUrl,
       ...Object.fromEntries(
         Object.entries(info.tokens.users).map(([email, t]) => [`${email}'s token`, t]),
