@@ -90,7 +90,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   let cpuMs = NaN;
   try {
     await fn.start();
-    gateway = startGateway({ port: gatewayPort, jwks, functions: [fn], log: ctx.log });
+    gateway = startGateway({ port: gatewayPort, jwks, functions: [fn] });
     const customers = await tenant.customers(rows);
     phones = new Set(customers.map((c) => c.phone));
     const fence = await fenceOtherRetries(info, tenant.businessId);

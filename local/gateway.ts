@@ -14,7 +14,6 @@ export interface GatewayOptions {
   /** Legacy projects: the JWT secret `verify_jwt` checks HS256 tokens with instead. */
   jwtSecret?: string;
   functions: FunctionProcess[];
-  log: (line: string) => void;
 }
 
 const CORS_HEADERS: Record<string, string> = {

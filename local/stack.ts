@@ -369,7 +369,6 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       jwks: publicJwks(keys, authMode),
       jwtSecret: authMode === "legacy" ? keys.jwtSecret : undefined,
       functions,
-      log,
     });
     cleanups.push(() => gateway.shutdown());
 

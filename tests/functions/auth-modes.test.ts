@@ -64,7 +64,6 @@ for (const project of await projects()) {
         jwks: publicJwks(keys, mode),
         jwtSecret: project.legacy ? keys.jwtSecret : undefined,
         functions: procs,
-        log: () => {},
       });
       const owner = info.seed.businesses[0].users[0];
       const token = await mintUserToken(keys, { sub: owner.id, email: owner.email }, {
