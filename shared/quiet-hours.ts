@@ -562,6 +562,15 @@ export function checkQuietHours(
   };
 }
 
+/**
+ * How far back a caller must read a recipient's sends for {@link frequencyCapFor}'s caps: the
+ * longest window among the state rules (24 h today). send-sms and process-retries both use it.
+ */
+export const FREQUENCY_CAP_LOOKBACK_MS = Math.max(
+  0,
+  ...STATE_RULES.map((r) => (r.frequencyCap?.windowHours ?? 0) * 3_600_000),
+);
+
 /** A frequency cap: at most `max` messages per rolling `windowMs`. */
 export interface FrequencyCap {
   max: number;

@@ -92,34 +92,6 @@ export type SmsSendLogStatus = (typeof SMS_SEND_LOG_STATUSES)[number];
 /** Any status a send log or a Twilio callback can carry. */
 export type SmsStatus = MessageStatus | SmsSendLogStatus;
 
-/**
- * Progress rank of each status. Callbacks arrive out of order and more than once, so a send log
- * only moves to a status of strictly higher rank; terminal statuses share one rank so that one
- * terminal status never overwrites another (only `read` may follow `delivered`).
- */
-export const MESSAGE_STATUS_RANK: Readonly<Record<SmsStatus, number>> = Object.freeze({
-  deferred: 0,
-  accepted: 0,
-  scheduled: 0,
-  queued: 1,
-  sending: 2,
-  sent: 3,
-  receiving: 3,
-  received: 4,
-  delivered: 4,
-  undelivered: 4,
-  failed: 4,
-  canceled: 4,
-  partially_delivered: 4,
-  read: 5,
-});
-
-/** Whether a send log at status `from` may move to status `to` (never backwards, never sideways). */
-export function canAdvanceStatus(from: SmsStatus | null, to: SmsStatus): boolean {
-  if (from === null) return true;
-  return MESSAGE_STATUS_RANK[to] > MESSAGE_STATUS_RANK[from];
-}
-
 /** Consent states of a customer's phone number (`customers.sms_consent_status`). */
 export const CONSENT_STATUSES = ["unknown", "opted_in", "opted_out"] as const;
 
@@ -185,40 +157,6 @@ export interface QuietHoursResult {
   regions: string[];
   /** True when zone or state came from the area code or a fallback, not the customer record. */
   uncertain: boolean;
-}
-
-/** Status of a row in the retry queue (`sms_retry_queue.status`). */
-export type RetryStatus = "pending" | "processing" | "completed" | "failed" | "cancelled";
-
-/** One row of `sms_retry_queue`, as the process-retries function sees it. */
-export interface SmsRetryQueueItem {
-  id: string;
-  businessId: string;
-  customerId: string;
-  sendLogId: string;
-  /** Body to send (kept with the row so a retry sends exactly what was validated). */
-  body: string;
-  reason: DeferReason;
-  status: RetryStatus;
-  /** Attempts already made (0 for a row that has never been tried). */
-  attempts: number;
-  maxAttempts: number;
-  /** When the row becomes due. */
-  scheduledFor: Date;
-  /** Until when the worker holding the row (`lockedBy`) owns it; only while processing. */
-  leaseExpiresAt: Date | null;
-  lockedBy: string | null;
-  lastError: string | null;
-  /** Twilio error code of the last failed attempt, if any. */
-  lastErrorCode: number | null;
-  /**
-   * True when a previous attempt may have reached Twilio (timeout, dropped connection): such a
-   * row is never blindly sent again, because Twilio has no idempotency key on message creation.
-   */
-  outcomeUncertain: boolean;
-  finishedAt: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
 }
 
 /** Body of a send-sms request (`parseSendSmsRequest` in `validation.ts` produces it). */

@@ -4,6 +4,7 @@ import { formatInTimeZone } from "date-fns-tz";
 import {
   checkFrequencyCap,
   checkQuietHours,
+  FREQUENCY_CAP_LOOKBACK_MS,
   frequencyCapFor,
   type QuietHoursRecipient,
   resolveCandidates,
@@ -310,4 +311,10 @@ Deno.test("quiet hours: property — a multi-zone area code allows exactly the i
     }),
     { numRuns: 500 },
   );
+});
+
+Deno.test("the frequency cap's look-back covers every state rule's window", () => {
+  const windows = STATE_RULES.flatMap((r) => r.frequencyCap ? [r.frequencyCap.windowHours] : []);
+  assert.ok(windows.length > 0);
+  assert.equal(FREQUENCY_CAP_LOOKBACK_MS, Math.max(...windows) * 3_600_000);
 });

@@ -28,6 +28,7 @@ import {
   TaskPool,
 } from "@shared/pacing.ts";
 import { applyProviderError } from "@shared/provider-effects.ts";
+import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/quiet-hours.ts";
 import {
   applyRequestOverrides,
   finishReserveMs,
@@ -83,8 +84,6 @@ export interface ProcessRetriesOptions {
 const MAX_BODY_BYTES = 4096;
 /** Pages of the recipient's messages read at most when reconciling (50 per page). */
 const RECONCILE_MAX_PAGES = 20;
-/** How long the frequency cap looks back (the longest cap in STATE_RULES is 24 h). */
-const RECENT_SENDS_MS = 24 * 3_600_000;
 
 /** Whether the request carries the cron secret (as a bearer token or in `x-cron-secret`). */
 export function hasCronSecret(req: Request, secret: string | undefined): boolean {
@@ -387,7 +386,7 @@ class RetryRun {
           retryId: row.id,
           worker,
           minLeaseSeconds: minLeaseSecondsAtSend(config, remainingStartMs),
-          since: new Date(now.getTime() - RECENT_SENDS_MS),
+          since: new Date(now.getTime() - FREQUENCY_CAP_LOOKBACK_MS),
         });
         if (!context.leaseHeld) return "lost";
         if (!this.#canStart()) {

@@ -11,6 +11,7 @@ import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
 import type { Logger } from "@shared/log.ts";
 import { checkMessageLength, measureMessage, type MessageLimits } from "@shared/message-limits.ts";
 import { applyProviderError, recordSendResult } from "@shared/provider-effects.ts";
+import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/quiet-hours.ts";
 import { assertSendable, decideSend, type SendCustomer } from "@shared/send-decision.ts";
 import { type TwilioSender, TwilioSendError } from "@shared/twilio.ts";
 import { retryDelayMs } from "@shared/twilio-errors.ts";
@@ -92,9 +93,6 @@ async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
   if (tooLong) throw tooLong;
   return parsed.data as SendRequest;
 }
-
-// The frequency cap looks back at most this far.
-const RECENT_SENDS_MS = 7 * 86_400_000;
 
 /**
  * The customer, for a member of their business (`null` otherwise, as for a missing one), with
@@ -434,7 +432,7 @@ export function createSendSmsHandler(
     const request = await parseRequest(req, options);
     const sql = await connectedSql(deps);
 
-    const since = new Date(deps.now().getTime() - RECENT_SENDS_MS);
+    const since = new Date(deps.now().getTime() - FREQUENCY_CAP_LOOKBACK_MS);
     const context = await loadContext(sql, {
       customerId: request.customerId,
       userId: user.id,
