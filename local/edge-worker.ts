@@ -4,6 +4,8 @@
  * retired or terminated; this module starts it, reads its CPU time and stops it.
  */
 
+import { cpuMsOf } from "./procfs.ts";
+
 /** Why a worker was terminated by its supervisor. */
 export type LimitHit = "cpu" | "wall_clock";
 
@@ -21,10 +23,6 @@ export interface WorkerSpawn {
   /** Drops stdout (info logs) when there is no log file; stderr still shows. */
   quiet?: boolean;
 }
-
-// Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on every Linux build Debian
-// ships); a worker's CPU is thus known to 10 ms.
-const TICK_MS = 10;
 
 /** A running worker process. */
 export class WorkerProcess {
@@ -94,7 +92,7 @@ export class WorkerProcess {
   /**
    * CPU time of the worker's JavaScript thread since it became ready. The edge runtime counts
    * the isolate's thread (CLOCK_THREAD_CPUTIME_ID); Deno runs JavaScript on the main thread,
-   * whose task id is the pid, so its utime + stime is the same measure.
+   * whose task id is the pid, so its utime + stime is the same measure (to 10 ms, /proc's tick).
    */
   cpuMs(): number {
     if (!this.dead) this.lastCpuMs = Math.max(this.lastCpuMs, this.#cpuTotalMs() - this.#cpuBaseMs);
@@ -102,15 +100,7 @@ export class WorkerProcess {
   }
 
   #cpuTotalMs(): number {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${this.pid}/task/${this.pid}/stat`);
-      // Fields after the command name (which may hold spaces): state is the first, utime the
-      // 12th, stime the 13th (proc(5) fields 3, 14 and 15).
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-    } catch {
-      return 0;
-    }
+    return cpuMsOf(`/proc/${this.pid}/task/${this.pid}/stat`);
   }
 
   /** True when the process ended the way V8 ends an isolate that ran out of heap. */

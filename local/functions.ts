@@ -8,6 +8,7 @@ import { WorkerProcess } from "./edge-worker.ts";
 import { FREE_PLAN_LIMITS, type FunctionLimits, platformAnswer } from "./limits.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
 import { freePort } from "./ports.ts";
+import { statFields } from "./procfs.ts";
 
 /** One function the gateway can route to. */
 export interface FunctionSpec {
@@ -356,16 +357,17 @@ export function functionWorkerPid(functionPort: number): number | null {
   let newest: { pid: number; start: number } | null = null;
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
+    let argv: string[];
     try {
-      const argv = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-      if (!argv.includes(tag)) continue;
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      // proc(5) field 22: start time, the 20th field after the command name.
-      const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-      if (!newest || start >= newest.start) newest = { pid: Number(entry.name), start };
+      argv = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
     } catch {
       continue; // gone meanwhile
     }
+    if (!argv.includes(tag)) continue;
+    const fields = statFields(`/proc/${entry.name}/stat`);
+    if (!fields) continue; // gone meanwhile
+    const start = Number(fields[19]); // starttime
+    if (!newest || start >= newest.start) newest = { pid: Number(entry.name), start };
   }
   return newest?.pid ?? null;
 }

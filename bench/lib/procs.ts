@@ -5,6 +5,7 @@
  * @module
  */
 import { functionWorkerPid } from "@local/functions.ts";
+import { cpuMsOf, statFields, TICKS_PER_SECOND } from "@local/procfs.ts";
 
 /** The pid of the worker serving the function on `port`, or null. */
 export const functionPid = functionWorkerPid;
@@ -26,28 +27,14 @@ export function processEnv(pid: number): Record<string, string> {
   return env;
 }
 
-/** Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux). */
-const TICKS_PER_SECOND = 100;
-
-/** The fields of /proc/<pid>/stat after the command name (which may hold spaces), or null. */
-function statFields(pid: number): string[] | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return null;
-  }
-}
-
 /** CPU seconds (user + system, all threads) a process has used, or 0 once it is gone. */
 export function cpuSeconds(pid: number): number {
-  const fields = statFields(pid); // utime and stime are the 12th and 13th
-  return fields ? (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND : 0;
+  return cpuMsOf(`/proc/${pid}/stat`) / 1000;
 }
 
 /** The parent pid of a process, or null. */
 export function parentPid(pid: number): number | null {
-  const fields = statFields(pid);
+  const fields = statFields(`/proc/${pid}/stat`);
   return fields ? Number(fields[1]) : null;
 }
 
