@@ -464,11 +464,15 @@ begin
 end
 $$;
 
-create or replace function net.http_get(
-  url text,
-  params jsonb default '{}'::jsonb,
-  headers jsonb default '{}'::jsonb,
-  timeout_milliseconds integer default 5000
+-- What the three request functions share (the stand-in's own helper): the params appended to the
+-- URL as curl does, the request queued, the worker woken after commit.
+create or replace function net._enqueue(
+  p_method text,
+  p_url text,
+  p_params jsonb,
+  p_headers jsonb,
+  p_body bytea,
+  p_timeout_milliseconds integer
 ) returns bigint
 language plpgsql
 set search_path = ''
@@ -480,13 +484,26 @@ begin
   select coalesce(pg_catalog.array_agg(net._urlencode_string(p.key) || '='
                                        || net._urlencode_string(p.value)), '{}')
     into v_params
-    from pg_catalog.jsonb_each_text(params) as p;
-  insert into net.http_request_queue (method, url, headers, timeout_milliseconds)
-  values ('GET', net._encode_url_with_params_array(url, v_params), headers, timeout_milliseconds)
+    from pg_catalog.jsonb_each_text(p_params) as p;
+  insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
+  values (p_method, net._encode_url_with_params_array(p_url, v_params), p_headers, p_body,
+          p_timeout_milliseconds)
   returning id into v_id;
   perform net.wake();
   return v_id;
 end
+$$;
+
+create or replace function net.http_get(
+  url text,
+  params jsonb default '{}'::jsonb,
+  headers jsonb default '{}'::jsonb,
+  timeout_milliseconds integer default 5000
+) returns bigint
+language sql
+set search_path = ''
+as $$
+  select net._enqueue('GET', url, params, headers, null, timeout_milliseconds)
 $$;
 
 create or replace function net.http_post(
@@ -501,8 +518,6 @@ set search_path = ''
 as $$
 declare
   v_content_type text;
-  v_params text[];
-  v_id bigint;
 begin
   -- pg_net: a missing Content-Type becomes application/json; any other value is refused.
   select h.value into v_content_type
@@ -514,16 +529,8 @@ begin
   elsif v_content_type <> 'application/json' then
     raise exception 'Content-Type header must be "application/json"';
   end if;
-  select coalesce(pg_catalog.array_agg(net._urlencode_string(p.key) || '='
-                                       || net._urlencode_string(p.value)), '{}')
-    into v_params
-    from pg_catalog.jsonb_each_text(params) as p;
-  insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  values ('POST', net._encode_url_with_params_array(url, v_params), headers,
-          pg_catalog.convert_to(body::text, 'UTF8'), timeout_milliseconds)
-  returning id into v_id;
-  perform net.wake();
-  return v_id;
+  return net._enqueue('POST', url, params, headers, pg_catalog.convert_to(body::text, 'UTF8'),
+                      timeout_milliseconds);
 end
 $$;
 
@@ -534,24 +541,11 @@ create or replace function net.http_delete(
   timeout_milliseconds integer default 5000,
   body jsonb default null
 ) returns bigint
-language plpgsql
+language sql
 set search_path = ''
 as $$
-declare
-  v_params text[];
-  v_id bigint;
-begin
-  select coalesce(pg_catalog.array_agg(net._urlencode_string(p.key) || '='
-                                       || net._urlencode_string(p.value)), '{}')
-    into v_params
-    from pg_catalog.jsonb_each_text(params) as p;
-  insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  values ('DELETE', net._encode_url_with_params_array(url, v_params), headers,
-          pg_catalog.convert_to(body::text, 'UTF8'), timeout_milliseconds)
-  returning id into v_id;
-  perform net.wake();
-  return v_id;
-end
+  select net._enqueue('DELETE', url, params, headers, pg_catalog.convert_to(body::text, 'UTF8'),
+                      timeout_milliseconds)
 $$;
 
 -- pg_net's grants (0.12 and later: invoker's rights, open to PUBLIC), plus hosted's event trigger
