@@ -74,16 +74,14 @@ export class CpuLedger {
 
   constructor(readonly budgetMs: number) {}
 
-  /** Plans `ms` more if the budget allows; false (nothing planned) otherwise. */
-  take(ms: number): boolean {
-    if (this.#planned + ms > this.budgetMs) return false;
+  /** Plans `ms` more (the caller checked {@link leftMs} first). */
+  plan(ms: number): void {
     this.#planned += ms;
-    return true;
   }
 
-  /** Planned so far. */
-  get plannedMs(): number {
-    return this.#planned;
+  /** What is left to plan. */
+  get leftMs(): number {
+    return Math.max(0, this.budgetMs - this.#planned);
   }
 }
 

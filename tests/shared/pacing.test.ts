@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   claimLimit,
+  CpuLedger,
   createRunBudget,
   minimumSpanMs,
   slotCostMs,
@@ -83,4 +84,14 @@ Deno.test("TaskPool: a task's error is reported after the others settle", async 
   }
   await assert.rejects(pool.drain(), /boom/);
   assert.deepEqual(settled, [2, 3]);
+});
+
+Deno.test("CpuLedger: what is planned comes off the budget, never below zero", () => {
+  const ledger = new CpuLedger(10);
+  assert.equal(ledger.leftMs, 10);
+  ledger.plan(4);
+  ledger.plan(4);
+  assert.equal(ledger.leftMs, 2);
+  ledger.plan(4);
+  assert.equal(ledger.leftMs, 0);
 });

@@ -237,7 +237,7 @@ class RetryRun {
   /** Rows the CPU plans (the run's and the worker's) still allow to start. */
   #rowsLeft(): number {
     const { maxRows, cpuMsPerRow } = this.#ctx.config;
-    const worker = Math.floor((this.#ctx.cpu.budgetMs - this.#ctx.cpu.plannedMs) / cpuMsPerRow);
+    const worker = Math.floor(this.#ctx.cpu.leftMs / cpuMsPerRow);
     return Math.max(0, Math.min(maxRows - this.#started, worker));
   }
 
@@ -264,7 +264,7 @@ class RetryRun {
             break claiming;
           }
           this.#started++;
-          this.#ctx.cpu.take(config.cpuMsPerRow);
+          this.#ctx.cpu.plan(config.cpuMsPerRow);
           pool.start(() => this.#processRow(row));
         }
         if (rows.length < limit) break;
