@@ -3,7 +3,7 @@
  * publishes its signing keys) and a legacy JWT secret for projects still on HS256, kept in the
  * state folder so tokens stay valid across restarts.
  */
-import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
+import { base64url, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 
 /** A private signing key and its public JWKS, and the legacy symmetric secret. */
 export interface StackKeys {
@@ -19,8 +19,9 @@ export interface StackKeys {
  */
 export type AuthMode = "asymmetric" | "legacy";
 
-const secretText = () =>
-  Array.from(crypto.getRandomValues(new Uint8Array(24)), (b) => b.toString(16).padStart(2, "0"))
+/** `bytes` random bytes as hex: the stack's generated secrets. */
+export const randomHex = (bytes: number) =>
+  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0"))
     .join("");
 
 /** Loads the key pair from `path`, creating it on first use. */
@@ -39,7 +40,7 @@ export async function loadOrCreateKeys(path: string): Promise<StackKeys> {
     kid,
     privateJwk,
     jwks: { keys: [publicJwk] },
-    jwtSecret: secretText(),
+    jwtSecret: randomHex(24),
   };
   await Deno.writeTextFile(path, JSON.stringify(keys), { mode: 0o600 });
   return keys;
@@ -72,12 +73,9 @@ export function publicJwks(keys: StackKeys, mode: AuthMode): { keys: JWK[] } {
  * shape the Supabase CLI builds in `pkg/config` `ResolveJWKS`).
  */
 export function functionJwks(keys: StackKeys, mode: AuthMode): string {
-  const oct = { kty: "oct", k: base64url(new TextEncoder().encode(keys.jwtSecret)) };
+  const oct = { kty: "oct", k: base64url.encode(keys.jwtSecret) };
   return JSON.stringify({ keys: mode === "legacy" ? [oct] : keys.jwks.keys });
 }
-
-const base64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
 
 /** Signs with the stack's key for `mode`: ES256 with its kid, or HS256 with the JWT secret. */
 async function sign(jwt: SignJWT, keys: StackKeys, mode: AuthMode = "asymmetric") {

@@ -20,6 +20,7 @@ import {
   mintRoleToken,
   mintUserToken,
   publicJwks,
+  randomHex,
   type StackKeys,
 } from "./keys.ts";
 import type { FunctionLimits } from "./limits.ts";
@@ -120,10 +121,6 @@ interface Secrets {
   processRetriesSecret: string;
 }
 
-const hex = (bytes: number) =>
-  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-
 async function loadOrCreateSecrets(path: string): Promise<Secrets> {
   try {
     const saved = JSON.parse(await Deno.readTextFile(path)) as Secrets;
@@ -132,12 +129,12 @@ async function loadOrCreateSecrets(path: string): Promise<Secrets> {
     // first start: create below
   }
   const s: Secrets = {
-    publishableKey: `sb_publishable_${hex(16)}`,
-    secretKey: `sb_secret_${hex(16)}`,
-    twilioAccountSid: `AC${hex(16)}`,
-    twilioAuthToken: hex(16),
-    messagingServiceSid: `MG${hex(16)}`,
-    processRetriesSecret: hex(24),
+    publishableKey: `sb_publishable_${randomHex(16)}`,
+    secretKey: `sb_secret_${randomHex(16)}`,
+    twilioAccountSid: `AC${randomHex(16)}`,
+    twilioAuthToken: randomHex(16),
+    messagingServiceSid: `MG${randomHex(16)}`,
+    processRetriesSecret: randomHex(24),
   };
   await Deno.writeTextFile(path, JSON.stringify(s), { mode: 0o600 });
   return s;

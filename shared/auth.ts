@@ -9,6 +9,7 @@
  * @module
  */
 import {
+  base64url,
   createLocalJWKSet,
   createRemoteJWKSet,
   decodeJwt,
@@ -59,9 +60,6 @@ export function parseJwks(text: string): JWK[] {
   return keys as JWK[];
 }
 
-const base64url = (text: string) =>
-  Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-
 /** The first key of a `SUPABASE_PUBLISHABLE_KEYS`-style JSON object, else `fallback`. */
 function firstKey(json: string | undefined, fallback: string | undefined): string | undefined {
   try {
@@ -86,7 +84,7 @@ export function authConfigFromEnv(env: Record<string, string | undefined>): Auth
     if (secrets.length) {
       config.secrets = secrets.map((k) => ({
         ...(k.kid ? { kid: k.kid } : {}),
-        key: base64url(k.k!),
+        key: base64url.decode(k.k!),
       }));
     }
   } else if (url) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { base64url, exportJWK, generateKeyPair, SignJWT } from "jose";
 import { authConfigFromEnv, createVerifier } from "@shared/auth.ts";
 import { isSmsError } from "@shared/errors.ts";
 
@@ -22,7 +22,7 @@ async function rejects(p: Promise<unknown>, why: string) {
 const SECRET = "super-secret-jwt-token-with-at-least-32-characters-long";
 const octKey = (secret: string, extra: Record<string, string> = {}) => ({
   kty: "oct",
-  k: btoa(secret).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_"),
+  k: base64url.encode(secret),
   ...extra,
 });
 
