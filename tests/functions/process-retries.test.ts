@@ -193,6 +193,21 @@ interface RowState {
   sid: string | null;
 }
 
+/** The business's rows still to finish (pending or held). */
+async function openRows(sql: postgres.Sql, businessId: string): Promise<number> {
+  const [{ n }] = await sql<{ n: number }[]>`
+    select count(*)::int as n from public.sms_retry_queue
+     where business_id = ${businessId} and status in ('pending', 'processing')`;
+  return n;
+}
+
+/** Time passes for the business's pending rows: backoffs and reschedules run out. */
+async function makeDue(sql: postgres.Sql, businessId: string): Promise<void> {
+  await sql`
+    update public.sms_retry_queue set scheduled_for = now() - interval '1 second'
+     where business_id = ${businessId} and status = 'pending'`;
+}
+
 async function rowStates(sql: postgres.Sql, businessId: string): Promise<RowState[]> {
   return [
     ...await sql<RowState[]>`
@@ -406,14 +421,8 @@ Deno.test("process-retries: 8 overlapping invocations over 2,000 due rows send e
           total.deferred <= 5,
           `at most a few transient deferrals: ${JSON.stringify(total)}`,
         );
-        for (let round = 0; round < 3; round++) {
-          const [{ n }] = await sql<{ n: number }[]>`
-            select count(*)::int as n from public.sms_retry_queue
-             where business_id = ${tenant.businessId} and status in ('pending', 'processing')`;
-          if (n === 0) break;
-          await sql`
-            update public.sms_retry_queue set scheduled_for = now() - interval '1 second'
-             where business_id = ${tenant.businessId} and status = 'pending'`;
+        for (let round = 0; round < 3 && await openRows(sql, tenant.businessId) > 0; round++) {
+          await makeDue(sql, tenant.businessId);
           assert.equal((await invoke(url, { body: { batchSize: 50 } })).status, 200);
         }
       }, LIFTED.limits);
@@ -576,15 +585,10 @@ Deno.test("process-retries: with 30% of requests failing, every row ends complet
         for (let round = 1; round <= 12; round++) {
           const r = await invoke(url, { body: { batchSize: 500 } });
           assert.equal(r.status, 200, JSON.stringify(r.body));
-          const open = await sql<{ n: number }[]>`
-            select count(*)::int as n from public.sms_retry_queue
-             where business_id = ${tenant.businessId} and status in ('pending', 'processing')`;
-          console.log(`round ${round}: ${JSON.stringify(r.body)}, ${open[0].n} open`);
-          if (open[0].n === 0) break;
-          // Time passes: backoffs run out.
-          await sql`
-            update public.sms_retry_queue set scheduled_for = now() - interval '1 second'
-             where business_id = ${tenant.businessId} and status = 'pending'`;
+          const open = await openRows(sql, tenant.businessId);
+          console.log(`round ${round}: ${JSON.stringify(r.body)}, ${open} open`);
+          if (open === 0) break;
+          await makeDue(sql, tenant.businessId);
         }
       });
       const attempts = await sandbox("/api/attempts") as { outcome: string; to: string }[];

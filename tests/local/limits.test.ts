@@ -10,6 +10,7 @@ import { FunctionProcess } from "@local/functions.ts";
 import { FREE_PLAN_LIMITS, type FunctionLimits } from "@local/limits.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { freePort } from "@local/ports.ts";
+import { functionEnv } from "@local/stack.ts";
 import { stack } from "../support/stack.ts";
 
 const info = stack();
@@ -24,7 +25,7 @@ async function withBurn(
     { name: "burn", entry: ENTRY, verifyJwt: false },
     {
       port: freePort(),
-      env: { DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno` },
+      env: functionEnv(info),
       tag: info.stateDir,
       log: (l) => lines.push(l),
       limits: { ...FREE_PLAN_LIMITS, ...limits },
