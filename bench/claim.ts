@@ -12,7 +12,7 @@
  */
 import postgres from "postgres";
 import { PgBoss } from "pg-boss";
-import { createDb } from "@shared/db.ts";
+import { createDb } from "@shared/runtime/db.ts";
 import type { StackInfo } from "@local/stack.ts";
 import type { BenchContext, Benchmark } from "./main.ts";
 import { type BenchResult, type Check, fmt, int } from "./lib/report.ts";

@@ -20,7 +20,7 @@ import { functionEnv, type StackInfo } from "@local/stack.ts";
 import { FunctionProcess } from "@local/functions.ts";
 import { freePort } from "@local/ports.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
-import { computeTwilioSignature } from "@shared/signature.ts";
+import { computeTwilioSignature } from "@shared/twilio/signature.ts";
 import type { BenchContext, Benchmark } from "./main.ts";
 import { type BenchResult, type Check, fmt } from "./lib/report.ts";
 import { fenceOtherRetries, ownerDb, withCronPaused } from "./lib/stack.ts";

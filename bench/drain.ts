@@ -22,7 +22,7 @@ import {
   DEFAULT_CPU_MS_PER_ROW,
   finishReserveMs,
   retryConfigFromEnv,
-} from "@shared/retry-config.ts";
+} from "../supabase/functions/process-retries/config.ts";
 import { startGateway } from "@local/gateway.ts";
 import { freePort } from "@local/ports.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";

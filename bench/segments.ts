@@ -7,7 +7,7 @@
  * @module
  */
 import { SegmentedMessage } from "sms-segments-calculator";
-import { analyzeSegments, countSegments } from "@shared/segments.ts";
+import { analyzeSegments, countSegments } from "@shared/text/segments.ts";
 import { buildCorpus, CORPUS_KINDS, type CorpusMessage } from "./segments-corpus.ts";
 import type { BenchContext, Benchmark } from "./main.ts";
 import { type BenchResult, fmt, int } from "./lib/report.ts";

@@ -8,8 +8,8 @@
  * @module
  */
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
-import { measureMessage } from "@shared/message-limits.ts";
-import { sendSms, type SendSmsOutcome } from "@shared/send-sms-client.ts";
+import { measureMessage } from "@shared/contract/message-limits.ts";
+import { sendSms, type SendSmsOutcome } from "@shared/contract/client.ts";
 
 /** `GET /api/session` of the demo server. */
 interface Session {

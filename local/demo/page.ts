@@ -6,8 +6,8 @@
 
 /** The snippet the page shows: what an app's frontend writes to send an SMS. */
 export const SNIPPET = `import { createClient } from "@supabase/supabase-js";
-import { measureMessage } from "@shared/message-limits.ts";
-import { sendSms } from "@shared/send-sms-client.ts";
+import { measureMessage } from "@shared/contract/message-limits.ts";
+import { sendSms } from "@shared/contract/client.ts";
 
 const supabase = createClient(SUPABASE_URL, SUPABASE_ANON_KEY); // signed in as a member
 

@@ -13,7 +13,7 @@
  */
 import { decodeJwt } from "jose";
 import postgres from "postgres";
-import { asUser } from "@shared/db.ts";
+import { asUser } from "@shared/runtime/db.ts";
 import { buildDemoBundle, bundleKey, type DemoBundle } from "./bundle.ts";
 import { demoPage, STYLE } from "./page.ts";
 

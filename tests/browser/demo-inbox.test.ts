@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import type { SendSmsOutcome } from "@shared/send-sms-client.ts";
-import type { SendSmsDeferredResponse, SendSmsSentResponse } from "@shared/types.ts";
+import type { SendSmsOutcome } from "@shared/contract/client.ts";
+import type { SendSmsDeferredResponse, SendSmsSentResponse } from "@shared/contract/schemas.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { db, stack } from "../support/stack.ts";
 import { createCustomer, sandbox, zoneAtLocalHour } from "../support/sms.ts";

@@ -15,11 +15,11 @@ import { FunctionProcess } from "@local/functions.ts";
 import { FREE_PLAN_LIMITS, type FunctionLimits } from "@local/limits.ts";
 import { join, PROJECT_ROOT, toFileUrl } from "@local/paths.ts";
 import { freePort } from "@local/ports.ts";
-import { createDb } from "@shared/db.ts";
-import { type FunctionDeps, serveFunction } from "@shared/function.ts";
-import { checkQuietHours } from "@shared/quiet-hours.ts";
-import { createTwilioSender, loadTwilioConfig } from "@shared/twilio.ts";
-import type { ProcessRetriesResult } from "@shared/types.ts";
+import { createDb } from "@shared/runtime/db.ts";
+import { type FunctionDeps, serveFunction } from "@shared/runtime/function.ts";
+import { checkQuietHours } from "@shared/compliance/quiet-hours.ts";
+import { createTwilioClient, loadTwilioConfig } from "@shared/twilio/client.ts";
+import type { ProcessRetriesResult } from "../../supabase/functions/process-retries/config.ts";
 import { createProcessRetriesHandler } from "../../supabase/functions/process-retries/handler.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { db, stack } from "../support/stack.ts";
@@ -451,19 +451,19 @@ Deno.test("process-retries: 8 overlapping invocations over 2,000 due rows send e
 /** A worker that SIGKILLs itself right after Twilio accepted its KILL_AFTER-th message. */
 const DYING_WORKER = `
 import { depsFromEnv, serveFunction } from "${
-  toFileUrl(join(PROJECT_ROOT, "shared", "function.ts"))
+  toFileUrl(join(PROJECT_ROOT, "shared", "runtime", "function.ts"))
 }";
-import { createTwilioSender, loadTwilioConfig } from "${
-  toFileUrl(join(PROJECT_ROOT, "shared", "twilio.ts"))
+import { createTwilioClient, loadTwilioConfig } from "${
+  toFileUrl(join(PROJECT_ROOT, "shared", "twilio", "client.ts"))
 }";
 import { createProcessRetriesHandler } from "${
   toFileUrl(join(PROJECT_ROOT, "supabase", "functions", "process-retries", "handler.ts"))
 }";
 const env = Deno.env.toObject();
-const deps = depsFromEnv(env, null);
+const deps = depsFromEnv(env);
 const killAfter = Number(env.KILL_AFTER);
 let accepted = 0;
-deps.twilio = createTwilioSender(loadTwilioConfig(env), {
+deps.twilio = createTwilioClient(loadTwilioConfig(env), {
   fetch: async (input, init) => {
     const res = await fetch(input, init);
     if (init?.method === "POST" && res.status === 201 && ++accepted >= killAfter) {
@@ -821,7 +821,7 @@ Deno.test("process-retries: without Twilio or with a bad setting, the run is ref
        where worker_id = ${disabled.headers.get("x-request-id")}`;
     assert.deepEqual([beat.status, beat.error], ["failed", "sms_disabled"]);
 
-    const twilio = createTwilioSender(loadTwilioConfig(env)!);
+    const twilio = createTwilioClient(loadTwilioConfig(env)!);
     const bad = await call({
       ...base,
       twilio,

@@ -14,11 +14,11 @@ import {
   userClient,
   zoneAtLocalHour,
 } from "../support/sms.ts";
-import { sendSms } from "@shared/send-sms-client.ts";
+import { sendSms } from "@shared/contract/client.ts";
 import { createSendSmsHandler } from "../../supabase/functions/send-sms/handler.ts";
-import { authConfigFromEnv, createVerifier } from "@shared/auth.ts";
-import { createDb } from "@shared/db.ts";
-import { serveFunction } from "@shared/function.ts";
+import { authConfigFromEnv, createVerifier } from "@shared/runtime/auth.ts";
+import { createDb } from "@shared/runtime/db.ts";
+import { serveFunction } from "@shared/runtime/function.ts";
 
 const info = stack();
 const acme = info.seed.businesses[0];

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import twilio from "twilio";
-import { createDb } from "@shared/db.ts";
-import { type FunctionDeps, serveFunction } from "@shared/function.ts";
+import { createDb } from "@shared/runtime/db.ts";
+import { type FunctionDeps, serveFunction } from "@shared/runtime/function.ts";
 import { createWebhookHandler } from "../../supabase/functions/twilio-webhook/handler.ts";
 import { stack } from "../support/stack.ts";
 import { inboundParams, newPhone, newSid, statusParams } from "./twilio-webhook-support.ts";

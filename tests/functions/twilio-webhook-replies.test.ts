@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { withCronPaused } from "../db/fixtures.ts";
 import { db, stack } from "../support/stack.ts";
-import { countSegments } from "@shared/segments.ts";
+import { countSegments } from "@shared/text/segments.ts";
 import {
   inboundParams,
   newCustomer,

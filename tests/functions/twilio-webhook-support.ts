@@ -4,7 +4,7 @@
  */
 import twilio from "twilio";
 import type postgres from "postgres";
-import { sha256Hex } from "@shared/signature.ts";
+import { sha256Hex } from "@shared/twilio/signature.ts";
 import { stack } from "../support/stack.ts";
 
 const hex = (bytes: number) =>

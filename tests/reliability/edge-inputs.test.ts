@@ -5,7 +5,7 @@
  * where an emoji's two UTF-16 halves meet.
  */
 import assert from "node:assert/strict";
-import { sha256Hex } from "@shared/signature.ts";
+import { sha256Hex } from "@shared/twilio/signature.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { db } from "../support/stack.ts";
 import {

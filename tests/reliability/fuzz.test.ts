@@ -14,9 +14,9 @@ import { SignJWT } from "jose";
 import type postgres from "postgres";
 import { mintUserToken, type StackKeys } from "@local/keys.ts";
 import { join } from "@local/paths.ts";
-import { sha256Hex } from "@shared/signature.ts";
-import { parseProcessRetriesRequest } from "@shared/retry-config.ts";
-import type { ErrorCode } from "@shared/types.ts";
+import { sha256Hex } from "@shared/twilio/signature.ts";
+import { parseProcessRetriesRequest } from "../../supabase/functions/process-retries/config.ts";
+import type { ErrorCode } from "@shared/contract/errors.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { db } from "../support/stack.ts";
 import {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import twilio from "twilio";
 import type postgres from "postgres";
-import { ERROR_STATUS, type ErrorCode } from "@shared/types.ts";
+import { ERROR_STATUS, type ErrorCode } from "@shared/contract/errors.ts";
 import { functionWorkerPid } from "@local/functions.ts";
 import { stack } from "../support/stack.ts";
 

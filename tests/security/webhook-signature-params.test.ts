@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import twilio from "twilio";
-import { formParams, validateTwilioWebhook } from "@shared/signature.ts";
+import { formParams, validateTwilioWebhook } from "@shared/twilio/signature.ts";
 
 const TOKEN = "12345678901234567890123456789012";
 const URL_ = "https://example.supabase.co/functions/v1/twilio-webhook";

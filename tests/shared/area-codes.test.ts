@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { listAreaCodes, lookupAreaCode } from "@shared/area-codes.ts";
+import { listAreaCodes, lookupAreaCode } from "@shared/compliance/area-codes.ts";
 
 Deno.test("area codes: lookups, including codes spanning zones", () => {
   assert.deepEqual(lookupAreaCode("212"), {

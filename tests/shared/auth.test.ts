@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { base64url, exportJWK, generateKeyPair, SignJWT } from "jose";
-import { authConfigFromEnv, createVerifier } from "@shared/auth.ts";
-import { isSmsError } from "@shared/errors.ts";
+import { authConfigFromEnv, createVerifier } from "@shared/runtime/auth.ts";
+import { isSmsError } from "@shared/contract/errors.ts";
 
 const USER = "11111111-1111-4111-8111-111111111111";
 

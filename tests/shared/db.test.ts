@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { asUser, createDb, dbUrlFromEnv } from "@shared/db.ts";
+import { asUser, createDb, dbUrlFromEnv } from "@shared/runtime/db.ts";
 import { stack } from "../support/stack.ts";
 
 Deno.test("dbUrlFromEnv prefers SMS_DB_URL over SUPABASE_DB_URL", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { errorBody, errorResponse, isSmsError, SmsError } from "@shared/errors.ts";
-import { ERROR_STATUS } from "@shared/types.ts";
+import { errorBody, errorResponse, isSmsError, SmsError } from "@shared/contract/errors.ts";
+import { ERROR_STATUS } from "@shared/contract/errors.ts";
 
 Deno.test("errors: every code has its contract status", () => {
   assert.deepEqual(ERROR_STATUS, {

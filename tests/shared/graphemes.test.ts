@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { SegmentedMessage } from "sms-segments-calculator";
-import { graphemeBreakProperty, splitGraphemes } from "@shared/graphemes.ts";
+import { graphemeBreakProperty, splitGraphemes } from "@shared/text/graphemes.ts";
 
 // The reference exposes grapheme-splitter's output (with "\r\n" split in two) on `graphemes`.
 function referenceGraphemes(text: string): string[] {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { isSmsError } from "@shared/errors.ts";
-import { jsonResponse, mediaType, parseJson, readBody } from "@shared/http.ts";
+import { isSmsError } from "@shared/contract/errors.ts";
+import { jsonResponse, mediaType, parseJson, readBody } from "@shared/runtime/http.ts";
 
 const post = (body: BodyInit | null, headers: HeadersInit = {}) =>
   new Request("http://x/", { method: "POST", body, headers });

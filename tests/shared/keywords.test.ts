@@ -7,8 +7,8 @@ import {
   normalizeReply,
   OPT_IN_KEYWORDS,
   OPT_OUT_KEYWORDS,
-} from "@shared/keywords.ts";
-import type { KeywordClass } from "@shared/types.ts";
+} from "@shared/compliance/keywords.ts";
+import type { KeywordClass } from "@shared/compliance/keywords.ts";
 
 const TABLE: [string, KeywordClass][] = [
   // Twilio's default keywords, any case, spacing and punctuation.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createLogger } from "@shared/log.ts";
+import { createLogger } from "@shared/runtime/log.ts";
 
 Deno.test("log lines carry the request id and drop secret-bearing fields", () => {
   const lines: string[] = [];

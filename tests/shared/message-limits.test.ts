@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { checkMessageLength, measureMessage } from "@shared/message-limits.ts";
+import { checkMessageLength, measureMessage } from "@shared/contract/message-limits.ts";
 
 Deno.test("two GSM-7 segments fit, a third does not", () => {
   assert.equal(checkMessageLength("a".repeat(306)), null);

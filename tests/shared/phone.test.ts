@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { areaCodeOf, isE164, locatePhone, lookupAreaCode, normalizePhone } from "@shared/phone.ts";
+import {
+  areaCodeOf,
+  isE164,
+  locatePhone,
+  lookupAreaCode,
+  normalizePhone,
+} from "@shared/compliance/phone.ts";
 
 function e164(input: string, defaultCountry?: Parameters<typeof normalizePhone>[1]) {
   const r = normalizePhone(input, defaultCountry);

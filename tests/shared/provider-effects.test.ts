@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { asService, createDb } from "@shared/db.ts";
-import { applyProviderError, recordSendResult } from "@shared/provider-effects.ts";
-import { classifyTwilioError } from "@shared/twilio-errors.ts";
+import { asService, createDb } from "@shared/runtime/db.ts";
+import { applyProviderError, recordSendResult } from "@shared/store.ts";
+import { classifyTwilioError } from "@shared/twilio/errors.ts";
 import { stack } from "../support/stack.ts";
 
 Deno.test("applyProviderError opts out on 21610 and skips errors with no effect", async () => {

@@ -3,8 +3,8 @@
 // answers. A second copy of the module is loaded with Temporal hidden.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import * as withTemporal from "@shared/quiet-hours.ts";
-import type { QuietHoursRecipient } from "@shared/quiet-hours.ts";
+import * as withTemporal from "@shared/compliance/quiet-hours.ts";
+import type { QuietHoursRecipient } from "@shared/compliance/quiet-hours.ts";
 
 type Module = typeof withTemporal;
 const scope = globalThis as { Temporal?: unknown };
@@ -13,7 +13,7 @@ async function loadWithoutTemporal(): Promise<Module> {
   const saved = scope.Temporal;
   delete scope.Temporal;
   try {
-    return await import(`${import.meta.resolve("@shared/quiet-hours.ts")}?intl`);
+    return await import(`${import.meta.resolve("@shared/compliance/quiet-hours.ts")}?intl`);
   } finally {
     if (saved !== undefined) scope.Temporal = saved;
   }

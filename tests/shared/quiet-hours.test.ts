@@ -3,14 +3,16 @@ import fc from "fast-check";
 import { formatInTimeZone } from "date-fns-tz";
 import {
   checkFrequencyCap,
-  checkQuietHours,
   FREQUENCY_CAP_LOOKBACK_MS,
   frequencyCapFor,
+} from "@shared/compliance/frequency-cap.ts";
+import {
+  checkQuietHours,
   type QuietHoursRecipient,
   resolveCandidates,
-  STATE_RULES,
-} from "@shared/quiet-hours.ts";
-import { lookupAreaCode } from "@shared/phone.ts";
+} from "@shared/compliance/quiet-hours.ts";
+import { STATE_RULES } from "@shared/compliance/state-rules.ts";
+import { lookupAreaCode } from "@shared/compliance/phone.ts";
 
 const NY = { timeZone: "America/New_York", state: "NY" };
 const LA = { timeZone: "America/Los_Angeles", state: "CA" };

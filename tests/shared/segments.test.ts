@@ -8,7 +8,7 @@ import {
   detectEncoding,
   isGsmCharacter,
   nonGsmCharacters,
-} from "@shared/segments.ts";
+} from "@shared/text/segments.ts";
 
 const GSM_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
   "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";

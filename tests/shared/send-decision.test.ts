@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { isSmsError } from "@shared/errors.ts";
-import { decideSend, type SendCustomer } from "@shared/send-decision.ts";
+import { isSmsError } from "@shared/contract/errors.ts";
+import { decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
 
 const ny: SendCustomer = {
   phone: "+12125550101",

@@ -12,7 +12,7 @@ import {
   validateTwilioSignature,
   validateTwilioSignatureWithBody,
   validateTwilioWebhook,
-} from "@shared/signature.ts";
+} from "@shared/twilio/signature.ts";
 
 const TOKEN = "12345";
 const URL_ = "https://mycompany.com/myapp.php?foo=1&bar=2";

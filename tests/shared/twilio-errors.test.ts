@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { classifyTwilioError, retryDelayMs, shouldRetry } from "@shared/twilio-errors.ts";
+import { classifyTwilioError, retryDelayMs, shouldRetry } from "@shared/twilio/errors.ts";
 
 Deno.test("twilio errors: the issue's table", () => {
   const expectations: [number, string, boolean, string][] = [

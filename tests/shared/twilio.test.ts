@@ -1,19 +1,17 @@
 import assert from "node:assert/strict";
 import { startSandbox } from "@local/sandbox/server.ts";
-import { validateTwilioSignature } from "@shared/signature.ts";
-import { parseTwilioWebhook } from "@shared/validation.ts";
+import { validateTwilioSignature } from "@shared/twilio/signature.ts";
+import { parseTwilioWebhook } from "@shared/contract/schemas.ts";
 import {
   createFetchHttpClient,
-  createTwilioSender,
+  createTwilioClient,
   DEFAULT_VALIDITY_PERIOD,
-  getTwilioClient,
-  getTwilioSender,
   isSmsEnabled,
   loadTwilioConfig,
-  resetTwilioSingleton,
+  twilioClientFromEnv,
   type TwilioConfig,
   TwilioSendError,
-} from "@shared/twilio.ts";
+} from "@shared/twilio/client.ts";
 
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 const AUTH_TOKEN = "fedcba9876543210".repeat(2);
@@ -60,31 +58,21 @@ Deno.test("twilio: config is null without credentials or a sender", () => {
   );
 });
 
-Deno.test("twilio: the singleton follows Deno.env, resolved once", async () => {
-  const keys = [
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_PHONE_NUMBER",
-    "TWILIO_MESSAGING_SERVICE_SID",
-  ];
+Deno.test("twilio: twilioClientFromEnv is null when unconfigured; isSmsEnabled() reads Deno.env", () => {
+  assert.equal(twilioClientFromEnv({}), null);
+  assert.equal(twilioClientFromEnv({ ...FULL_ENV, TWILIO_PHONE_NUMBER: "" }), null);
+  assert.equal(twilioClientFromEnv(FULL_ENV)?.config.from, FROM);
+  const keys = Object.keys(FULL_ENV);
   const saved = Object.fromEntries(keys.map((k) => [k, Deno.env.get(k)]));
   try {
     for (const k of keys) Deno.env.delete(k);
-    resetTwilioSingleton();
-    assert.equal(getTwilioSender(), null);
-    assert.equal(await getTwilioClient(), null);
     assert.equal(isSmsEnabled(), false);
     for (const [k, v] of Object.entries(FULL_ENV)) Deno.env.set(k, v);
-    assert.equal(isSmsEnabled(), false, "resolved once: still the first answer");
-    resetTwilioSingleton();
     assert.equal(isSmsEnabled(), true);
-    assert.equal(getTwilioSender(), getTwilioSender());
-    assert.equal(getTwilioSender()?.config.from, FROM);
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
     }
-    resetTwilioSingleton();
   }
 });
 
@@ -110,7 +98,7 @@ Deno.test("twilio: sendMessage sets StatusCallback and ValidityPeriod (fake fetc
       ),
     );
   };
-  const sender = createTwilioSender(
+  const sender = createTwilioClient(
     config({
       apiBaseUrl: "http://sandbox.test:9999",
       statusCallbackUrl: "https://example.com/functions/v1/twilio-webhook",
@@ -144,7 +132,7 @@ Deno.test("twilio: sendMessage sets StatusCallback and ValidityPeriod (fake fetc
   assert.equal(form.get("ValidityPeriod"), "900");
 
   // Per-message overrides, and a messaging service instead of a number.
-  const viaService = createTwilioSender(config({ messagingServiceSid: SERVICE_SID }), {
+  const viaService = createTwilioClient(config({ messagingServiceSid: SERVICE_SID }), {
     fetch: fakeFetch,
   });
   await viaService.sendMessage({
@@ -165,7 +153,7 @@ Deno.test("twilio: failures become TwilioSendError with a classification (fake f
   const answer = (status: number, body: unknown): typeof fetch => () =>
     Promise.resolve(new Response(JSON.stringify(body), { status }));
   const send = (f: typeof fetch, timeoutMs?: number) =>
-    createTwilioSender(config(), { fetch: f, timeoutMs }).sendMessage({ to: TO, body: "hi" });
+    createTwilioClient(config(), { fetch: f, timeoutMs }).sendMessage({ to: TO, body: "hi" });
 
   await assert.rejects(
     send(
@@ -207,14 +195,14 @@ Deno.test("twilio: failures become TwilioSendError with a classification (fake f
     return true;
   });
   await assert.rejects(
-    createTwilioSender(config()).sendMessage({ to: "415", body: "x" }),
+    createTwilioClient(config()).sendMessage({ to: "415", body: "x" }),
     (e: { code?: string }) => e.code === "invalid_phone",
   );
 });
 
-Deno.test("twilio: sending never imports twilio; client() imports it once", async () => {
+Deno.test("twilio: sending never imports twilio; rest() imports it once", async () => {
   let loads = 0;
-  const sender = createTwilioSender(config(), {
+  const sender = createTwilioClient(config(), {
     loadTwilio: async () => {
       loads++;
       return (await import("twilio")).default;
@@ -231,8 +219,8 @@ Deno.test("twilio: sending never imports twilio; client() imports it once", asyn
   assert.equal(result.segments, 1, "falls back to our own count when Twilio omits it");
   await sender.sendMessage({ to: TO, body: "y" });
   assert.equal(loads, 0, "the send path costs no twilio import");
-  await sender.client();
-  await sender.client();
+  await sender.rest();
+  await sender.rest();
   assert.equal(loads, 1);
 });
 
@@ -286,7 +274,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
       TWILIO_WEBHOOK_URL: callbackUrl,
       TWILIO_VALIDITY_PERIOD: "1200",
     };
-    const sender = createTwilioSender(loadTwilioConfig(env)!);
+    const sender = createTwilioClient(loadTwilioConfig(env)!);
 
     const sent = await sender.sendMessage({ to: TO, body: "Your review link: https://x.test/r" });
     assert.match(sent.sid, /^SM[0-9a-f]{32}$/);
@@ -328,7 +316,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
     );
 
     // A messaging service answers "accepted".
-    const service = createTwilioSender(
+    const service = createTwilioClient(
       loadTwilioConfig({
         ...env,
         TWILIO_PHONE_NUMBER: "",
@@ -338,7 +326,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
     assert.equal((await service.sendMessage({ to: TO, body: "hi" })).status, "accepted");
 
     // A sender the account does not own is an account problem.
-    const foreign = createTwilioSender(
+    const foreign = createTwilioClient(
       loadTwilioConfig({ ...env, TWILIO_PHONE_NUMBER: "+15005550007" })!,
     );
     await assert.rejects(foreign.sendMessage({ to: TO, body: "hi" }), (e: TwilioSendError) => {
@@ -348,7 +336,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
     });
 
     // Bad credentials.
-    const wrong = createTwilioSender(
+    const wrong = createTwilioClient(
       loadTwilioConfig({ ...env, TWILIO_AUTH_TOKEN: "0".repeat(32) })!,
     );
     await assert.rejects(wrong.sendMessage({ to: TO, body: "hi" }), (e: TwilioSendError) => {
@@ -376,7 +364,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
     });
     // A request Twilio never answers times out, and may have created the message.
     await setConfig({ rate5xx: 0, rateTimeout: 1, timeoutHangMs: 2000 });
-    const impatient = createTwilioSender(loadTwilioConfig(env)!, { timeoutMs: 100 });
+    const impatient = createTwilioClient(loadTwilioConfig(env)!, { timeoutMs: 100 });
     await assert.rejects(impatient.sendMessage({ to: TO, body: "hi" }), (e: TwilioSendError) => {
       assert.equal(e.classification.retryable, true);
       assert.equal(e.classification.outcomeUncertain, true);

@@ -13,7 +13,7 @@ import {
   smsMessageSchema,
   twilioInboundMessageSchema,
   twilioStatusCallbackSchema,
-} from "@shared/validation.ts";
+} from "@shared/contract/schemas.ts";
 
 const CUSTOMER = "3f2a1c4e-8b9d-4e2f-a1b3-5c6d7e8f9a0b";
 const SM = "SM" + "a".repeat(32);

@@ -14,11 +14,11 @@
  *
  * @module
  */
-import { asService, type Sql } from "@shared/db.ts";
-import { isSmsError, SmsError } from "@shared/errors.ts";
-import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/function.ts";
-import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
-import type { Logger } from "@shared/log.ts";
+import { asService, type Sql } from "@shared/runtime/db.ts";
+import { isSmsError, SmsError } from "@shared/contract/errors.ts";
+import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/runtime/function.ts";
+import { jsonResponse, parseJson, readBody } from "@shared/runtime/http.ts";
+import type { Logger } from "@shared/runtime/log.ts";
 import {
   claimLimit,
   CpuLedger,
@@ -26,9 +26,9 @@ import {
   type RunBudget,
   sleep as defaultSleep,
   TaskPool,
-} from "@shared/pacing.ts";
-import { applyProviderError } from "@shared/provider-effects.ts";
-import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/quiet-hours.ts";
+} from "./pacing.ts";
+import { applyProviderError } from "@shared/store.ts";
+import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import {
   applyRequestOverrides,
   finishReserveMs,
@@ -37,19 +37,16 @@ import {
   parseProcessRetriesRequest,
   retryConfigFromEnv,
   type RetryRunConfig,
-} from "@shared/retry-config.ts";
-import { decideRetry, planFailure, validityPeriodFor } from "@shared/retry-plan.ts";
-import {
-  findSentMessage,
-  type ListedMessage,
-  listedPastSince,
-  reconcileSince,
-} from "@shared/retry-reconcile.ts";
-import { countSegments } from "@shared/segments.ts";
-import { timingSafeEqual } from "@shared/signature.ts";
-import { classifyTwilioError, type TwilioErrorClassification } from "@shared/twilio-errors.ts";
-import { type TwilioSender, TwilioSendError } from "@shared/twilio.ts";
-import type { ProcessRetriesResult, SendSmsResult } from "@shared/types.ts";
+} from "./config.ts";
+import { decideRetry, planFailure, validityPeriodFor } from "./plan.ts";
+import { findSentMessage, reconcileSince } from "./reconcile.ts";
+import { listMessages } from "@shared/twilio/messages.ts";
+import { countSegments } from "@shared/text/segments.ts";
+import { timingSafeEqual } from "@shared/twilio/signature.ts";
+import { classifyTwilioError, type TwilioErrorClassification } from "@shared/twilio/errors.ts";
+import { type TwilioClient, TwilioSendError } from "@shared/twilio/client.ts";
+import type { ProcessRetriesResult } from "./config.ts";
+import type { SendSmsResult } from "@shared/twilio/client.ts";
 import {
   cancelRetry,
   claimDueRetries,
@@ -66,7 +63,7 @@ import {
   sendLogForReconcile,
   sidsHeldElsewhere,
   startHeartbeat,
-} from "./queue.ts";
+} from "./store.ts";
 
 /** Test seams of {@link createProcessRetriesHandler}; production uses the defaults. */
 export interface ProcessRetriesOptions {
@@ -183,7 +180,7 @@ export function createProcessRetriesHandler(
 
 interface RunContext {
   sql: Sql;
-  twilio: TwilioSender;
+  twilio: TwilioClient;
   now: () => Date;
   log: Logger;
   config: RetryRunConfig;
@@ -580,25 +577,12 @@ class RetryRun {
       body: row.body,
       since: reconcileSince(createdAt),
     };
-    const client = await twilio.client();
-    // No DateSent filter: a message Twilio still holds in its queue has no date_sent yet and
-    // would not be listed, and would then be sent a second time.
-    let page: { instances: unknown[]; nextPageUrl?: string; nextPage(): unknown } = await client
-      .messages.page({
-        to,
-        ...(target.from ? { from: target.from } : {}),
-        pageSize: 50,
-      });
-    const candidates: ListedMessage[] = [];
-    for (let n = 1;; n++) {
-      const instances = page.instances as unknown as ListedMessage[];
-      candidates.push(...instances);
-      if (listedPastSince(instances[instances.length - 1], target.since)) break;
-      if (!page.nextPageUrl || n >= RECONCILE_MAX_PAGES) break;
-      const next = await page.nextPage() as typeof page | undefined;
-      if (!next) break;
-      page = next;
-    }
+    const candidates = await listMessages(twilio, {
+      to,
+      from: target.from,
+      since: target.since,
+      maxPages: RECONCILE_MAX_PAGES,
+    });
     const matching = candidates.filter((m) => findSentMessage([m], target) !== null);
     if (matching.length === 0) return null;
     const taken = await sidsHeldElsewhere(sql, {

@@ -4,9 +4,11 @@
  *
  * @module
  */
-import { depsFromEnv, serveFunction } from "@shared/function.ts";
-import { twilioSenderFromEnv } from "@shared/twilio.ts";
+import { depsFromEnv, serveFunction } from "@shared/runtime/function.ts";
+import { twilioClientFromEnv } from "@shared/twilio/client.ts";
 import { createProcessRetriesHandler } from "./handler.ts";
 
-const deps = depsFromEnv(Deno.env.toObject(), twilioSenderFromEnv);
+const env = Deno.env.toObject();
+const twilioClient = twilioClientFromEnv(env);
+const deps = depsFromEnv(env, { twilio: twilioClient });
 Deno.serve(serveFunction("process-retries", createProcessRetriesHandler(deps)));

@@ -3,26 +3,33 @@
  * send-now or defer, and either queue the message or send it through Twilio and record the
  * outcome. Every refusal happens before anything is written.
  */
-import type { Verifier } from "@shared/auth.ts";
-import { asService, asUser, type Db, rpcRefusal, type Sql } from "@shared/db.ts";
-import { errorBody, isSmsError, SmsError } from "@shared/errors.ts";
-import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/function.ts";
-import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
-import type { Logger } from "@shared/log.ts";
-import { checkMessageLength, measureMessage, type MessageLimits } from "@shared/message-limits.ts";
-import { applyProviderError, recordSendResult } from "@shared/provider-effects.ts";
-import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/quiet-hours.ts";
-import { assertSendable, decideSend, type SendCustomer } from "@shared/send-decision.ts";
-import { type TwilioSender, TwilioSendError } from "@shared/twilio.ts";
-import { retryDelayMs } from "@shared/twilio-errors.ts";
+import type { Verifier } from "@shared/runtime/auth.ts";
+import { asService, asUser, type Db, rpcRefusal, type Sql } from "@shared/runtime/db.ts";
+import { errorBody, isSmsError, SmsError } from "@shared/contract/errors.ts";
+import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/runtime/function.ts";
+import { jsonResponse, parseJson, readBody } from "@shared/runtime/http.ts";
+import type { Logger } from "@shared/runtime/log.ts";
+import {
+  checkMessageLength,
+  measureMessage,
+  type MessageLimits,
+} from "@shared/contract/message-limits.ts";
+import { applyProviderError, recordSendResult } from "@shared/store.ts";
+import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
+import { assertSendable, decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
+import { type TwilioClient, TwilioSendError } from "@shared/twilio/client.ts";
+import { retryDelayMs } from "@shared/twilio/errors.ts";
+import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
 import type {
-  ConsentStatus,
   DeferReason,
-  PhoneStatus,
   SendSmsDeferredResponse,
   SendSmsSentResponse,
-} from "@shared/types.ts";
-import { parseError, parseSendSmsRequest, TWILIO_MAX_BODY_CHARS } from "@shared/validation.ts";
+} from "@shared/contract/schemas.ts";
+import {
+  parseError,
+  parseSendSmsRequest,
+  TWILIO_MAX_BODY_CHARS,
+} from "@shared/contract/schemas.ts";
 
 /** Options of {@link createSendSmsHandler}. */
 export interface SendSmsHandlerOptions {
@@ -249,7 +256,7 @@ async function enqueue(tx: Db, a: EnqueueArgs): Promise<SendSmsDeferredResponse>
 /** Sends a message whose log is written (and committed) as `sending`; records the outcome. */
 async function sendNow(
   sql: Sql,
-  twilio: TwilioSender,
+  twilio: TwilioClient,
   ctx: {
     customer: CustomerRow;
     request: SendRequest;

@@ -11,20 +11,20 @@
  *
  * @module
  */
-import { asService, type Db, type Sql, type Tx } from "@shared/db.ts";
-import { SmsError } from "@shared/errors.ts";
-import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/function.ts";
-import { mediaType, parseJson, readBody } from "@shared/http.ts";
-import type { Logger } from "@shared/log.ts";
-import { applyProviderError, type ProviderEffectResult } from "@shared/provider-effects.ts";
-import { formParams, validateTwilioWebhook } from "@shared/signature.ts";
-import { classifyTwilioError } from "@shared/twilio-errors.ts";
+import { asService, type Db, type Sql, type Tx } from "@shared/runtime/db.ts";
+import { SmsError } from "@shared/contract/errors.ts";
+import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/runtime/function.ts";
+import { mediaType, parseJson, readBody } from "@shared/runtime/http.ts";
+import type { Logger } from "@shared/runtime/log.ts";
+import { applyProviderError, type ProviderEffectResult } from "@shared/store.ts";
+import { formParams, validateTwilioWebhook } from "@shared/twilio/signature.ts";
+import { classifyTwilioError } from "@shared/twilio/errors.ts";
 import {
   parseError,
   parseTwilioWebhook,
   type TwilioInboundMessage,
   type TwilioStatusCallback,
-} from "@shared/validation.ts";
+} from "@shared/contract/schemas.ts";
 import {
   clip,
   decideInbound,
@@ -39,8 +39,8 @@ import {
   WEBHOOK_MAX_BODY_BYTES,
   type WebhookConfig,
   webhookConfigFromEnv,
-} from "@shared/webhook.ts";
-import { type ReplyBusiness, replyText } from "@shared/webhook-replies.ts";
+} from "./webhook.ts";
+import { type ReplyBusiness, replyText } from "./replies.ts";
 
 /** Options of {@link createWebhookHandler}. */
 export interface WebhookHandlerOptions {

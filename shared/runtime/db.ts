@@ -1,0 +1,115 @@
+/**
+ * Database access for the functions: one small postgres.js pool per isolate, and transactions
+ * that run as the signed-in user exactly as PostgREST does, so RLS decides what they touch.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { type ErrorCode as SmsErrorCode, SmsError } from "../contract/errors.ts";
+
+/** A postgres.js client. */
+export type Sql = postgres.Sql;
+/** A postgres.js transaction. */
+export type Tx = postgres.TransactionSql;
+/**
+ * Where one statement runs: a transaction, or the pool itself for a statement that is a whole
+ * transaction on its own (one `security definer` call needs no `begin`, role switch or `commit`:
+ * it runs as its owner whatever the caller's role).
+ */
+export type Db = Sql | Tx;
+
+/** Pool settings. */
+export interface DbOptions {
+  /** Connections in the pool (an isolate serves few requests at a time). */
+  max?: number;
+}
+
+/**
+ * Opens a pool. `prepare: false` keeps it usable behind Supabase's transaction pooler
+ * (port 6543), which cannot hold prepared statements across transactions.
+ */
+export function createDb(url: string, options: DbOptions = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 5,
+    prepare: false,
+    idle_timeout: 20,
+    connect_timeout: 10,
+    onnotice: () => {},
+  });
+}
+
+/** The database URL from the environment: `SMS_DB_URL` overrides Supabase's `SUPABASE_DB_URL`. */
+export function dbUrlFromEnv(env: Record<string, string | undefined>): string | undefined {
+  return env.SMS_DB_URL || env.SUPABASE_DB_URL || undefined;
+}
+
+/**
+ * Runs `fn` in a transaction that starts with `setup`. The setup is not awaited first: it goes
+ * out with `fn`'s first statement, one round trip instead of two. If it fails, the transaction
+ * fails with its error (postgres.js reports the first error of a transaction).
+ */
+async function inTransaction<T>(
+  sql: Sql,
+  setup: (tx: Tx) => Promise<unknown>,
+  fn: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  return await sql.begin(async (tx) => {
+    const ready = setup(tx);
+    // Awaited below; until then a failure must not count as unhandled.
+    ready.catch(() => {});
+    const result = await fn(tx);
+    await ready;
+    return result;
+  }) as T;
+}
+
+/**
+ * Runs `fn` in a transaction as role `authenticated` with `request.jwt.claims` set, as PostgREST
+ * does for a user's request. Everything `fn` reads or writes passes through RLS.
+ */
+export async function asUser<T>(
+  sql: Sql,
+  claims: Record<string, unknown>,
+  fn: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  return await inTransaction(
+    sql,
+    (tx) =>
+      tx`select set_config('role', 'authenticated', true),
+                set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`,
+    fn,
+  );
+}
+
+/**
+ * Runs `fn` in a transaction as role `service_role`: the role the `security definer` RPCs are
+ * granted to. Functions connect as the database owner; switching role keeps them to what the
+ * service role may do.
+ */
+export async function asService<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return await inTransaction(sql, (tx) => tx`select set_config('role', 'service_role', true)`, fn);
+}
+
+// The SMS RPCs raise these words as their message (see the migrations) for refusals a caller
+// can act on; everything else is a bug or an outage.
+const RPC_REFUSALS: Record<string, { code: SmsErrorCode; message: string }> = {
+  customer_not_found: { code: "customer_not_found", message: "Customer not found" },
+  opted_out: { code: "opted_out", message: "The customer has opted out of SMS" },
+  no_consent: { code: "no_consent", message: "The customer has not consented to SMS" },
+  quota_exceeded: {
+    code: "quota_exceeded",
+    message: "This business has reached its daily SMS limit; try again later",
+  },
+  invalid_phone: {
+    code: "invalid_phone",
+    message: "The customer has no mobile number that can receive SMS",
+  },
+};
+
+/** The contract error an RPC refusal stands for, or `null` for any other error. */
+export function rpcRefusal(error: unknown): SmsError | null {
+  const e = error as { message?: unknown; code?: unknown };
+  if (typeof e?.message !== "string" || !["P0001", "P0002"].includes(String(e.code))) return null;
+  const refusal = RPC_REFUSALS[e.message];
+  return refusal ? new SmsError(refusal.code, refusal.message) : null;
+}

@@ -1,0 +1,225 @@
+/**
+ * The retry queue's RPCs as process-retries calls them, each inside the caller's service-role
+ * transaction (or opening one), with rows in camelCase.
+ *
+ * @module
+ */
+import { asService, type Db, type Sql, type Tx } from "@shared/runtime/db.ts";
+import type { ProcessRetriesResult } from "./config.ts";
+import type { FailurePlan, RetrySendFacts } from "./plan.ts";
+
+/** A row handed out by `claim_due_sms_retries`. */
+export interface ClaimedRetry {
+  id: string;
+  sendLogId: string;
+  customerId: string;
+  body: string;
+  reason: string;
+  /** Attempts used, including the one this claim counted. */
+  attempts: number;
+  maxAttempts: number;
+  scheduledFor: Date;
+  /** An earlier attempt may have reached Twilio: reconcile before sending. */
+  outcomeUncertain: boolean;
+}
+
+/** Claims up to `limit` due rows for `worker` with a lease of `leaseSeconds`. */
+export async function claimDueRetries(
+  sql: Sql,
+  args: { limit: number; leaseSeconds: number; worker: string },
+): Promise<ClaimedRetry[]> {
+  return await asService(sql, async (tx) => {
+    const rows = await tx<ClaimedRetry[]>`
+      select id, send_log_id as "sendLogId", customer_id as "customerId", body, reason, attempts,
+             max_attempts as "maxAttempts", scheduled_for as "scheduledFor",
+             outcome_uncertain as "outcomeUncertain"
+        from public.claim_due_sms_retries(${args.limit}::integer, ${args.leaseSeconds}::integer,
+                                          ${args.worker})`;
+    return [...rows];
+  });
+}
+
+/** What `sms_retry_send_context` returned: the facts, or that the row is no longer ours. */
+export type SendContext =
+  | { leaseHeld: false }
+  | { leaseHeld: true; facts: RetrySendFacts; logStatus: string; logCreatedAt: Date };
+
+/** Reads a held row's facts under the locks its checks need (see the migration). */
+export async function sendContext(
+  tx: Tx,
+  args: { retryId: string; worker: string; minLeaseSeconds: number; since: Date },
+): Promise<SendContext> {
+  const [row] = await tx<
+    {
+      lease_held: boolean;
+      consent_status: string | null;
+      phone: string | null;
+      phone_status: string | null;
+      time_zone: string | null;
+      us_state: string | null;
+      log_status: string | null;
+      log_to_phone: string | null;
+      log_twilio_sid: string | null;
+      log_created_at: Date | null;
+      recent_sends: string[] | null;
+    }[]
+  >`
+    select lease_held, consent_status, phone, phone_status, time_zone, us_state, log_status,
+           log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends
+      from public.sms_retry_send_context(${args.retryId}::uuid, ${args.worker},
+                                         ${args.minLeaseSeconds}::integer,
+                                         ${args.since.toISOString()}::timestamptz)`;
+  if (!row?.lease_held) return { leaseHeld: false };
+  return {
+    leaseHeld: true,
+    logStatus: row.log_status ?? "",
+    logCreatedAt: row.log_created_at ?? new Date(0),
+    facts: {
+      consentStatus: row.consent_status ?? "unknown",
+      phone: row.phone,
+      phoneStatus: row.phone_status ?? "unknown",
+      timeZone: row.time_zone,
+      state: row.us_state,
+      logToPhone: row.log_to_phone,
+      logTwilioSid: row.log_twilio_sid,
+      recentSends: (row.recent_sends ?? []).map((s) => new Date(s)),
+    },
+  };
+}
+
+/** A send log as reconciliation needs it. */
+export interface SendLogForReconcile {
+  toPhone: string | null;
+  createdAt: Date;
+  twilioSid: string | null;
+}
+
+/** Reads a send log's recipient, creation time and sid. */
+export async function sendLogForReconcile(
+  sql: Sql,
+  sendLogId: string,
+): Promise<SendLogForReconcile | null> {
+  return await asService(sql, async (tx) => {
+    const [row] = await tx<SendLogForReconcile[]>`
+      select to_phone as "toPhone", created_at as "createdAt",
+             provider_message_id ->> 'twilio_sid' as "twilioSid"
+        from public.send_logs where id = ${sendLogId}::uuid`;
+    return row ?? null;
+  });
+}
+
+/** Which of `sids` other send logs already hold. */
+export async function sidsHeldElsewhere(
+  sql: Sql,
+  args: { sids: string[]; sendLogId: string },
+): Promise<Set<string>> {
+  if (args.sids.length === 0) return new Set();
+  return await asService(sql, async (tx) => {
+    const rows = await tx<{ sid: string }[]>`
+      select provider_message_id ->> 'twilio_sid' as sid from public.send_logs
+       where provider_message_id ->> 'twilio_sid' = any(${args.sids}::text[])
+         and id <> ${args.sendLogId}::uuid`;
+    return new Set(rows.map((r) => r.sid));
+  });
+}
+
+/** Reserves the sender's next slot; milliseconds to wait, or `null` past `maxWaitMs`. */
+export async function reserveSendSlot(
+  tx: Db,
+  args: { key: string; segments: number; segmentsPerSecond: number; maxWaitMs: number },
+): Promise<number | null> {
+  const [row] = await tx<{ wait: number | null }[]>`
+    select public.reserve_sms_send_slot(${args.key}, ${args.segments}::integer,
+                                        ${String(args.segmentsPerSecond)}::numeric,
+                                        ${Math.floor(args.maxWaitMs)}::integer) as wait`;
+  return row?.wait ?? null;
+}
+
+/** Milliseconds of sending already booked on the sender by every worker. */
+export async function pacingBacklogMs(sql: Sql, key: string): Promise<number> {
+  return await asService(sql, async (tx) => {
+    const [row] = await tx<{ ms: number }[]>`
+      select greatest(0, ceil(extract(epoch from next_slot_at - clock_timestamp()) * 1000))::integer
+             as ms
+        from public.sms_send_pacing where key = ${key}`;
+    return row?.ms ?? 0;
+  });
+}
+
+/** Marks the send log 'sending' before the Twilio call (a dead worker's row is then reconciled). */
+export async function markSending(tx: Tx, sendLogId: string): Promise<void> {
+  await tx`
+    select 1 from public.record_sms_status_event(null, 'sending', null, null, '{}'::jsonb, null,
+                                                 'system', ${sendLogId}::uuid)`;
+}
+
+export { recordSendResult } from "@shared/store.ts";
+
+/** Marks the row completed; false when the worker no longer holds it. */
+export async function completeRetry(
+  tx: Tx,
+  args: { retryId: string; worker: string },
+): Promise<boolean> {
+  const [row] = await tx<{ ok: boolean }[]>`
+    select public.complete_sms_retry(${args.retryId}::uuid, ${args.worker}) as ok`;
+  return row?.ok === true;
+}
+
+/** Records a failed attempt; the row's new status, or `null` when the worker lost it. */
+export async function failRetry(
+  tx: Tx,
+  args: { retryId: string; worker: string; plan: FailurePlan },
+): Promise<string | null> {
+  const { plan } = args;
+  const [row] = await tx<{ status: string }[]>`
+    select status from public.fail_sms_retry(
+      ${args.retryId}::uuid, ${args.worker}, ${plan.error},
+      ${plan.retryAt ? plan.retryAt.toISOString() : null}::timestamptz,
+      ${plan.errorCode}::integer, ${plan.permanent}, ${plan.outcomeUncertain})`;
+  return row?.status ?? null;
+}
+
+/** Puts a held row back to pending at `at` without using an attempt; false when lost. */
+export async function rescheduleRetry(
+  tx: Tx,
+  args: { retryId: string; worker: string; at: Date; reason: string | null },
+): Promise<boolean> {
+  const rows = await tx`
+    select 1 from public.reschedule_sms_retry(${args.retryId}::uuid, ${args.worker},
+                                              ${args.at.toISOString()}::timestamptz,
+                                              ${args.reason})`;
+  return rows.length > 0;
+}
+
+/** Cancels a held row (and its send log); false when lost. */
+export async function cancelRetry(
+  tx: Tx,
+  args: { retryId: string; worker: string; reason: string },
+): Promise<boolean> {
+  const [row] = await tx<{ ok: boolean }[]>`
+    select public.cancel_sms_retry(${args.retryId}::uuid, ${args.worker}, ${args.reason}) as ok`;
+  return row?.ok === true;
+}
+
+/** Records the start of a run; its heartbeat id. */
+export async function startHeartbeat(sql: Sql, workerId: string): Promise<string> {
+  return await asService(sql, async (tx) => {
+    const [row] = await tx<{ id: string }[]>`
+      select public.start_worker_heartbeat('process-retries', ${workerId})::text as id`;
+    return row.id;
+  });
+}
+
+/** Records the end of a run with its counts and, when it failed, the error. */
+export async function finishHeartbeat(
+  sql: Sql,
+  args: { id: string; result: ProcessRetriesResult; error: string | null },
+): Promise<void> {
+  const r = args.result;
+  await asService(sql, async (tx) => {
+    await tx`
+      select 1 from public.finish_worker_heartbeat(${args.id}::bigint, ${r.claimed}::integer,
+        ${r.sent}::integer, ${r.deferred}::integer, ${r.failed}::integer, ${r.skipped}::integer,
+        ${args.error})`;
+  });
+}

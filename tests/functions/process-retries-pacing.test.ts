@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import {
+  claimLimit,
+  CpuLedger,
+  createRunBudget,
+  minimumSpanMs,
+  slotCostMs,
+  TaskPool,
+} from "../../supabase/functions/process-retries/pacing.ts";
+
+Deno.test("slotCostMs / minimumSpanMs: segments, not messages, use the rate", () => {
+  assert.equal(slotCostMs(1, 100), 10);
+  assert.equal(slotCostMs(3, 10), 300);
+  assert.equal(slotCostMs(0, 10), 100);
+  assert.throws(() => slotCostMs(1, 0), RangeError);
+  assert.equal(minimumSpanMs(new Array(300).fill(1), 100), 2990);
+  assert.equal(minimumSpanMs([2, 2, 1], 10), 400);
+  assert.equal(minimumSpanMs([], 10), 0);
+});
+
+Deno.test("createRunBudget: sends may start until budget − reserve", () => {
+  let t = 1000;
+  const budget = createRunBudget({ budgetMs: 50_000, reserveMs: 10_000, clock: () => t });
+  assert.equal(budget.startDeadline, 41_000);
+  assert.ok(budget.canStart());
+  t = 40_999;
+  assert.equal(budget.remainingStartMs(), 1);
+  t = 41_000;
+  assert.ok(!budget.canStart());
+  assert.equal(budget.remainingStartMs(), 0);
+  assert.equal(budget.elapsedMs(), 40_000);
+});
+
+Deno.test("claimLimit: no more rows than could start before the deadline", () => {
+  assert.equal(claimLimit({ batchSize: 50, remainingStartMs: 40_000, segmentsPerSecond: 10 }), 50);
+  assert.equal(claimLimit({ batchSize: 50, remainingStartMs: 2_000, segmentsPerSecond: 10 }), 21);
+  assert.equal(
+    claimLimit({ batchSize: 50, remainingStartMs: 2_000, segmentsPerSecond: 10, backlogMs: 1_500 }),
+    6,
+  );
+  assert.equal(claimLimit({ batchSize: 50, remainingStartMs: 0, segmentsPerSecond: 10 }), 0);
+  assert.equal(
+    claimLimit({ batchSize: 50, remainingStartMs: 1_000, segmentsPerSecond: 10, backlogMs: 2_000 }),
+    0,
+  );
+});
+
+Deno.test("TaskPool: bounded concurrency, fed in batches, lanes refilled as tasks end", async () => {
+  const pool = new TaskPool(3);
+  let inFlight = 0;
+  let peak = 0;
+  const done: number[] = [];
+  const task = (n: number) => async () => {
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    await new Promise((r) => setTimeout(r, 5 * (8 - n)));
+    inFlight--;
+    done.push(n);
+  };
+  for (const batch of [[1, 2, 3, 4], [5, 6, 7]]) {
+    for (const n of batch) {
+      await pool.ready();
+      assert.ok(pool.size < 3);
+      pool.start(task(n));
+    }
+    // The next batch arrives while this one's last tasks still run.
+    assert.ok(pool.size > 0);
+  }
+  await pool.drain();
+  assert.equal(peak, 3);
+  assert.equal(pool.size, 0);
+  assert.deepEqual([...done].sort(), [1, 2, 3, 4, 5, 6, 7]);
+});
+
+Deno.test("TaskPool: a task's error is reported after the others settle", async () => {
+  const pool = new TaskPool(3);
+  const settled: number[] = [];
+  for (const n of [1, 2, 3]) {
+    pool.start(async () => {
+      await new Promise((r) => setTimeout(r, n));
+      if (n === 1) throw new Error("boom");
+      settled.push(n);
+    });
+  }
+  await assert.rejects(pool.drain(), /boom/);
+  assert.deepEqual(settled, [2, 3]);
+});
+
+Deno.test("CpuLedger: what is planned comes off the budget, never below zero", () => {
+  const ledger = new CpuLedger(10);
+  assert.equal(ledger.leftMs, 10);
+  ledger.plan(4);
+  ledger.plan(4);
+  assert.equal(ledger.leftMs, 2);
+  ledger.plan(4);
+  assert.equal(ledger.leftMs, 0);
+});

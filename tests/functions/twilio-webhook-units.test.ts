@@ -1,0 +1,272 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { countSegments } from "@shared/text/segments.ts";
+import { parseTwilioWebhook, type TwilioStatusCallback } from "@shared/contract/schemas.ts";
+import {
+  decideInbound,
+  escapeXml,
+  hasBodyHash,
+  isOurSender,
+  maskPhone,
+  paramsFromJson,
+  publicWebhookUrl,
+  statusEventArgs,
+  twiml,
+  webhookConfigFromEnv,
+} from "../../supabase/functions/twilio-webhook/webhook.ts";
+import {
+  fitsOneSegment,
+  helpReply,
+  optInConfirmation,
+  optOutConfirmation,
+  replyText,
+} from "../../supabase/functions/twilio-webhook/replies.ts";
+
+const SID = "SM" + "a".repeat(32);
+const AC = "AC" + "b".repeat(32);
+
+Deno.test("webhookConfigFromEnv needs the auth token and a valid public URL", () => {
+  const url = "https://x.supabase.co/functions/v1/twilio-webhook";
+  assert.equal(webhookConfigFromEnv({}), null);
+  assert.equal(webhookConfigFromEnv({ TWILIO_AUTH_TOKEN: "t" }), null);
+  assert.equal(webhookConfigFromEnv({ TWILIO_WEBHOOK_URL: url }), null);
+  assert.equal(webhookConfigFromEnv({ TWILIO_AUTH_TOKEN: " ", TWILIO_WEBHOOK_URL: url }), null);
+  assert.equal(webhookConfigFromEnv({ TWILIO_AUTH_TOKEN: "t", TWILIO_WEBHOOK_URL: "nope" }), null);
+  assert.deepEqual(
+    webhookConfigFromEnv({
+      TWILIO_AUTH_TOKEN: "t",
+      TWILIO_WEBHOOK_URL: url,
+      TWILIO_PHONE_NUMBER: "+15005550006",
+    }),
+    {
+      authToken: "t",
+      webhookUrl: url,
+      accountSid: null,
+      phoneNumber: "+15005550006",
+      messagingServiceSid: null,
+    },
+  );
+});
+
+Deno.test("publicWebhookUrl: the configured URL with the request's query, never the request's host", () => {
+  const pub = "https://abc.supabase.co/functions/v1/twilio-webhook";
+  assert.equal(publicWebhookUrl(pub, "http://127.0.0.1:9000/twilio-webhook"), pub);
+  assert.equal(
+    publicWebhookUrl(pub, "http://127.0.0.1:9000/twilio-webhook?bodySHA256=abc"),
+    pub + "?bodySHA256=abc",
+  );
+  // A configured query is replaced by the one Twilio actually called (which includes it).
+  assert.equal(
+    publicWebhookUrl(pub + "?tenant=1", "http://internal/twilio-webhook?tenant=1&bodySHA256=f"),
+    pub + "?tenant=1&bodySHA256=f",
+  );
+  assert.equal(publicWebhookUrl(pub + "#frag", "http://internal/x#y"), pub);
+  // The configured text is kept verbatim (explicit port, case).
+  assert.equal(
+    publicWebhookUrl("https://Example.com:443/hook", "http://internal/hook?a=1"),
+    "https://Example.com:443/hook?a=1",
+  );
+});
+
+Deno.test("hasBodyHash looks at the query parameter only", () => {
+  assert.equal(hasBodyHash("https://x/hook?bodySHA256=00"), true);
+  assert.equal(hasBodyHash("https://x/hook/bodySHA256"), false);
+  assert.equal(hasBodyHash("https://x/hook"), false);
+  assert.equal(hasBodyHash("not a url"), false);
+});
+
+Deno.test("paramsFromJson turns numbers and booleans into text and drops nulls", () => {
+  assert.deepEqual(paramsFromJson({ ErrorCode: 30007, A: "x", B: null, C: true }), {
+    ErrorCode: "30007",
+    A: "x",
+    C: "true",
+  });
+  assert.equal(paramsFromJson([]), null);
+  assert.equal(paramsFromJson("x"), null);
+  assert.equal(paramsFromJson(null), null);
+});
+
+function statusCallback(extra: Record<string, string> = {}): TwilioStatusCallback {
+  const parsed = parseTwilioWebhook({
+    MessageSid: SID,
+    MessageStatus: "undelivered",
+    AccountSid: AC,
+    From: "+15005550006",
+    To: "+12125550101",
+    ...extra,
+  });
+  assert.ok(parsed.ok && parsed.data.kind === "status");
+  return parsed.data.data as TwilioStatusCallback;
+}
+
+Deno.test("statusEventArgs keeps identifiers and the token, never the phone numbers", () => {
+  const args = statusEventArgs(
+    statusCallback({
+      ErrorCode: "30007",
+      ErrorMessage: " filtered ",
+      RawDlrDoneDate: "2611261200",
+    }),
+    { idempotencyToken: "tok-1" },
+  );
+  assert.deepEqual(args, {
+    messageSid: SID,
+    status: "undelivered",
+    errorCode: 30007,
+    errorMessage: "filtered",
+    payload: { AccountSid: AC, RawDlrDoneDate: "2611261200", IdempotencyToken: "tok-1" },
+  });
+  assert.ok(!JSON.stringify(args.payload).includes("+1212"));
+  const plain = statusEventArgs(statusCallback({ ErrorCode: "" }));
+  assert.equal(plain.errorCode, null);
+  assert.equal(plain.errorMessage, null);
+  assert.equal(plain.payload.IdempotencyToken, undefined);
+});
+
+Deno.test("decideInbound: the common classifier, FCC phrases included, and Twilio's OptOutType", () => {
+  const d = (Body: string, OptOutType?: "STOP" | "START" | "HELP") =>
+    decideInbound({ Body, OptOutType });
+  assert.deepEqual(d("STOP"), {
+    kind: "opt_out",
+    keyword: "stop",
+    via: "exact",
+    twilioHandled: false,
+  });
+  assert.deepEqual(d("Please stop texting me"), {
+    kind: "opt_out",
+    keyword: "stop",
+    via: "contains",
+    twilioHandled: false,
+  });
+  assert.equal(d("leave me alone").kind, "opt_out");
+  assert.equal(d("START").kind, "opt_in");
+  assert.equal(d("help").kind, "help");
+  assert.equal(d("What time do you open?").kind, "other");
+  assert.equal(d("What time do you open?").keyword, null);
+  // Twilio answered the keyword itself.
+  assert.deepEqual(d("STOP", "STOP"), {
+    kind: "opt_out",
+    keyword: "stop",
+    via: "exact",
+    twilioHandled: true,
+  });
+  // A custom Twilio keyword we do not know is still honoured.
+  assert.deepEqual(d("ARRET", "STOP"), {
+    kind: "opt_out",
+    keyword: "stop",
+    via: "twilio",
+    twilioHandled: true,
+  });
+  assert.equal(d("AIDE", "HELP").kind, "help");
+  // An opt-out on our side wins over anything Twilio says.
+  assert.equal(d("stop it", "HELP").kind, "opt_out");
+});
+
+Deno.test("isOurSender: the configured number or messaging service", () => {
+  const msg = (To: string, MessagingServiceSid?: string) => ({ To, MessagingServiceSid });
+  const MG = "MG" + "c".repeat(32);
+  const num = { phoneNumber: "+15005550006", messagingServiceSid: null };
+  assert.equal(isOurSender(num, msg("+15005550006")), true);
+  assert.equal(isOurSender(num, msg("+15005550007")), false);
+  const svc = { phoneNumber: null, messagingServiceSid: MG };
+  assert.equal(isOurSender(svc, msg("+15005550007", MG)), true);
+  assert.equal(isOurSender(svc, msg("+15005550007")), false);
+  assert.equal(isOurSender({ phoneNumber: null, messagingServiceSid: null }, msg("+1")), true);
+});
+
+Deno.test("escapeXml and twiml", () => {
+  assert.equal(
+    escapeXml(`<a href="x">Tom & Jerry's</a>`),
+    "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&apos;s&lt;/a&gt;",
+  );
+  assert.equal(escapeXml("a\u0000b\u0007c\td\ne"), "abc\td\ne");
+  assert.equal(escapeXml("x\ud800y 😀"), "xy 😀");
+  assert.equal(twiml(), '<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+  assert.equal(twiml(""), '<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+  assert.equal(
+    twiml("A & B <ok>"),
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Message>A &amp; B &lt;ok&gt;</Message></Response>',
+  );
+  // Whatever the text, the answer is well-formed: one Message element, nothing injected.
+  fc.assert(fc.property(fc.string({ unit: "binary" }), (text) => {
+    const xml = twiml(text);
+    const inner = xml.replace(/^<\?xml[^>]*\?><Response>(<Message>)?/, "").replace(
+      /(<\/Message>)?<\/Response>$/,
+      "",
+    );
+    assert.ok(!/[<>]/.test(inner), xml);
+    assert.ok(!/&(?!(amp|lt|gt|quot|apos);)/.test(inner), xml);
+  }));
+});
+
+Deno.test("maskPhone keeps only the prefix and the last two digits", () => {
+  assert.equal(maskPhone("+12125550101"), "+12*******01");
+  assert.equal(maskPhone(""), "");
+  assert.equal(maskPhone(undefined), "");
+  assert.equal(maskPhone("12345"), "*****");
+});
+
+const ACME = { name: "Acme Plumbing", helpContact: "help@acme.test" };
+const BAY = { name: "Bay Dental", helpContact: null };
+
+Deno.test("replies: one segment, the business named, the way out stated", () => {
+  const stop = optOutConfirmation([ACME]);
+  assert.equal(
+    stop,
+    "Acme Plumbing: You are unsubscribed and will get no more texts from this number. Reply START to resubscribe.",
+  );
+  assert.match(optOutConfirmation([ACME, BAY]), /^Acme Plumbing, Bay Dental: You are unsubscribed/);
+  assert.match(optOutConfirmation([]), /^You are unsubscribed/);
+  assert.match(
+    optInConfirmation([ACME]),
+    /^Acme Plumbing: You are resubscribed.*STOP to opt out\.$/,
+  );
+  assert.equal(
+    helpReply([ACME]),
+    "Acme Plumbing: For help contact help@acme.test. Msg&data rates may apply. Reply STOP to opt out.",
+  );
+  assert.equal(
+    helpReply([BAY]),
+    "Bay Dental: For help reply to this message. Msg&data rates may apply. Reply STOP to opt out.",
+  );
+  // With several businesses no single contact is named.
+  assert.match(
+    helpReply([ACME, BAY]),
+    /^Acme Plumbing, Bay Dental: For help reply to this message/,
+  );
+  assert.match(helpReply([]), /^For help reply to this message.*Reply STOP to opt out\.$/);
+});
+
+Deno.test("replies shrink to one segment whatever the names", () => {
+  const long = { name: "B".repeat(60), helpContact: "C".repeat(60) };
+  const many = Array.from({ length: 8 }, (_, i) => ({ name: `Business number ${i}` }));
+  const accented = { name: "Café Lumière Éclat", helpContact: "☎ 555-0100" };
+  for (const list of [[long], many, [accented], [long, accented]]) {
+    for (const text of [optOutConfirmation(list), optInConfirmation(list), helpReply(list)]) {
+      assert.equal(countSegments(text), 1, text);
+    }
+  }
+  assert.match(optOutConfirmation(many), /^Business number 0: You are unsubscribed/);
+  assert.match(helpReply([accented]), /Café Lumière Éclat: Help: ☎ 555-0100\. Reply STOP/);
+  fc.assert(fc.property(
+    fc.array(fc.record({ name: fc.string(), helpContact: fc.option(fc.string()) }), {
+      maxLength: 5,
+    }),
+    (list) => {
+      for (const text of [optOutConfirmation(list), optInConfirmation(list), helpReply(list)]) {
+        assert.ok(fitsOneSegment(text), text);
+        assert.ok(/STOP|START/.test(text));
+        // deno-lint-ignore no-control-regex
+        assert.ok(!/[\u0000-\u001f]/.test(text));
+      }
+    },
+  ));
+});
+
+Deno.test("replyText: nothing for free text or when Twilio already answered", () => {
+  assert.equal(replyText("other", { businesses: [ACME] }), null);
+  assert.equal(replyText("opt_out", { businesses: [ACME], twilioHandled: true }), null);
+  assert.equal(replyText("help", { businesses: [ACME], twilioHandled: true }), null);
+  assert.equal(replyText("opt_out", { businesses: [ACME] }), optOutConfirmation([ACME]));
+  assert.equal(replyText("opt_in", { businesses: [ACME] }), optInConfirmation([ACME]));
+  assert.equal(replyText("help", { businesses: [ACME] }), helpReply([ACME]));
+});
