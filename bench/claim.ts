@@ -93,7 +93,7 @@ async function ourQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSyst
       await owner`analyze public.sms_retry_queue`;
     },
     worker(index) {
-      // The pool settings of shared/db.ts (prepare: false), one connection per worker.
+      // The pool settings of shared/runtime/db.ts (prepare: false), one connection per worker.
       const sql = createDb(info.dbUrl, { max: 1 });
       const name = `bench-worker-${index}`;
       return Promise.resolve({
@@ -350,7 +350,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     checks,
     notes: [
       "same Postgres (the stack's), pg-boss in its own schema; ours called as the database owner " +
-      "with shared/db.ts's pool settings (prepare: false), one postgres.js connection per worker",
+      "with shared/runtime/db.ts's pool settings (prepare: false), one postgres.js connection per worker",
     ],
     figures: {
       jobs,

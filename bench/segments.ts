@@ -1,5 +1,5 @@
 /**
- * `segments`: our segment counter (shared/segments.ts) against Twilio's calculator
+ * `segments`: our segment counter (shared/text/segments.ts) against Twilio's calculator
  * (`sms-segments-calculator`, `new SegmentedMessage(text)`) on the fixed 20,000-message corpus.
  * Agreement on encoding and segment count must be 100%; the ratio is our throughput over theirs
  * (the slower of `countSegments` and `analyzeSegments`), target ≥ 100.

@@ -2,7 +2,7 @@
  * `send-sms`: 2,000 requests from 16 concurrent clients through the gateway (the sandbox answering
  * at once), every one a real send to a different customer at midday: p50, p99 and requests per
  * second, against `db-ping` (a fixture on the same gateway, same JWT check, one `select 1` with
- * shared/db.ts's pool). The ratio is send-sms's throughput over db-ping's, target ≥ 0.5. Also
+ * shared/runtime/db.ts's pool). The ratio is send-sms's throughput over db-ping's, target ≥ 0.5. Also
  * the peak memory (VmHWM) of send-sms's process, target under 150 MB.
  *
  * @module

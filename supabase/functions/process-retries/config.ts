@@ -54,7 +54,7 @@ export const DEFAULT_CPU_MS_PER_ROW = 5;
  * first and is retired (the next run boots a fresh one) before this is used up.
  */
 export const DEFAULT_WORKER_CPU_BUDGET_MS = 1_600;
-/** How long a Twilio request may take before it is abandoned (shared/twilio.ts's default). */
+/** How long a Twilio request may take before it is abandoned (shared/twilio/client.ts's default). */
 export const DEFAULT_SEND_TIMEOUT_MS = 15_000;
 
 /** Resolved settings of one run. */

@@ -113,7 +113,7 @@ export interface FailurePlan {
 export interface PlanFailureOptions {
   /** Source of randomness for the backoff's jitter. */
   random?: () => number;
-  /** Backoff base (default shared/twilio-errors.ts's 30 s). */
+  /** Backoff base (default shared/twilio/errors.ts's 30 s). */
   baseMs?: number;
   /** Backoff cap (default 1 h). */
   maxMs?: number;
