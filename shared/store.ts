@@ -86,3 +86,14 @@ export async function recordSendResult(
     });
   }
 }
+
+/** Ends a send log `failed` with Twilio's code and the reason, when Twilio did not take it. */
+export async function recordSendFailure(
+  tx: Tx,
+  sendLogId: string,
+  errorCode: number | null,
+  reason: string,
+): Promise<void> {
+  await tx`select 1 from public.record_sms_send_result(
+    ${sendLogId}::uuid, null, 'failed', null, ${errorCode}::integer, ${reason})`;
+}

@@ -4,7 +4,7 @@
  * outcome. Every refusal happens before anything is written.
  */
 import type { Verifier } from "@shared/runtime/auth.ts";
-import { asService, asUser, type Db, rpcRefusal, type Sql } from "@shared/runtime/db.ts";
+import { asService, type Db, rpcRefusal, type Sql } from "@shared/runtime/db.ts";
 import { errorBody, isSmsError, SmsError } from "@shared/contract/errors.ts";
 import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/runtime/function.ts";
 import { jsonResponse, parseJson, readBody } from "@shared/runtime/http.ts";
@@ -14,22 +14,31 @@ import {
   measureMessage,
   type MessageLimits,
 } from "@shared/contract/message-limits.ts";
-import { applyProviderError, recordSendResult } from "@shared/store.ts";
+import { applyProviderError, recordSendFailure, recordSendResult } from "@shared/store.ts";
 import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import { assertSendable, decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
 import { type TwilioClient, TwilioSendError } from "@shared/twilio/client.ts";
 import { retryDelayMs } from "@shared/twilio/errors.ts";
-import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
-import type {
-  DeferReason,
-  SendSmsDeferredResponse,
-  SendSmsSentResponse,
-} from "@shared/contract/schemas.ts";
+import type { SendSmsDeferredResponse, SendSmsSentResponse } from "@shared/contract/schemas.ts";
 import {
   parseError,
   parseSendSmsRequest,
   TWILIO_MAX_BODY_CHARS,
 } from "@shared/contract/schemas.ts";
+
+import {
+  type Answer,
+  claimKey,
+  completedAnswer,
+  completeIdempotencyKey,
+  type CustomerRow,
+  enqueueRetry,
+  type IdempotencyKey,
+  loadSendContext,
+  releaseIdempotencyKey,
+  type SendContext,
+  startSend,
+} from "./store.ts";
 
 /** Options of {@link createSendSmsHandler}. */
 export interface SendSmsHandlerOptions {
@@ -46,29 +55,6 @@ export interface SendSmsHandlerOptions {
 /** Default per-business SMS per rolling 24 h (`SMS_DAILY_QUOTA`). */
 export const DEFAULT_DAILY_QUOTA = 1000;
 
-interface CustomerRow {
-  id: string;
-  business_id: string;
-  phone: string | null;
-  phone_status: PhoneStatus;
-  sms_consent_status: ConsentStatus;
-  time_zone: string | null;
-  us_state: string | null;
-}
-
-interface SendContextRow extends Omit<CustomerRow, "id"> {
-  customer_id: string;
-  recent_sends: (Date | string)[];
-  fingerprint: string;
-}
-
-/** What a decision was made on. */
-interface SendContext extends CustomerRow {
-  recentSends: Date[];
-  fingerprint: string;
-  since: Date;
-}
-
 interface SendRequest {
   customerId: string;
   body: string;
@@ -79,12 +65,6 @@ interface SendRequest {
 type Written =
   | { deferred: { status: number; body: SendSmsDeferredResponse } }
   | { sendLog: { id: string; to_phone: string }; validityPeriod: number };
-
-/** A stored or fresh answer. */
-interface Answer {
-  status: number;
-  body: unknown;
-}
 
 async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
   const input = parseJson(await readBody(req, { maxBytes: options.maxBodyBytes ?? 16_384 }));
@@ -101,33 +81,6 @@ async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
   return parsed.data as SendRequest;
 }
 
-/**
- * The customer, for a member of their business (`null` otherwise, as for a missing one), with
- * the recent sends to their number and a fingerprint of what was read: one statement, no locks.
- * start_sms_send re-checks the fingerprint under the locks.
- */
-async function loadContext(
-  sql: Sql,
-  a: { customerId: string; userId: string; since: Date },
-): Promise<SendContext | null> {
-  const [row] = await sql<SendContextRow[]>`
-    select * from public.sms_send_context(
-      ${a.customerId}::uuid, ${a.userId}::uuid, ${a.since})`;
-  if (!row) return null;
-  return {
-    id: row.customer_id,
-    business_id: row.business_id,
-    phone: row.phone,
-    phone_status: row.phone_status,
-    sms_consent_status: row.sms_consent_status,
-    time_zone: row.time_zone,
-    us_state: row.us_state,
-    recentSends: row.recent_sends.map((at) => new Date(at)),
-    fingerprint: row.fingerprint,
-    since: a.since,
-  };
-}
-
 const asSendCustomer = (c: CustomerRow): SendCustomer => ({
   phone: c.phone,
   phoneStatus: c.phone_status,
@@ -139,13 +92,6 @@ const asSendCustomer = (c: CustomerRow): SendCustomer => ({
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-interface IdempotencyKey {
-  businessId: string;
-  key: string;
-  hash: string;
-  userId: string;
 }
 
 /**
@@ -160,17 +106,7 @@ async function claimOrReplay(
 ): Promise<Answer | null> {
   const deadline = Date.now() + waitMs;
   while (true) {
-    // One security-definer call: a statement of its own, no transaction around it.
-    const [row] = await sql<
-      {
-        claimed: boolean;
-        state: string;
-        request_hash: string | null;
-        response_status: number | null;
-        response_body: unknown;
-      }[]
-    >`select * from public.claim_sms_idempotency_key(
-          ${key.businessId}::uuid, ${key.key}, ${key.hash}, ${key.userId}::uuid)`;
+    const row = await claimKey(sql, key);
     if (row.claimed) return null;
     if (row.request_hash !== key.hash) {
       throw new SmsError(
@@ -189,68 +125,6 @@ async function claimOrReplay(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function completeKey(tx: Db, key: IdempotencyKey | null, answer: Answer, logId?: string) {
-  if (!key) return;
-  await tx`select public.complete_sms_idempotency_key(
-    ${key.businessId}::uuid, ${key.key}, ${answer.status}::integer,
-    ${tx.json(answer.body as never)}, ${logId ?? null}::uuid)`;
-}
-
-/** The stored answer of a completed request under this key (read as the user: RLS), or null. */
-async function completedAnswer(
-  sql: Sql,
-  claims: Record<string, unknown>,
-  key: IdempotencyKey,
-): Promise<Answer | null> {
-  const [row] = await asUser(
-    sql,
-    claims,
-    (tx) =>
-      tx<{ response_status: number; response_body: unknown }[]>`
-      select response_status, response_body from public.sms_idempotency_keys
-       where business_id = ${key.businessId} and idempotency_key = ${key.key}
-         and state = 'completed' and request_hash = ${key.hash}`,
-  );
-  return row ? { status: row.response_status, body: row.response_body } : null;
-}
-
-async function releaseKey(sql: Sql, key: IdempotencyKey | null) {
-  if (!key) return;
-  await sql`select public.release_sms_idempotency_key(${key.businessId}::uuid, ${key.key})`;
-}
-
-interface EnqueueArgs {
-  customerId: string;
-  body: string;
-  reason: DeferReason;
-  scheduledFor: Date;
-  sendLogId?: string;
-  segments: number;
-  encoding: string;
-  userId: string;
-  lastError?: string | null;
-  lastErrorCode?: number | null;
-  outcomeUncertain?: boolean;
-}
-
-async function enqueue(tx: Db, a: EnqueueArgs): Promise<SendSmsDeferredResponse> {
-  const [row] = await tx<{ retry_id: string; send_log_id: string; scheduled_for: Date }[]>`
-    select * from public.enqueue_sms_retry(
-      p_customer_id => ${a.customerId}::uuid, p_body => ${a.body}, p_reason => ${a.reason},
-      p_scheduled_for => ${a.scheduledFor}, p_send_log_id => ${a.sendLogId ?? null}::uuid,
-      p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},
-      p_acting_user => ${a.userId}::uuid, p_last_error => ${a.lastError ?? null},
-      p_last_error_code => ${a.lastErrorCode ?? null}::integer,
-      p_outcome_uncertain => ${a.outcomeUncertain ?? false})`;
-  return {
-    status: "deferred",
-    sendLogId: row.send_log_id,
-    retryId: row.retry_id,
-    reason: a.reason,
-    scheduledFor: new Date(row.scheduled_for).toISOString(),
-  };
 }
 
 /** Sends a message whose log is written (and committed) as `sending`; records the outcome. */
@@ -288,7 +162,7 @@ async function sendNow(
     };
     await asService(sql, async (tx) => {
       await recordSendResult(tx, { sendLogId: log.id, result: sent });
-      await completeKey(tx, ctx.key, answer, log.id);
+      await completeIdempotencyKey(tx, ctx.key, answer, log.id);
     });
     ctx.logger.info("sent", { sendLogId: log.id, sid: sent.sid, segments: sent.segments });
     return answer;
@@ -304,7 +178,7 @@ async function sendNow(
     });
     if (c.retryable || c.outcomeUncertain) {
       const deferred = await asService(sql, async (tx) => {
-        const body = await enqueue(tx, {
+        const body = await enqueueRetry(tx, {
           customerId: customer.id,
           body: request.body,
           reason: c.deferReason ?? "provider_unavailable",
@@ -318,7 +192,7 @@ async function sendNow(
           outcomeUncertain: c.outcomeUncertain,
         });
         const answer = { status: 202, body };
-        await completeKey(tx, ctx.key, answer, log.id);
+        await completeIdempotencyKey(tx, ctx.key, answer, log.id);
         return answer;
       }).catch(async (e) => {
         // The customer opted out (or lost their number) while Twilio refused the message: it
@@ -326,9 +200,7 @@ async function sendNow(
         // rather than staying 'sending' with nothing left to finish it.
         const refused = c.outcomeUncertain ? null : rpcRefusal(e);
         if (!refused) throw e;
-        await asService(sql, (tx) =>
-          tx`select 1 from public.record_sms_send_result(
-            ${log.id}::uuid, null, 'failed', null, ${c.code}::integer, ${refused.code})`);
+        await asService(sql, (tx) => recordSendFailure(tx, log.id, c.code, refused.code));
         throw refused;
       });
       return deferred;
@@ -338,10 +210,9 @@ async function sendNow(
       details: { twilioCode: c.code, moreInfo: error.moreInfo },
     });
     await asService(sql, async (tx) => {
-      await tx`select 1 from public.record_sms_send_result(
-        ${log.id}::uuid, null, 'failed', null, ${c.code}::integer, ${c.description})`;
+      await recordSendFailure(tx, log.id, c.code, c.description);
       await applyProviderError(tx, { sendLogId: log.id, classification: c });
-      await completeKey(tx, ctx.key, {
+      await completeIdempotencyKey(tx, ctx.key, {
         status: refusal.status,
         body: errorBody(refusal.code, refusal.message, refusal.details),
       }, log.id);
@@ -380,24 +251,28 @@ async function writeDecision(
     });
     const defer = decision.kind === "defer" ? decision : null;
     const start = (db: Db) =>
-      db<{ send_log_id: string; to_phone: string; retry_id: string; scheduled_for: Date }[]>`
-        select * from public.start_sms_send(
-          p_customer_id => ${context.id}::uuid, p_acting_user => ${a.userId}::uuid,
-          p_fingerprint => ${context.fingerprint}, p_since => ${context.since},
-          p_segments => ${measured.segments}::integer, p_encoding => ${measured.encoding},
-          p_default_quota => ${a.quota}::integer, p_body => ${defer ? a.request.body : null},
-          p_defer_reason => ${defer?.reason ?? null},
-          p_scheduled_for => ${defer?.scheduledFor ?? null})`;
+      startSend(db, {
+        customerId: context.id,
+        userId: a.userId,
+        fingerprint: context.fingerprint,
+        since: context.since,
+        segments: measured.segments,
+        encoding: measured.encoding,
+        quota: a.quota,
+        deferred: defer
+          ? { body: a.request.body, reason: defer.reason, scheduledFor: defer.scheduledFor }
+          : null,
+      });
     try {
       if (decision.kind === "send") {
-        const [row] = await start(sql);
+        const row = await start(sql);
         return {
           sendLog: { id: row.send_log_id, to_phone: row.to_phone },
           validityPeriod: decision.validityPeriod,
         };
       }
       const deferral = async (db: Db): Promise<Written> => {
-        const [row] = await start(db);
+        const row = await start(db);
         const body: SendSmsDeferredResponse = {
           status: "deferred",
           sendLogId: row.send_log_id,
@@ -406,7 +281,7 @@ async function writeDecision(
           scheduledFor: new Date(row.scheduled_for).toISOString(),
         };
         const deferred = { status: 202, body };
-        await completeKey(db, a.key, deferred, body.sendLogId);
+        await completeIdempotencyKey(db, a.key, deferred, body.sendLogId);
         return { deferred };
       };
       // With a key, the deferral's answer is stored under it in the same transaction.
@@ -414,7 +289,7 @@ async function writeDecision(
     } catch (error) {
       if (!isContextChanged(error) || i >= MAX_DECISIONS) throw error;
     }
-    const fresh = await loadContext(sql, {
+    const fresh = await loadSendContext(sql, {
       customerId: context.id,
       userId: a.userId,
       since: context.since,
@@ -440,7 +315,7 @@ export function createSendSmsHandler(
     const sql = await connectedSql(deps);
 
     const since = new Date(deps.now().getTime() - FREQUENCY_CAP_LOOKBACK_MS);
-    const context = await loadContext(sql, {
+    const context = await loadSendContext(sql, {
       customerId: request.customerId,
       userId: user.id,
       since,
@@ -504,7 +379,7 @@ export function createSendSmsHandler(
         ? error
         : rpcRefusal(error);
       if (refusal) {
-        await releaseKey(sql, key);
+        await releaseIdempotencyKey(sql, key);
         throw refusal;
       }
       // Anything else may have happened after Twilio took the message: the key stays claimed

@@ -42,6 +42,8 @@ import {
 } from "./webhook.ts";
 import { type ReplyBusiness, replyText } from "./replies.ts";
 
+import { recordInboundMessage, recordStatusEvent } from "./store.ts";
+
 /** Options of {@link createWebhookHandler}. */
 export interface WebhookHandlerOptions {
   /** Largest body accepted, in bytes (default 64 KiB). */
@@ -99,32 +101,13 @@ async function authenticate(
   throw new SmsError("invalid_request", `unsupported content type ${type || "(none)"}`);
 }
 
-interface StatusRow {
-  event_id: string;
-  duplicate: boolean;
-  send_log_id: string | null;
-  status: string | null;
-  applied: boolean;
-}
-
 async function handleStatus(
   sql: Sql,
   callback: TwilioStatusCallback,
   context: { idempotencyToken: string | null; log: Logger },
 ): Promise<Response> {
   const args = statusEventArgs(callback, { idempotencyToken: context.idempotencyToken });
-  const record = async (db: Db) => {
-    const [row] = await db<StatusRow[]>`
-      select event_id::text, duplicate, send_log_id, status, applied
-        from public.record_sms_status_event(
-          p_message_sid => ${args.messageSid},
-          p_status => ${args.status},
-          p_error_code => ${args.errorCode}::integer,
-          p_error_message => ${args.errorMessage},
-          p_payload => ${db.json(args.payload)},
-          p_source => 'callback')`;
-    return row;
-  };
+  const record = (db: Db) => recordStatusEvent(db, args);
   // Without an error code there is no effect to apply with the event: one security-definer call
   // is a transaction of its own (no begin, role switch or commit around it).
   const code = args.errorCode;
@@ -163,14 +146,6 @@ async function handleStatus(
   return twimlResponse();
 }
 
-interface InboundResult {
-  duplicate: boolean;
-  matched_customers: number;
-  changed_customers: number;
-  cancelled_retries: number;
-  businesses: { id: string; name: string; help_contact: string | null }[];
-}
-
 async function handleInbound(
   sql: Sql,
   message: TwilioInboundMessage,
@@ -196,19 +171,16 @@ async function handleInbound(
   if (message.OptOutType) details.opt_out_type = message.OptOutType;
   if (context.idempotencyToken) details.idempotency_token = clip(context.idempotencyToken, 200);
 
-  const result = await asService(sql, async (tx: Tx) => {
-    const [row] = await tx<{ result: InboundResult }[]>`
-      select public.record_sms_inbound_message(
-        p_message_sid => ${message.MessageSid},
-        p_from => ${message.From},
-        p_to => ${message.To},
-        p_body => ${message.Body},
-        p_kind => ${decision.kind},
-        p_keyword => ${decision.keyword},
-        p_num_media => ${message.NumMedia ?? 0}::integer,
-        p_details => ${tx.json(details)}) as result`;
-    return row.result;
-  });
+  const result = await asService(
+    sql,
+    (tx: Tx) =>
+      recordInboundMessage(tx, {
+        message,
+        kind: decision.kind,
+        keyword: decision.keyword,
+        details,
+      }),
+  );
   const businesses: ReplyBusiness[] = result.businesses.map((b) => ({
     name: b.name,
     helpContact: b.help_contact,

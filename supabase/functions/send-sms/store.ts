@@ -1,0 +1,193 @@
+/**
+ * send-sms's SQL: the customer's send context (read as a member), the idempotency key's life,
+ * the one write that starts a send or defers it, and the deferral of a send Twilio refused for now.
+ * Each call is one statement; the handler decides the transactions.
+ *
+ * @module
+ */
+import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
+import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
+import { asUser, type Db, type Sql } from "@shared/runtime/db.ts";
+
+export interface CustomerRow {
+  id: string;
+  business_id: string;
+  phone: string | null;
+  phone_status: PhoneStatus;
+  sms_consent_status: ConsentStatus;
+  time_zone: string | null;
+  us_state: string | null;
+}
+
+export interface SendContextRow extends Omit<CustomerRow, "id"> {
+  customer_id: string;
+  recent_sends: (Date | string)[];
+  fingerprint: string;
+}
+
+/** What a decision was made on. */
+export interface SendContext extends CustomerRow {
+  recentSends: Date[];
+  fingerprint: string;
+  since: Date;
+}
+
+/** A stored or fresh answer. */
+export interface Answer {
+  status: number;
+  body: unknown;
+}
+
+export interface IdempotencyKey {
+  businessId: string;
+  key: string;
+  hash: string;
+  userId: string;
+}
+
+/**
+ * The customer, for a member of their business (`null` otherwise, as for a missing one), with
+ * the recent sends to their number and a fingerprint of what was read: one statement, no locks.
+ * start_sms_send re-checks the fingerprint under the locks.
+ */
+export async function loadSendContext(
+  sql: Sql,
+  a: { customerId: string; userId: string; since: Date },
+): Promise<SendContext | null> {
+  const [row] = await sql<SendContextRow[]>`
+    select * from public.sms_send_context(
+      ${a.customerId}::uuid, ${a.userId}::uuid, ${a.since})`;
+  if (!row) return null;
+  return {
+    id: row.customer_id,
+    business_id: row.business_id,
+    phone: row.phone,
+    phone_status: row.phone_status,
+    sms_consent_status: row.sms_consent_status,
+    time_zone: row.time_zone,
+    us_state: row.us_state,
+    recentSends: row.recent_sends.map((at) => new Date(at)),
+    fingerprint: row.fingerprint,
+    since: a.since,
+  };
+}
+
+/** Claims the key for this request, or reads who holds it and the answer stored under it. */
+export async function claimKey(sql: Sql, key: IdempotencyKey) {
+  // One security-definer call: a statement of its own, no transaction around it.
+  const [row] = await sql<
+    {
+      claimed: boolean;
+      state: string;
+      request_hash: string | null;
+      response_status: number | null;
+      response_body: unknown;
+    }[]
+  >`select * from public.claim_sms_idempotency_key(
+        ${key.businessId}::uuid, ${key.key}, ${key.hash}, ${key.userId}::uuid)`;
+  return row;
+}
+
+export async function completeIdempotencyKey(
+  tx: Db,
+  key: IdempotencyKey | null,
+  answer: Answer,
+  logId?: string,
+) {
+  if (!key) return;
+  await tx`select public.complete_sms_idempotency_key(
+    ${key.businessId}::uuid, ${key.key}, ${answer.status}::integer,
+    ${tx.json(answer.body as never)}, ${logId ?? null}::uuid)`;
+}
+
+/** The stored answer of a completed request under this key (read as the user: RLS), or null. */
+export async function completedAnswer(
+  sql: Sql,
+  claims: Record<string, unknown>,
+  key: IdempotencyKey,
+): Promise<Answer | null> {
+  const [row] = await asUser(
+    sql,
+    claims,
+    (tx) =>
+      tx<{ response_status: number; response_body: unknown }[]>`
+      select response_status, response_body from public.sms_idempotency_keys
+       where business_id = ${key.businessId} and idempotency_key = ${key.key}
+         and state = 'completed' and request_hash = ${key.hash}`,
+  );
+  return row ? { status: row.response_status, body: row.response_body } : null;
+}
+
+export async function releaseIdempotencyKey(sql: Sql, key: IdempotencyKey | null) {
+  if (!key) return;
+  await sql`select public.release_sms_idempotency_key(${key.businessId}::uuid, ${key.key})`;
+}
+
+export interface EnqueueArgs {
+  customerId: string;
+  body: string;
+  reason: DeferReason;
+  scheduledFor: Date;
+  sendLogId?: string;
+  segments: number;
+  encoding: string;
+  userId: string;
+  lastError?: string | null;
+  lastErrorCode?: number | null;
+  outcomeUncertain?: boolean;
+}
+
+export async function enqueueRetry(tx: Db, a: EnqueueArgs): Promise<SendSmsDeferredResponse> {
+  const [row] = await tx<{ retry_id: string; send_log_id: string; scheduled_for: Date }[]>`
+    select * from public.enqueue_sms_retry(
+      p_customer_id => ${a.customerId}::uuid, p_body => ${a.body}, p_reason => ${a.reason},
+      p_scheduled_for => ${a.scheduledFor}, p_send_log_id => ${a.sendLogId ?? null}::uuid,
+      p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},
+      p_acting_user => ${a.userId}::uuid, p_last_error => ${a.lastError ?? null},
+      p_last_error_code => ${a.lastErrorCode ?? null}::integer,
+      p_outcome_uncertain => ${a.outcomeUncertain ?? false})`;
+  return {
+    status: "deferred",
+    sendLogId: row.send_log_id,
+    retryId: row.retry_id,
+    reason: a.reason,
+    scheduledFor: new Date(row.scheduled_for).toISOString(),
+  };
+}
+
+/** What start_sms_send wrote: the send log, and for a deferral its retry row. */
+export interface StartedSend {
+  send_log_id: string;
+  to_phone: string;
+  retry_id: string;
+  scheduled_for: Date;
+}
+
+/**
+ * Starts a send (its log `sending`) or defers it (log and retry row) in one statement that takes
+ * the quota and send locks and refuses with `send_context_changed` when what the decision read
+ * (the fingerprint) no longer holds.
+ */
+export async function startSend(
+  db: Db,
+  a: {
+    customerId: string;
+    userId: string;
+    fingerprint: string;
+    since: Date;
+    segments: number;
+    encoding: string;
+    quota: number;
+    deferred: { body: string; reason: DeferReason; scheduledFor: Date } | null;
+  },
+): Promise<StartedSend> {
+  const [row] = await db<StartedSend[]>`
+    select * from public.start_sms_send(
+      p_customer_id => ${a.customerId}::uuid, p_acting_user => ${a.userId}::uuid,
+      p_fingerprint => ${a.fingerprint}, p_since => ${a.since},
+      p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},
+      p_default_quota => ${a.quota}::integer, p_body => ${a.deferred?.body ?? null},
+      p_defer_reason => ${a.deferred?.reason ?? null},
+      p_scheduled_for => ${a.deferred?.scheduledFor ?? null})`;
+  return row;
+}

@@ -1,0 +1,63 @@
+/**
+ * twilio-webhook's SQL: a status callback recorded as a message event (the send log follows it,
+ * never backwards), and an inbound message recorded with its consent effect.
+ *
+ * @module
+ */
+import type { Db, Tx } from "@shared/runtime/db.ts";
+import type { TwilioInboundMessage } from "@shared/contract/schemas.ts";
+import type { StatusEventArgs } from "./webhook.ts";
+
+export interface StatusRow {
+  event_id: string;
+  duplicate: boolean;
+  send_log_id: string | null;
+  status: string | null;
+  applied: boolean;
+}
+
+/** Records a status callback; applies it to the send log when it moves the status forward. */
+export async function recordStatusEvent(db: Db, args: StatusEventArgs): Promise<StatusRow> {
+  const [row] = await db<StatusRow[]>`
+    select event_id::text, duplicate, send_log_id, status, applied
+      from public.record_sms_status_event(
+        p_message_sid => ${args.messageSid},
+        p_status => ${args.status},
+        p_error_code => ${args.errorCode}::integer,
+        p_error_message => ${args.errorMessage},
+        p_payload => ${db.json(args.payload)},
+        p_source => 'callback')`;
+  return row;
+}
+
+export interface InboundResult {
+  duplicate: boolean;
+  matched_customers: number;
+  changed_customers: number;
+  cancelled_retries: number;
+  businesses: { id: string; name: string; help_contact: string | null }[];
+}
+
+/** Records an inbound message once per MessageSid, with its opt-out/opt-in effect. */
+export async function recordInboundMessage(
+  tx: Tx,
+  a: {
+    message: TwilioInboundMessage;
+    kind: string;
+    keyword: string | null;
+    details: Record<string, string>;
+  },
+): Promise<InboundResult> {
+  const { message } = a;
+  const [row] = await tx<{ result: InboundResult }[]>`
+    select public.record_sms_inbound_message(
+      p_message_sid => ${message.MessageSid},
+      p_from => ${message.From},
+      p_to => ${message.To},
+      p_body => ${message.Body},
+      p_kind => ${a.kind},
+      p_keyword => ${a.keyword},
+      p_num_media => ${message.NumMedia ?? 0}::integer,
+      p_details => ${tx.json(a.details)}) as result`;
+  return row.result;
+}
