@@ -223,6 +223,64 @@ async function readSeed(sql: postgres.Sql): Promise<StackInfo["seed"]> {
   return { businesses: [...businesses], customers: [...customers] };
 }
 
+/** A local Postgres with the platform stand-ins, the migrations and the seed applied. */
+export interface LocalDatabase {
+  dataDir: string;
+  /** As `postgres`, the role migrations run as. */
+  url: string;
+  /** As `supabase_admin`, the platform's superuser. */
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The database part of the stack on its own: Postgres in `<stateDir>/pg` (or under /tmp when
+ * the postgres user cannot reach it), the platform stand-ins, then `supabase db push`. Used by
+ * `startStack` and by `npm run gen:types`, which needs nothing else.
+ */
+export async function startDatabase(options: {
+  stateDir: string;
+  port: number;
+  /** Throwaway cluster: durability off. */
+  ephemeral?: boolean;
+  log: (line: string) => void;
+}): Promise<LocalDatabase> {
+  const { port, log } = options;
+  log("• Debian packages");
+  await ensureDebianPackages(log);
+
+  const dataDir = await clusterDir(options.stateDir);
+  log(`• Postgres 15 on port ${port} (${dataDir})`);
+  const created = await initCluster({ dataDir, port, log });
+  if (await clusterRunning(dataDir)) await stopCluster(dataDir);
+  await startCluster({
+    dataDir,
+    port,
+    log,
+    extraConfig: options.ephemeral
+      ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }
+      : {},
+  });
+  const stop = () => stopCluster(dataDir);
+  try {
+    log(created ? "  new cluster" : "  reusing existing data");
+    const url = dbUrl(port);
+    const adminUrl = dbUrl(port, PLATFORM_SUPERUSER);
+    log("• platform stand-ins as supabase_admin (roles, auth, extensions, cron, vault, net)");
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    await admin.file(join(PROJECT_ROOT, "local", "platform.sql")).finally(() => admin.end());
+    log("• migrations and seed (supabase db push)");
+    await supabaseCli(
+      ["db", "push", `--remote=${url}`, "--include-all", "--include-seed", "--yes"],
+      log,
+    );
+    return { dataDir, url, adminUrl, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 /** Brings the stack up; every step logs a line. Stops what it started when a step fails. */
 export async function startStack(options: StackOptions): Promise<RunningStack> {
   const log = options.log ?? ((l: string) => console.log(l));
@@ -239,36 +297,16 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   };
 
   try {
-    log("• Debian packages");
-    await ensureDebianPackages(log);
-
-    const dataDir = await clusterDir(options.stateDir);
-    log(`• Postgres 15 on port ${ports.db} (${dataDir})`);
-    const created = await initCluster({ dataDir, port: ports.db, log });
-    if (await clusterRunning(dataDir)) await stopCluster(dataDir);
-    await startCluster({
-      dataDir,
+    const database = await startDatabase({
+      stateDir: options.stateDir,
       port: ports.db,
+      ephemeral: options.ephemeral,
       log,
-      extraConfig: options.ephemeral
-        ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }
-        : {},
     });
-    cleanups.push(() => stopCluster(dataDir));
-    log(created ? "  new cluster" : "  reusing existing data");
-
-    const url = dbUrl(ports.db);
-    const adminUrl = dbUrl(ports.db, PLATFORM_SUPERUSER);
-    log("• platform stand-ins as supabase_admin (roles, auth, extensions, cron, vault, net)");
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    await admin.file(join(PROJECT_ROOT, "local", "platform.sql")).finally(() => admin.end());
+    cleanups.push(() => database.stop());
+    const { dataDir, url, adminUrl } = database;
     const sql = postgres(url, { max: 4, onnotice: () => {} });
     cleanups.push(() => sql.end({ timeout: 5 }));
-    log("• migrations and seed (supabase db push)");
-    await supabaseCli(
-      ["db", "push", `--remote=${url}`, "--include-all", "--include-seed", "--yes"],
-      log,
-    );
 
     const keys = await loadOrCreateKeys(join(options.stateDir, "jwt-keys.json"));
     const secrets = await loadOrCreateSecrets(join(options.stateDir, "secrets.json"));

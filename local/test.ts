@@ -158,6 +158,14 @@ try {
       "--fail-on",
       "error",
     ]);
+    // shared/database.types.ts must be what the migrations generate (local/gen-types.ts).
+    await staticCheck("generated types match the migrations", DENO, [
+      "run",
+      "-A",
+      "local/gen-types.ts",
+      "--check",
+      `--db-url=${stack.info.dbUrl}`,
+    ]);
   }
   if (stack && wants("pgtap")) await pgtap(stack.info.dbUrl);
   if (stack && wants("deno")) await denoTests(join(stateDir, "stack.json"));
