@@ -39,6 +39,14 @@ const ROUTES: Record<string, Partial<Record<string, Route>>> = {
       return new Response(null, { status: 204 });
     },
   },
+  // Answers once no callback, inbound post or held request is in flight (each callback's
+  // webhook has answered, so what it wrote is committed): a test's condition, not a sleep.
+  "/api/idle": {
+    GET: async (ctx) => {
+      await ctx.tasks.idle();
+      return new Response(null, { status: 204 });
+    },
+  },
   "/api/conversations": {
     GET: (ctx) => json(conversationsView(ctx)),
   },

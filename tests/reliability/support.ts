@@ -52,6 +52,7 @@ export function changedTables(a: Record<string, string>, b: Record<string, strin
 export async function quiesce(sql: postgres.Sql, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   await sandboxApi("/api/messages", { method: "DELETE" });
+  await sandboxApi("/api/idle");
   let last = await snapshotAll(sql);
   let stableSince = Date.now();
   let changed: string[] = [];
@@ -67,11 +68,13 @@ export async function quiesce(sql: postgres.Sql, timeoutMs = 60_000): Promise<vo
 }
 
 /**
- * After a request that sent a message: forgets the sandbox's messages (no more callbacks) and
- * waits until two snapshots 150 ms apart agree; returns the last one.
+ * After a request that sent a message: forgets the sandbox's messages (no more callbacks), waits
+ * for the callbacks already on their way to be answered, then until two snapshots 150 ms apart
+ * agree; returns the last one.
  */
 export async function settle(sql: postgres.Sql): Promise<Record<string, string>> {
   await sandboxApi("/api/messages", { method: "DELETE" });
+  await sandboxApi("/api/idle");
   let last = await snapshotAll(sql);
   for (let i = 0; i < 100; i++) {
     await sleep(150);
