@@ -4,7 +4,7 @@
  * outcome. Every refusal happens before anything is written.
  */
 import type { Verifier } from "@shared/auth.ts";
-import { asService, asUser, type Db, rpcRefusal, type Sql } from "@shared/db.ts";
+import { asService, type Db, rpcRefusal, type Sql } from "@shared/db.ts";
 import { errorBody, isSmsError, SmsError } from "@shared/errors.ts";
 import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/function.ts";
 import { jsonResponse, parseJson, readBody } from "@shared/http.ts";
@@ -97,14 +97,14 @@ async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
 /**
  * The customer, for a member of their business (`null` otherwise, as for a missing one), with
  * the recent sends to their number and a fingerprint of what was read: one statement, no locks.
- * start_sms_send re-checks the fingerprint under the locks.
+ * start_send re-checks the fingerprint under the locks.
  */
 async function loadContext(
   sql: Sql,
   a: { customerId: string; userId: string; since: Date },
 ): Promise<SendContext | null> {
   const [row] = await sql<SendContextRow[]>`
-    select * from public.sms_send_context(
+    select * from sms.send_context(
       ${a.customerId}::uuid, ${a.userId}::uuid, ${a.since})`;
   if (!row) return null;
   return {
@@ -162,7 +162,7 @@ async function claimOrReplay(
         response_status: number | null;
         response_body: unknown;
       }[]
-    >`select * from public.claim_sms_idempotency_key(
+    >`select * from sms.claim_idempotency_key(
           ${key.businessId}::uuid, ${key.key}, ${key.hash}, ${key.userId}::uuid)`;
     if (row.claimed) return null;
     if (row.request_hash !== key.hash) {
@@ -186,23 +186,22 @@ async function claimOrReplay(
 
 async function completeKey(tx: Db, key: IdempotencyKey | null, answer: Answer, logId?: string) {
   if (!key) return;
-  await tx`select public.complete_sms_idempotency_key(
+  await tx`select sms.complete_idempotency_key(
     ${key.businessId}::uuid, ${key.key}, ${answer.status}::integer,
     ${tx.json(answer.body as never)}, ${logId ?? null}::uuid)`;
 }
 
-/** The stored answer of a completed request under this key (read as the user: RLS), or null. */
-async function completedAnswer(
-  sql: Sql,
-  claims: Record<string, unknown>,
-  key: IdempotencyKey,
-): Promise<Answer | null> {
-  const [row] = await asUser(
+/**
+ * The stored answer of a completed request under this key, or null. Read as service_role (the keys
+ * are internal, in schema sms): the key's business is the customer's, which the user was just
+ * found to be a member of.
+ */
+async function completedAnswer(sql: Sql, key: IdempotencyKey): Promise<Answer | null> {
+  const [row] = await asService(
     sql,
-    claims,
     (tx) =>
       tx<{ response_status: number; response_body: unknown }[]>`
-      select response_status, response_body from public.sms_idempotency_keys
+      select response_status, response_body from sms.idempotency_keys
        where business_id = ${key.businessId} and idempotency_key = ${key.key}
          and state = 'completed' and request_hash = ${key.hash}`,
   );
@@ -211,7 +210,7 @@ async function completedAnswer(
 
 async function releaseKey(sql: Sql, key: IdempotencyKey | null) {
   if (!key) return;
-  await sql`select public.release_sms_idempotency_key(${key.businessId}::uuid, ${key.key})`;
+  await sql`select sms.release_idempotency_key(${key.businessId}::uuid, ${key.key})`;
 }
 
 interface EnqueueArgs {
@@ -230,7 +229,7 @@ interface EnqueueArgs {
 
 async function enqueue(tx: Db, a: EnqueueArgs): Promise<SendSmsDeferredResponse> {
   const [row] = await tx<{ retry_id: string; send_log_id: string; scheduled_for: Date }[]>`
-    select * from public.enqueue_sms_retry(
+    select * from sms.enqueue_retry(
       p_customer_id => ${a.customerId}::uuid, p_body => ${a.body}, p_reason => ${a.reason},
       p_scheduled_for => ${a.scheduledFor}, p_send_log_id => ${a.sendLogId ?? null}::uuid,
       p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},
@@ -320,7 +319,7 @@ async function sendNow(
         const refused = c.outcomeUncertain ? null : rpcRefusal(e);
         if (!refused) throw e;
         await asService(sql, (tx) =>
-          tx`select 1 from public.record_sms_send_result(
+          tx`select 1 from sms.record_send_result(
             ${log.id}::uuid, null, 'failed', null, ${c.code}::integer, ${refused.code})`);
         throw refused;
       });
@@ -331,7 +330,7 @@ async function sendNow(
       details: { twilioCode: c.code, moreInfo: error.moreInfo },
     });
     await asService(sql, async (tx) => {
-      await tx`select 1 from public.record_sms_send_result(
+      await tx`select 1 from sms.record_send_result(
         ${log.id}::uuid, null, 'failed', null, ${c.code}::integer, ${c.description})`;
       await applyProviderError(tx, { sendLogId: log.id, classification: c });
       await completeKey(tx, ctx.key, {
@@ -347,7 +346,7 @@ async function sendNow(
 const MAX_DECISIONS = 5;
 
 /**
- * Decides send-now or defer on what was read, and writes the outcome with start_sms_send, which
+ * Decides send-now or defer on what was read, and writes the outcome with start_send, which
  * takes the quota and send locks and refuses (send_context_changed) if what the decision read no
  * longer holds; then the decision is made again on a fresh read.
  */
@@ -374,7 +373,7 @@ async function writeDecision(
     const defer = decision.kind === "defer" ? decision : null;
     const start = (db: Db) =>
       db<{ send_log_id: string; to_phone: string; retry_id: string; scheduled_for: Date }[]>`
-        select * from public.start_sms_send(
+        select * from sms.start_send(
           p_customer_id => ${context.id}::uuid, p_acting_user => ${a.userId}::uuid,
           p_fingerprint => ${context.fingerprint}, p_since => ${context.since},
           p_segments => ${measured.segments}::integer, p_encoding => ${measured.encoding},
@@ -455,7 +454,7 @@ export function createSendSmsHandler(
     } catch (refusal) {
       // A repeat of a request that was already answered gets that answer, even when the
       // customer opted out (or lost their number) since: the first message may be out.
-      const first = key ? await completedAnswer(sql, user.claims, key) : null;
+      const first = key ? await completedAnswer(sql, key) : null;
       if (first) return jsonResponse(first.status, first.body);
       throw refusal;
     }

@@ -5,7 +5,7 @@
  *   only forward, and apply what an `ErrorCode` means (opt-out, phone status, business alert,
  *   filtered content) in the same transaction.
  * - Inbound replies are classified (opt-out, opt-in, help, other) and applied by
- *   `record_sms_inbound_message`; the answer is a confirmation, the help text, or nothing.
+ *   `sms.record_inbound_message`; the answer is a confirmation, the help text, or nothing.
  *
  * Clients come in through {@link FunctionDeps}, so tests can build a handler of their own.
  *
@@ -116,7 +116,7 @@ async function handleStatus(
   const record = async (db: Db) => {
     const [row] = await db<StatusRow[]>`
       select event_id::text, duplicate, send_log_id, status, applied
-        from public.record_sms_status_event(
+        from sms.record_status_event(
           p_message_sid => ${args.messageSid},
           p_status => ${args.status},
           p_error_code => ${args.errorCode}::integer,
@@ -154,7 +154,7 @@ async function handleStatus(
     ...(effect ? { effect } : {}),
   };
   if (row.send_log_id === null) {
-    // Kept unattributed: record_sms_send_result links it if the sid is stored later. 200, so
+    // Kept unattributed: record_send_result links it if the sid is stored later. 200, so
     // Twilio does not retry a callback for a message we may never know.
     context.log.warn("unknown_message_sid", fields);
   } else {
@@ -198,7 +198,7 @@ async function handleInbound(
 
   const result = await asService(sql, async (tx: Tx) => {
     const [row] = await tx<{ result: InboundResult }[]>`
-      select public.record_sms_inbound_message(
+      select sms.record_inbound_message(
         p_message_sid => ${message.MessageSid},
         p_from => ${message.From},
         p_to => ${message.To},
