@@ -193,7 +193,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
           };
           // One due row for process-retries to send.
           await sql`
-            select public.enqueue_sms_retry(
+            select sms.enqueue_retry(
               p_customer_id => ${queued.id}::uuid, p_body => 'Cold start retry',
               p_reason => 'quiet_hours', p_scheduled_for => now() - interval '1 second')`;
           for (const name of FUNCTIONS) {

@@ -118,7 +118,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         });
         ctx.log(`queueing ${rows} due one-segment rows`);
         await sql`
-          select public.enqueue_sms_retry(
+          select sms.enqueue_retry(
                    p_customer_id => c.id, p_body => ${BODY}, p_reason => 'quiet_hours',
                    p_scheduled_for => now() - interval '1 second', p_segments => 1,
                    p_encoding => 'GSM-7')
@@ -133,7 +133,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
           const answer = await call();
           answers.push(answer);
           const [{ n }] = await sql<{ n: number }[]>`
-            select count(*)::int as n from public.sms_retry_queue
+            select count(*)::int as n from sms.retry_queue
              where business_id = ${tenant.businessId} and status in ('pending', 'processing')`;
           remaining = n;
           if (n === 0) break;

@@ -129,7 +129,7 @@ try {
   await withCronPaused(sql, async () => {
     if (name === "process-retries") {
       await sql`
-        select public.enqueue_sms_retry(p_customer_id => c.id, p_body => ${body},
+        select sms.enqueue_retry(p_customer_id => c.id, p_body => ${body},
                  p_reason => 'quiet_hours', p_scheduled_for => now() - interval '1 second')
           from unnest(${customers.map((c) => c.id)}::uuid[]) as c (id)`;
     }

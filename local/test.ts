@@ -154,7 +154,7 @@ try {
       "lint",
       `--remote=${stack.info.dbUrl}`,
       "--schema",
-      "public",
+      "public,sms",
       "--fail-on",
       "error",
     ]);

@@ -373,61 +373,6 @@ export type Database = {
           },
         ];
       };
-      sms_idempotency_keys: {
-        Row: {
-          business_id: string;
-          completed_at: string | null;
-          created_at: string;
-          created_by: string | null;
-          idempotency_key: string;
-          request_hash: string | null;
-          response_body: Json | null;
-          response_status: number | null;
-          send_log_id: string | null;
-          state: string;
-        };
-        ComputedFields: never;
-        Insert: {
-          business_id: string;
-          completed_at?: string | null;
-          created_at?: string;
-          created_by?: string | null;
-          idempotency_key: string;
-          request_hash?: string | null;
-          response_body?: Json | null;
-          response_status?: number | null;
-          send_log_id?: string | null;
-          state?: string;
-        };
-        Update: {
-          business_id?: string;
-          completed_at?: string | null;
-          created_at?: string;
-          created_by?: string | null;
-          idempotency_key?: string;
-          request_hash?: string | null;
-          response_body?: Json | null;
-          response_status?: number | null;
-          send_log_id?: string | null;
-          state?: string;
-        };
-        Relationships: [
-          {
-            foreignKeyName: "sms_idempotency_keys_business_id_fkey";
-            columns: ["business_id"];
-            isOneToOne: false;
-            referencedRelation: "businesses";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "sms_idempotency_keys_send_log_id_fkey";
-            columns: ["send_log_id"];
-            isOneToOne: false;
-            referencedRelation: "send_logs";
-            referencedColumns: ["id"];
-          },
-        ];
-      };
       sms_inbound_messages: {
         Row: {
           body: string;
@@ -557,7 +502,123 @@ export type Database = {
           },
         ];
       };
-      sms_quota_usage: {
+    };
+    Views: {
+      contacts: {
+        Row: {
+          business_id: string;
+          created_at: string;
+          email: string | null;
+          id: string;
+          name: string;
+          phone: string | null;
+          updated_at: string;
+        };
+        ComputedFields: never;
+        Insert: {
+          business_id?: string | null;
+          created_at?: string | null;
+          email?: string | null;
+          id?: string | null;
+          name?: string | null;
+          phone?: string | null;
+          updated_at?: string | null;
+        };
+        Update: {
+          business_id?: string | null;
+          created_at?: string | null;
+          email?: string | null;
+          id?: string | null;
+          name?: string | null;
+          phone?: string | null;
+          updated_at?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "customers_business_id_fkey";
+            columns: ["business_id"];
+            isOneToOne: false;
+            referencedRelation: "businesses";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+    };
+    Functions: {
+      claim_due_scheduled_sends: {
+        Args: { batch_size: number; worker: string };
+        Returns: {
+          attempts: number;
+          business_id: string;
+          created_at: string;
+          customer_id: string;
+          id: string;
+          last_error: string | null;
+          locked_at: string | null;
+          locked_by: string | null;
+          payload: NonNullable<Json>;
+          scheduled_for: string;
+          status: string;
+          updated_at: string;
+        }[];
+        SetofOptions: {
+          from: "*";
+          to: "scheduled_sends";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
+    };
+    Enums: {
+      [_ in never]: never;
+    };
+    CompositeTypes: {
+      [_ in never]: never;
+    };
+  };
+  sms: {
+    Tables: {
+      idempotency_keys: {
+        Row: {
+          business_id: string;
+          completed_at: string | null;
+          created_at: string;
+          created_by: string | null;
+          idempotency_key: string;
+          request_hash: string | null;
+          response_body: Json | null;
+          response_status: number | null;
+          send_log_id: string | null;
+          state: string;
+        };
+        ComputedFields: never;
+        Insert: {
+          business_id: string;
+          completed_at?: string | null;
+          created_at?: string;
+          created_by?: string | null;
+          idempotency_key: string;
+          request_hash?: string | null;
+          response_body?: Json | null;
+          response_status?: number | null;
+          send_log_id?: string | null;
+          state?: string;
+        };
+        Update: {
+          business_id?: string;
+          completed_at?: string | null;
+          created_at?: string;
+          created_by?: string | null;
+          idempotency_key?: string;
+          request_hash?: string | null;
+          response_body?: Json | null;
+          response_status?: number | null;
+          send_log_id?: string | null;
+          state?: string;
+        };
+        Relationships: [];
+      };
+      quota_usage: {
         Row: {
           business_id: string;
           hour: string;
@@ -574,17 +635,9 @@ export type Database = {
           hour?: string;
           sent?: number;
         };
-        Relationships: [
-          {
-            foreignKeyName: "sms_quota_usage_business_id_fkey";
-            columns: ["business_id"];
-            isOneToOne: false;
-            referencedRelation: "businesses";
-            referencedColumns: ["id"];
-          },
-        ];
+        Relationships: [];
       };
-      sms_retry_queue: {
+      retry_queue: {
         Row: {
           attempts: number;
           body: string;
@@ -649,38 +702,9 @@ export type Database = {
           status?: string;
           updated_at?: string;
         };
-        Relationships: [
-          {
-            foreignKeyName: "sms_retry_queue_business_id_fkey";
-            columns: ["business_id"];
-            isOneToOne: false;
-            referencedRelation: "businesses";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "sms_retry_queue_customer_id_fkey";
-            columns: ["customer_id"];
-            isOneToOne: false;
-            referencedRelation: "contacts";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "sms_retry_queue_customer_id_fkey";
-            columns: ["customer_id"];
-            isOneToOne: false;
-            referencedRelation: "customers";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "sms_retry_queue_send_log_id_fkey";
-            columns: ["send_log_id"];
-            isOneToOne: true;
-            referencedRelation: "send_logs";
-            referencedColumns: ["id"];
-          },
-        ];
+        Relationships: [];
       };
-      sms_send_pacing: {
+      send_pacing: {
         Row: {
           key: string;
           next_slot_at: string;
@@ -747,45 +771,6 @@ export type Database = {
       };
     };
     Views: {
-      contacts: {
-        Row: {
-          business_id: string;
-          created_at: string;
-          email: string | null;
-          id: string;
-          name: string;
-          phone: string | null;
-          updated_at: string;
-        };
-        ComputedFields: never;
-        Insert: {
-          business_id?: string | null;
-          created_at?: string | null;
-          email?: string | null;
-          id?: string | null;
-          name?: string | null;
-          phone?: string | null;
-          updated_at?: string | null;
-        };
-        Update: {
-          business_id?: string | null;
-          created_at?: string | null;
-          email?: string | null;
-          id?: string | null;
-          name?: string | null;
-          phone?: string | null;
-          updated_at?: string | null;
-        };
-        Relationships: [
-          {
-            foreignKeyName: "customers_business_id_fkey";
-            columns: ["business_id"];
-            isOneToOne: false;
-            referencedRelation: "businesses";
-            referencedColumns: ["id"];
-          },
-        ];
-      };
       worker_health: {
         Row: {
           last_run_error: string | null;
@@ -803,7 +788,7 @@ export type Database = {
       };
     };
     Functions: {
-      advance_sms_status: {
+      advance_status: {
         Args: {
           p_error?: string;
           p_error_code?: number;
@@ -813,7 +798,7 @@ export type Database = {
         };
         Returns: boolean;
       };
-      apply_sms_consent_change: {
+      apply_consent_change: {
         Args: {
           p_acting_user?: string;
           p_customer_id: string;
@@ -833,7 +818,7 @@ export type Database = {
           to_status: string;
         }[];
       };
-      apply_sms_provider_error: {
+      apply_provider_error: {
         Args: {
           p_effect: string;
           p_error_code: number;
@@ -843,34 +828,15 @@ export type Database = {
         };
         Returns: Json;
       };
-      cancel_sms_retry: {
+      cancel_pending_retries: {
+        Args: { p_customer_id: string; p_reason: string };
+        Returns: number;
+      };
+      cancel_retry: {
         Args: { p_reason: string; p_retry_id: string; p_worker: string };
         Returns: boolean;
       };
-      claim_due_scheduled_sends: {
-        Args: { batch_size: number; worker: string };
-        Returns: {
-          attempts: number;
-          business_id: string;
-          created_at: string;
-          customer_id: string;
-          id: string;
-          last_error: string | null;
-          locked_at: string | null;
-          locked_by: string | null;
-          payload: NonNullable<Json>;
-          scheduled_for: string;
-          status: string;
-          updated_at: string;
-        }[];
-        SetofOptions: {
-          from: "*";
-          to: "scheduled_sends";
-          isOneToOne: false;
-          isSetofReturn: true;
-        };
-      };
-      claim_due_sms_retries: {
+      claim_due_retries: {
         Args: { batch_size: number; lease_seconds: number; worker: string };
         Returns: {
           attempts: number;
@@ -895,12 +861,12 @@ export type Database = {
         }[];
         SetofOptions: {
           from: "*";
-          to: "sms_retry_queue";
+          to: "retry_queue";
           isOneToOne: false;
           isSetofReturn: true;
         };
       };
-      claim_sms_idempotency_key: {
+      claim_idempotency_key: {
         Args: {
           p_acting_user?: string;
           p_business_id: string;
@@ -917,7 +883,7 @@ export type Database = {
           state: string;
         }[];
       };
-      complete_sms_idempotency_key: {
+      complete_idempotency_key: {
         Args: {
           p_business_id: string;
           p_idempotency_key: string;
@@ -927,12 +893,8 @@ export type Database = {
         };
         Returns: boolean;
       };
-      complete_sms_retries: {
-        Args: { p_retry_ids: (string)[]; p_worker: string };
-        Returns: string[];
-      };
-      complete_sms_retry: { Args: { p_retry_id: string; p_worker: string }; Returns: boolean };
-      create_sms_send_log: {
+      complete_retry: { Args: { p_retry_id: string; p_worker: string }; Returns: boolean };
+      create_send_log: {
         Args: {
           p_acting_user?: string;
           p_customer_id: string;
@@ -940,26 +902,7 @@ export type Database = {
           p_segments: number;
           p_status?: string;
         };
-        Returns: {
-          business_id: string;
-          channel: string;
-          contact_id: string | null;
-          content_filtered: boolean;
-          created_at: string;
-          customer_id: string | null;
-          encoding: string | null;
-          error: string | null;
-          error_code: number | null;
-          id: string;
-          provider_message_id: Json | null;
-          segments: number | null;
-          sent_at: string | null;
-          status: string;
-          status_at: string | null;
-          subject: string | null;
-          to_phone: string | null;
-          updated_at: string;
-        };
+        Returns: Database["public"]["Tables"]["send_logs"]["Row"];
         SetofOptions: {
           from: "*";
           to: "send_logs";
@@ -967,7 +910,12 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      enqueue_sms_retry: {
+      defer_send_log: { Args: { p_send_log_id: string }; Returns: undefined };
+      end_send_log: {
+        Args: { p_error: string; p_error_code: number; p_send_log_id: string; p_status: string };
+        Returns: undefined;
+      };
+      enqueue_retry: {
         Args: {
           p_acting_user?: string;
           p_body: string;
@@ -988,7 +936,7 @@ export type Database = {
           send_log_id: string;
         }[];
       };
-      fail_sms_retry: {
+      fail_retry: {
         Args: {
           p_error: string;
           p_error_code?: number;
@@ -1021,7 +969,7 @@ export type Database = {
         }[];
         SetofOptions: {
           from: "*";
-          to: "sms_retry_queue";
+          to: "retry_queue";
           isOneToOne: false;
           isSetofReturn: true;
         };
@@ -1058,8 +1006,27 @@ export type Database = {
         };
       };
       invoke_process_retries: { Args: Record<PropertyKey, never>; Returns: number };
+      is_member: {
+        Args: { business_id: string; roles?: (string)[]; user_id: string };
+        Returns: boolean;
+      };
+      lock_sendable_customer: {
+        Args: { p_acting_user: string; p_customer_id: string };
+        Returns: Database["public"]["Tables"]["customers"]["Row"];
+        SetofOptions: {
+          from: "*";
+          to: "customers";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      log_status_for: { Args: { provider_status: string }; Returns: string };
       provider_message_ids_from_text: { Args: { legacy_id: string }; Returns: Json };
-      record_sms_inbound_message: {
+      recent_sends: {
+        Args: { p_business_id: string; p_phone: string; p_since: string };
+        Returns: (string)[];
+      };
+      record_inbound_message: {
         Args: {
           p_body: string;
           p_details?: Json;
@@ -1073,7 +1040,7 @@ export type Database = {
         };
         Returns: Json;
       };
-      record_sms_send_result: {
+      record_send_result: {
         Args: {
           p_error?: string;
           p_error_code?: number;
@@ -1083,26 +1050,7 @@ export type Database = {
           p_status: string;
           p_twilio_sid: string;
         };
-        Returns: {
-          business_id: string;
-          channel: string;
-          contact_id: string | null;
-          content_filtered: boolean;
-          created_at: string;
-          customer_id: string | null;
-          encoding: string | null;
-          error: string | null;
-          error_code: number | null;
-          id: string;
-          provider_message_id: Json | null;
-          segments: number | null;
-          sent_at: string | null;
-          status: string;
-          status_at: string | null;
-          subject: string | null;
-          to_phone: string | null;
-          updated_at: string;
-        };
+        Returns: Database["public"]["Tables"]["send_logs"]["Row"];
         SetofOptions: {
           from: "*";
           to: "send_logs";
@@ -1110,7 +1058,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      record_sms_status_event: {
+      record_status_event: {
         Args: {
           p_error_code?: number;
           p_error_message?: string;
@@ -1129,11 +1077,11 @@ export type Database = {
           status: string;
         }[];
       };
-      release_sms_idempotency_key: {
+      release_idempotency_key: {
         Args: { p_business_id: string; p_idempotency_key: string };
         Returns: boolean;
       };
-      reschedule_sms_retry: {
+      reschedule_retry: {
         Args: { p_reason?: string; p_retry_id: string; p_scheduled_for: string; p_worker: string };
         Returns: {
           attempts: number;
@@ -1158,16 +1106,16 @@ export type Database = {
         }[];
         SetofOptions: {
           from: "*";
-          to: "sms_retry_queue";
+          to: "retry_queue";
           isOneToOne: false;
           isSetofReturn: true;
         };
       };
-      reserve_sms_quota: {
-        Args: { p_business_id: string; p_default_limit: number };
+      reserve_quota: {
+        Args: { p_business_id: string; p_counted?: number; p_default_limit: number };
         Returns: number;
       };
-      reserve_sms_send_slot: {
+      reserve_send_slot: {
         Args: {
           p_key: string;
           p_max_wait_ms?: number;
@@ -1176,50 +1124,7 @@ export type Database = {
         };
         Returns: number;
       };
-      sms_assert_member: { Args: { p_business_id: string; p_user: string }; Returns: undefined };
-      sms_assert_quota: {
-        Args: { p_business_id: string; p_counted?: number; p_default_limit: number };
-        Returns: number;
-      };
-      sms_cancel_pending_retries: {
-        Args: { p_customer_id: string; p_reason: string };
-        Returns: number;
-      };
-      sms_defer_send_log: { Args: { p_send_log_id: string }; Returns: undefined };
-      sms_end_send_log: {
-        Args: { p_error: string; p_error_code: number; p_send_log_id: string; p_status: string };
-        Returns: undefined;
-      };
-      sms_lock_sendable_customer: {
-        Args: { p_acting_user: string; p_customer_id: string };
-        Returns: {
-          business_id: string;
-          created_at: string;
-          email: string | null;
-          id: string;
-          name: string;
-          phone: string | null;
-          phone_status: string;
-          sms_consent_at: string | null;
-          sms_consent_status: string;
-          sms_opted_out_at: string | null;
-          time_zone: string | null;
-          updated_at: string;
-          us_state: string | null;
-        };
-        SetofOptions: {
-          from: "*";
-          to: "customers";
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
-      };
-      sms_log_status_for: { Args: { provider_status: string }; Returns: string };
-      sms_recent_sends: {
-        Args: { p_business_id: string; p_phone: string; p_since: string };
-        Returns: (string)[];
-      };
-      sms_retry_send_context: {
+      retry_send_context: {
         Args: {
           p_min_lease_seconds?: number;
           p_retry_id: string;
@@ -1241,7 +1146,7 @@ export type Database = {
           us_state: string;
         }[];
       };
-      sms_send_context: {
+      send_context: {
         Args: { p_acting_user: string; p_customer_id: string; p_since: string };
         Returns: {
           business_id: string;
@@ -1255,12 +1160,11 @@ export type Database = {
           us_state: string;
         }[];
       };
-      sms_send_fingerprint: {
+      send_fingerprint: {
         Args: { p_phone: string; p_recent: (string)[]; p_time_zone: string; p_us_state: string };
         Returns: string;
       };
-      sms_status_rank: { Args: { status: string }; Returns: number };
-      start_sms_send: {
+      start_send: {
         Args: {
           p_acting_user: string;
           p_body?: string;
@@ -1284,6 +1188,7 @@ export type Database = {
         Args: { p_worker?: string; p_worker_id?: string };
         Returns: number;
       };
+      status_rank: { Args: { status: string }; Returns: number };
     };
     Enums: {
       [_ in never]: never;
@@ -1397,6 +1302,9 @@ export type CompositeTypes<
 
 export const Constants = {
   public: {
+    Enums: {},
+  },
+  sms: {
     Enums: {},
   },
 } as const;

@@ -1,6 +1,6 @@
 /**
  * Carries out what a Twilio error means beyond the one message (opt-out, phone status, business
- * alert, filtered content) through the `apply_sms_provider_error` RPC, in the caller's
+ * alert, filtered content) through the `sms.apply_provider_error` RPC, in the caller's
  * service-role transaction.
  *
  * @module
@@ -45,7 +45,7 @@ export async function applyProviderError(
       .includes(c.effect);
   if (!acts) return NO_EFFECT;
   const [row] = await tx<{ result: Record<string, unknown> }[]>`
-    select public.apply_sms_provider_error(
+    select sms.apply_provider_error(
       ${input.sendLogId}::uuid, ${c.code}::integer, ${c.effect}, ${c.phoneStatus},
       ${input.messageSid ?? null}) as result`;
   const r = row.result;
@@ -76,7 +76,7 @@ export async function recordSendResult(
 ): Promise<void> {
   const { sendLogId, result } = args;
   const [log] = await tx<{ status: string; error_code: number | null }[]>`
-    select status, error_code from public.record_sms_send_result(
+    select status, error_code from sms.record_send_result(
       ${sendLogId}::uuid, ${result.sid}, ${result.status}, ${result.segments}::integer)`;
   if (log?.error_code != null && (log.status === "failed" || log.status === "undelivered")) {
     await applyProviderError(tx, {
@@ -94,6 +94,6 @@ export async function recordSendFailure(
   errorCode: number | null,
   reason: string,
 ): Promise<void> {
-  await tx`select 1 from public.record_sms_send_result(
+  await tx`select 1 from sms.record_send_result(
     ${sendLogId}::uuid, null, 'failed', null, ${errorCode}::integer, ${reason})`;
 }

@@ -116,7 +116,7 @@ export async function fenceOtherRetries(
   const reserved = await sql.reserve();
   await reserved`begin`;
   const rows = await reserved`
-    select id from public.sms_retry_queue
+    select id from sms.retry_queue
      where status in ('pending', 'processing') and business_id <> ${businessId}
      for update`;
   const release = async () => {

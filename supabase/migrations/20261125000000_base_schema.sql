@@ -1,12 +1,56 @@
--- Base schema as the product had it before SMS: businesses, members, customers, email send logs
--- and scheduled sends. Access is decided by RLS: a member reaches only their business's rows.
+-- Base schema: the app's own tables (businesses, members, customers, email send logs, scheduled
+-- sends) with what the SMS channel adds to them, the private schema `sms` with its privilege
+-- defaults, and the one membership rule, sms.is_member(), behind every policy. Access is decided
+-- by RLS: a member reaches only their business's rows.
 --
 -- It applies to both kinds of project: an empty one (local development, a new app), where it
 -- creates everything, and the app's own database, which already has these tables (phase 20:
 -- customers with phone_status and sms_consent_status, email-only send_logs with a text
 -- provider_message_id). There it creates only what is missing and changes nothing that exists:
 -- tables, indexes and the view "if not exists", the columns the SMS channel reads added when
--- absent, policies of these names replaced by the same definitions.
+-- absent, policies of these names replaced by the same definitions. send_logs keeps the shape
+-- phase 20 gave it here; the next migration (send logs and message events) turns it into the
+-- two-channel log.
+--
+-- The migrations, in order (each object is created in exactly one of them):
+--   base_schema     this file
+--   send_logs       SMS send logs, message events, the forward-only status rule
+--   retry_queue     the retry queue, process-retries' pacing and context, heartbeats, cron
+--   consent         consent events, the consent change, the audit of direct writes
+--   send_path       idempotency keys, the daily quota, send-sms's two calls, provider errors
+--   inbound         inbound replies (STOP, START, HELP, free text)
+-- Until the first release is recorded in CHANGELOG.md, a fix goes into the file that owns the
+-- object; after it, migrations are append-only.
+
+-- =================================================================================================
+-- The private schema and who may execute what
+-- =================================================================================================
+
+-- `sms` holds what only the Edge Functions (postgres.js over SUPABASE_DB_URL, not PostgREST) and
+-- cron use: the queue, idempotency keys, counters, heartbeats and every RPC. PostgREST does not
+-- expose it (config.toml [api] schemas), so nothing in it is reachable from a browser whatever
+-- its grants. `public` keeps what a signed-in member reads through supabase-js, under RLS.
+create schema if not exists sms;
+comment on schema sms is
+  'SMS channel internals: used by the Edge Functions and cron, never exposed through the API.';
+
+-- service_role: the functions' service work (the RPCs it is granted below, in each file).
+-- authenticated: only sms.is_member(), which every policy calls as the signed-in user.
+grant usage on schema sms to service_role, authenticated;
+
+-- A function is executable by nobody but its owner until a grant says otherwise. Postgres grants
+-- EXECUTE to PUBLIC on every new function (a global default, which a per-schema default cannot
+-- take back), and Supabase adds anon, authenticated and service_role in public; both are revoked
+-- here, once, for the functions the role applying migrations creates from now on, in every
+-- schema. Each file then grants what each role needs, next to the functions. service_role keeps
+-- the platform's default in public; tables keep the platform's defaults in public (each SMS table
+-- there states its grants) and `sms` has none at all.
+alter default privileges revoke execute on functions from public;
+alter default privileges in schema public revoke execute on functions from anon, authenticated;
+
+-- =================================================================================================
+-- Tables
+-- =================================================================================================
 
 create table if not exists public.businesses (
   id uuid primary key default gen_random_uuid(),
@@ -16,6 +60,23 @@ create table if not exists public.businesses (
   updated_at timestamptz not null default now()
 );
 comment on column public.businesses.time_zone is 'IANA zone used when a customer has none';
+
+-- What the SMS channel keeps per business.
+alter table public.businesses
+  add column if not exists sms_daily_quota integer
+    check (sms_daily_quota is null or sms_daily_quota >= 0),
+  add column if not exists sms_help_contact text
+    check (char_length(sms_help_contact) between 1 and 60),
+  add column if not exists sms_sender_alert text,
+  add column if not exists sms_sender_alert_code integer,
+  add column if not exists sms_sender_alert_at timestamptz;
+comment on column public.businesses.sms_daily_quota is
+  'SMS a business may send per rolling 24 h; null: the deployment default (SMS_DAILY_QUOTA)';
+comment on column public.businesses.sms_help_contact is
+  'How recipients reach the business (phone, email or URL); named in the answer to HELP';
+comment on column public.businesses.sms_sender_alert is
+  'Set when Twilio refuses this business''s sends for an account-level reason (e.g. 30034: '
+  'sender not registered for A2P 10DLC); cleared by a person once fixed';
 
 create table if not exists public.business_members (
   business_id uuid not null references public.businesses (id) on delete cascade,
@@ -97,7 +158,39 @@ create index if not exists scheduled_sends_customer_id_idx on public.scheduled_s
 create index if not exists scheduled_sends_due_idx on public.scheduled_sends (scheduled_for)
   where status = 'pending';
 
--- Row-level security ---------------------------------------------------------------------------
+-- =================================================================================================
+-- Membership: the one rule behind every policy and every membership check
+-- =================================================================================================
+
+-- Whether user_id is a member of the business (with one of `roles`, when given). Policies pass
+-- (select auth.uid()), evaluated once per statement; the RPCs pass the acting user send-sms
+-- verified. Security definer, so a policy that calls it does not go through business_members'
+-- own RLS; plpgsql, so its query is planned once per session (a security definer sql function
+-- is never inlined and is planned again in every statement that calls it). Executable by
+-- authenticated because policies run as the signed-in user; sms is not exposed, so nobody can
+-- call it through the API.
+create function sms.is_member(business_id uuid, user_id uuid, roles text[] default null)
+returns boolean
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return exists (
+    select 1 from public.business_members bm
+     where bm.business_id = is_member.business_id
+       and bm.user_id = is_member.user_id
+       and (is_member.roles is null or bm.role = any (is_member.roles)));
+end
+$$;
+comment on function sms.is_member(uuid, uuid, text[]) is
+  'Whether user_id is a member of the business (with one of roles, when given); every policy and RPC membership check.';
+grant execute on function sms.is_member(uuid, uuid, text[]) to authenticated;
+
+-- =================================================================================================
+-- Row-level security
+-- =================================================================================================
 
 alter table public.businesses enable row level security;
 alter table public.business_members enable row level security;
@@ -117,82 +210,60 @@ create policy "members read their memberships" on public.business_members
 drop policy if exists "members read their business" on public.businesses;
 create policy "members read their business" on public.businesses
   for select to authenticated
-  using (id in (select bm.business_id from public.business_members bm
-                where bm.user_id = (select auth.uid())));
+  using (sms.is_member(id, (select auth.uid())));
 
 drop policy if exists "owners update their business" on public.businesses;
 create policy "owners update their business" on public.businesses
   for update to authenticated
-  using (id in (select bm.business_id from public.business_members bm
-                where bm.user_id = (select auth.uid()) and bm.role in ('owner', 'admin')))
-  with check (id in (select bm.business_id from public.business_members bm
-                     where bm.user_id = (select auth.uid()) and bm.role in ('owner', 'admin')));
+  using (sms.is_member(id, (select auth.uid()), array['owner', 'admin']))
+  with check (sms.is_member(id, (select auth.uid()), array['owner', 'admin']));
 
 drop policy if exists "members read customers" on public.customers;
 create policy "members read customers" on public.customers
   for select to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())));
 drop policy if exists "members add customers" on public.customers;
 create policy "members add customers" on public.customers
   for insert to authenticated
-  with check (business_id in (select bm.business_id from public.business_members bm
-                              where bm.user_id = (select auth.uid())));
+  with check (sms.is_member(business_id, (select auth.uid())));
 drop policy if exists "members change customers" on public.customers;
 create policy "members change customers" on public.customers
   for update to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())))
-  with check (business_id in (select bm.business_id from public.business_members bm
-                              where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())))
+  with check (sms.is_member(business_id, (select auth.uid())));
 drop policy if exists "members delete customers" on public.customers;
 create policy "members delete customers" on public.customers
   for delete to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())));
 
+-- Members read every send log of their business; the policies that let them write email logs
+-- (and only email logs) come with the channel column, in the send_logs migration.
 drop policy if exists "members read send logs" on public.send_logs;
 create policy "members read send logs" on public.send_logs
   for select to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())));
-drop policy if exists "members add send logs" on public.send_logs;
-create policy "members add send logs" on public.send_logs
-  for insert to authenticated
-  with check (business_id in (select bm.business_id from public.business_members bm
-                              where bm.user_id = (select auth.uid())));
-drop policy if exists "members change send logs" on public.send_logs;
-create policy "members change send logs" on public.send_logs
-  for update to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())))
-  with check (business_id in (select bm.business_id from public.business_members bm
-                              where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())));
 
 drop policy if exists "members read scheduled sends" on public.scheduled_sends;
 create policy "members read scheduled sends" on public.scheduled_sends
   for select to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())));
 drop policy if exists "members schedule sends" on public.scheduled_sends;
 create policy "members schedule sends" on public.scheduled_sends
   for insert to authenticated
-  with check (business_id in (select bm.business_id from public.business_members bm
-                              where bm.user_id = (select auth.uid())));
+  with check (sms.is_member(business_id, (select auth.uid())));
 drop policy if exists "members change scheduled sends" on public.scheduled_sends;
 create policy "members change scheduled sends" on public.scheduled_sends
   for update to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())))
-  with check (business_id in (select bm.business_id from public.business_members bm
-                              where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())))
+  with check (sms.is_member(business_id, (select auth.uid())));
 drop policy if exists "members delete scheduled sends" on public.scheduled_sends;
 create policy "members delete scheduled sends" on public.scheduled_sends
   for delete to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())));
 
--- Claiming due scheduled sends ------------------------------------------------------------------
+-- =================================================================================================
+-- Claiming due scheduled sends (the app's email scheduler)
+-- =================================================================================================
 
 -- Workers claim a batch atomically: SKIP LOCKED lets concurrent workers take disjoint rows.
 create or replace function public.claim_due_scheduled_sends(batch_size integer, worker text)
@@ -221,7 +292,7 @@ begin
   returning s.*;
 end
 $$;
-
+-- Explicit, not left to the defaults: on the app's own database the function may predate them.
 revoke execute on function public.claim_due_scheduled_sends(integer, text)
   from public, anon, authenticated;
 grant execute on function public.claim_due_scheduled_sends(integer, text) to service_role;

@@ -69,7 +69,7 @@ Deno.test("db push over an existing phase-20 project succeeds and keeps its data
     const [objects] = await sql<
       { queue: string | null; zone: number; app_policy: number; migrations: number }[]
     >`
-      select to_regclass('public.sms_retry_queue')::text as queue,
+      select to_regclass('sms.retry_queue')::text as queue,
              (select count(*)::int from information_schema.columns
                where table_schema = 'public' and table_name = 'customers'
                  and column_name = 'time_zone') as zone,
@@ -77,7 +77,7 @@ Deno.test("db push over an existing phase-20 project succeeds and keeps its data
                where policyname = 'app: members see customers') as app_policy,
              (select count(*)::int from supabase_migrations.schema_migrations) as migrations`;
     assert.deepEqual(objects, {
-      queue: "sms_retry_queue",
+      queue: "sms.retry_queue",
       zone: 1,
       app_policy: 1,
       migrations: applied.length,

@@ -27,7 +27,7 @@ async function fillQueue(sql: postgres.Sql, businessId: string, customerId: stri
         from generate_series(1, ${ROWS})
       returning id
     )
-    insert into public.sms_retry_queue
+    insert into sms.retry_queue
       (business_id, customer_id, send_log_id, body, reason, scheduled_for)
     select ${businessId}, ${customerId}, logs.id, 'concurrency test', 'rate_limited',
            now() - random() * interval '1 hour'
@@ -46,7 +46,7 @@ async function claimAll(conns: postgres.Sql[], prefix: string): Promise<Claimed[
     await gate;
     while (true) {
       const rows = await c<{ id: string }[]>`
-        select id from public.claim_due_sms_retries(${BATCH}, 300, ${worker})`;
+        select id from sms.claim_due_retries(${BATCH}, 300, ${worker})`;
       if (rows.length === 0) return out;
       out.batches.push(rows.length);
       for (const r of rows) out.ids.push(r.id);
@@ -77,7 +77,7 @@ Deno.test("8 connections claim 5,000 due rows (batches of 50): each exactly once
       await fillQueue(sql, tenant.businessId, tenant.customerId);
       const ids = new Set(
         (await sql<{ id: string }[]>`
-          select id from public.sms_retry_queue where business_id = ${tenant.businessId}`)
+          select id from sms.retry_queue where business_id = ${tenant.businessId}`)
           .map((r) => r.id),
       );
       assert.equal(ids.size, ROWS);
@@ -98,7 +98,7 @@ Deno.test("8 connections claim 5,000 due rows (batches of 50): each exactly once
         { id: string; status: string; attempts: number; locked_by: string; leased: boolean }[]
       >`
         select id, status, attempts, locked_by, lease_expires_at > now() as leased
-          from public.sms_retry_queue where business_id = ${tenant.businessId}`;
+          from sms.retry_queue where business_id = ${tenant.businessId}`;
       assert.equal(rows.length, ROWS);
       for (const row of rows) {
         assert.equal(row.status, "processing", `row ${row.id} is processing`);
@@ -107,18 +107,18 @@ Deno.test("8 connections claim 5,000 due rows (batches of 50): each exactly once
         assert.ok(row.leased, `row ${row.id} has a live lease`);
       }
       const [left] = await sql<{ n: number }[]>`
-        select count(*)::int as n from public.sms_retry_queue
+        select count(*)::int as n from sms.retry_queue
          where business_id = ${tenant.businessId} and status = 'pending'`;
       assert.equal(left.n, 0, "no row is left pending");
 
       // Round two: every lease expires (all workers "crashed"); the reclaim is exactly-once too.
       await sql`
-        update public.sms_retry_queue set lease_expires_at = now() - interval '1 second'
+        update sms.retry_queue set lease_expires_at = now() - interval '1 second'
          where business_id = ${tenant.businessId}`;
       const again = await claimAll(conns, "reclaim");
       assertExactlyOnce(again, ids);
       const [after] = await sql<{ n: number }[]>`
-        select count(*)::int as n from public.sms_retry_queue
+        select count(*)::int as n from sms.retry_queue
          where business_id = ${tenant.businessId}
            and (status <> 'processing' or attempts <> 2 or locked_by not like 'reclaim-%')`;
       assert.equal(after.n, 0, "every expired row was reclaimed once, as attempt 2");

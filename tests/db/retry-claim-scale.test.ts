@@ -45,7 +45,7 @@ Deno.test({
         // back). Ids ascend so the load appends to the indexes instead of thrashing them.
         await tx`set local session_replication_role = replica`;
         await tx`
-          insert into public.sms_retry_queue
+          insert into sms.retry_queue
             (id, business_id, customer_id, send_log_id, body, reason, status, attempts,
              scheduled_for, lease_expires_at, locked_by, finished_at)
           select ('00000000-0000-4000-8000-' || lpad(to_hex(n.i), 12, '0'))::uuid, ${businessId},
@@ -66,18 +66,18 @@ Deno.test({
                 else (array['completed', 'failed', 'cancelled'])[1 + n.i % 3]
               end as status) s`;
         await tx`set local session_replication_role = origin`;
-        await tx`analyze public.sms_retry_queue`;
+        await tx`analyze sms.retry_queue`;
         console.log(`loaded ${TOTAL} rows in ${(performance.now() - started).toFixed(0)} ms`);
 
         const scans = async () =>
           (await tx<Scans[]>`
             select seq_scan::int, idx_scan::int, idx_tup_fetch::int
-              from pg_stat_xact_user_tables where relid = 'public.sms_retry_queue'::regclass`)[0];
+              from pg_stat_xact_user_tables where relid = 'sms.retry_queue'::regclass`)[0];
 
         const before = await scans();
         const t0 = performance.now();
         const claimed = await tx<{ id: string; scheduled_for: Date }[]>`
-          select id, scheduled_for from public.claim_due_sms_retries(50, 60, 'scale-worker')`;
+          select id, scheduled_for from sms.claim_due_retries(50, 60, 'scale-worker')`;
         const ms = performance.now() - t0;
         const after = await scans();
         console.log(
@@ -88,7 +88,7 @@ Deno.test({
 
         assert.equal(claimed.length, 50, "a full batch of due rows");
         const oldest = await tx<{ id: string }[]>`
-          select id from public.sms_retry_queue
+          select id from sms.retry_queue
            where business_id = ${businessId} and status = 'processing' and locked_by = 'scale-worker'
            order by scheduled_for limit 50`;
         assert.deepEqual(

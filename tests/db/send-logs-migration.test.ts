@@ -11,7 +11,7 @@ import { join, PROJECT_ROOT } from "@local/paths.ts";
 
 const MIGRATIONS = join(PROJECT_ROOT, "supabase", "migrations");
 const BASE = "20261125000000_base_schema.sql";
-const UNDER_TEST = "20261126000100_sms_send_logs.sql";
+const UNDER_TEST = "20261126000100_send_logs.sql";
 
 const LEGACY_IDS: (string | null)[] = [
   "re_seed_acme_0001",

@@ -19,18 +19,16 @@ Deno.test("a callback racing the stored sid is never lost", async () => {
   const tenant = await scratchTenant(sql, "callback race");
   try {
     const logs = await sql<{ id: string }[]>`
-      select (public.create_sms_send_log(${tenant.customerId}, 1, 'GSM-7')).id
+      select (sms.create_send_log(${tenant.customerId}, 1, 'GSM-7')).id
         from generate_series(1, ${MESSAGES})`;
     const run = crypto.randomUUID().slice(0, 8);
     const sids = logs.map((_, i) => sidFor(run, i));
     await Promise.all(logs.map(async (log, i) => {
       const jitter = () => new Promise((r) => setTimeout(r, Math.random() * 5));
       await Promise.all([
+        jitter().then(() => sender`select sms.record_send_result(${log.id}, ${sids[i]}, 'queued')`),
         jitter().then(() =>
-          sender`select public.record_sms_send_result(${log.id}, ${sids[i]}, 'queued')`
-        ),
-        jitter().then(() =>
-          webhook`select * from public.record_sms_status_event(${sids[i]}, 'delivered')`
+          webhook`select * from sms.record_status_event(${sids[i]}, 'delivered')`
         ),
       ]);
     }));

@@ -168,8 +168,8 @@ async function enqueue(
         from jsonb_to_recordset(${tx.json(input)}::jsonb)
              as x(send_log_id uuid, customer_id uuid, phone text)`;
     await tx`
-      insert into public.sms_retry_queue (id, business_id, customer_id, send_log_id, body, reason,
-                                          max_attempts, scheduled_for)
+      insert into sms.retry_queue (id, business_id, customer_id, send_log_id, body, reason,
+                                   max_attempts, scheduled_for)
       select x.retry_id, ${tenant.businessId}, x.customer_id, x.send_log_id, x.body,
              'provider_unavailable', x.max_attempts, now() - interval '1 minute' * random()
         from jsonb_to_recordset(${tx.json(input)}::jsonb)
@@ -196,7 +196,7 @@ interface RowState {
 /** The business's rows still to finish (pending or held). */
 async function openRows(sql: postgres.Sql, businessId: string): Promise<number> {
   const [{ n }] = await sql<{ n: number }[]>`
-    select count(*)::int as n from public.sms_retry_queue
+    select count(*)::int as n from sms.retry_queue
      where business_id = ${businessId} and status in ('pending', 'processing')`;
   return n;
 }
@@ -204,7 +204,7 @@ async function openRows(sql: postgres.Sql, businessId: string): Promise<number> 
 /** Time passes for the business's pending rows: backoffs and reschedules run out. */
 async function makeDue(sql: postgres.Sql, businessId: string): Promise<void> {
   await sql`
-    update public.sms_retry_queue set scheduled_for = now() - interval '1 second'
+    update sms.retry_queue set scheduled_for = now() - interval '1 second'
      where business_id = ${businessId} and status = 'pending'`;
 }
 
@@ -214,7 +214,7 @@ async function rowStates(sql: postgres.Sql, businessId: string): Promise<RowStat
     select q.id, q.status, q.attempts, q.max_attempts, q.reason, q.last_error, q.last_error_code,
            q.outcome_uncertain, q.scheduled_for, l.status as log_status,
            l.provider_message_id ->> 'twilio_sid' as sid
-      from public.sms_retry_queue q join public.send_logs l on l.id = q.send_log_id
+      from sms.retry_queue q join public.send_logs l on l.id = q.send_log_id
      where q.business_id = ${businessId}`,
   ];
 }
@@ -311,7 +311,7 @@ function sum(results: ProcessRetriesResult[]): ProcessRetriesResult {
 }
 
 async function heartbeatCount(sql: postgres.Sql): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from public.worker_heartbeats`;
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from sms.worker_heartbeats`;
   return row.n;
 }
 
@@ -363,7 +363,7 @@ Deno.test("process-retries: wrong or missing cron secret → 401, nothing claime
       const [done] = await rowStates(sql, tenant.businessId);
       assert.equal(done.status, "completed");
       const [beat] = await sql`
-        select status, claimed, sent from public.worker_heartbeats
+        select status, claimed, sent from sms.worker_heartbeats
          where worker_id = ${ok.requestId}`;
       assert.equal(beat?.status, "succeeded", "the run is in worker_heartbeats");
       assert.ok(beat.sent >= 1);
@@ -389,7 +389,7 @@ Deno.test("process-retries: 8 overlapping invocations over 2,000 due rows send e
     await withCronPaused(sql, async () => {
       await sandbox("/api/messages", { method: "DELETE" });
       // Rows other test files left due would be drained too and spoil the count.
-      await sql`update public.sms_retry_queue
+      await sql`update sms.retry_queue
                    set status = 'cancelled', finished_at = now(), last_error = 'test cleanup'
                  where status = 'pending' and business_id <> ${tenant.businessId}`;
       const rows = await enqueue(sql, tenant, 2000, { tag: `overlap ${crypto.randomUUID()}` });
@@ -536,7 +536,7 @@ Deno.test("process-retries: a worker killed mid-batch loses nothing and sends no
 
       // Time passes: the dead worker's leases expire.
       await sql`
-        update public.sms_retry_queue set lease_expires_at = now() - interval '1 second'
+        update sms.retry_queue set lease_expires_at = now() - interval '1 second'
          where business_id = ${tenant.businessId} and status = 'processing'`;
       await sandboxConfig({ reset: true });
       const recovery = await withFunction(
@@ -646,12 +646,12 @@ Deno.test("process-retries: opted out while waiting → never texted; quiet hour
 
       // Customer 0 replies STOP while the row waits: the consent change cancels it.
       await sql`
-        select public.apply_sms_consent_change(${pendingOptOut.customer.id}::uuid, 'opted_out',
-                                               'keyword', p_keyword => 'STOP',
-                                               p_message_sid => 'SM' || repeat('0', 32))`;
+        select sms.apply_consent_change(${pendingOptOut.customer.id}::uuid, 'opted_out',
+                                        'keyword', p_keyword => 'STOP',
+                                        p_message_sid => 'SM' || repeat('0', 32))`;
       // Customer 1's row is held by a worker that died; the opt-out arrives meanwhile.
       await sql`
-        update public.sms_retry_queue
+        update sms.retry_queue
            set status = 'processing', attempts = 1, locked_by = 'dead-worker', locked_at = now(),
                lease_expires_at = now() - interval '1 second'
          where id = ${heldOptOut.retryId}`;
@@ -817,7 +817,7 @@ Deno.test("process-retries: without Twilio or with a bad setting, the run is ref
     assert.equal(disabled.status, 503);
     assert.equal((await disabled.json()).error.code, "sms_disabled");
     const [beat] = await sql`
-      select status, error from public.worker_heartbeats
+      select status, error from sms.worker_heartbeats
        where worker_id = ${disabled.headers.get("x-request-id")}`;
     assert.deepEqual([beat.status, beat.error], ["failed", "sms_disabled"]);
 
@@ -829,7 +829,7 @@ Deno.test("process-retries: without Twilio or with a bad setting, the run is ref
     });
     assert.equal(bad.status, 500);
     const [misconfigured] = await sql`
-      select status, error from public.worker_heartbeats
+      select status, error from sms.worker_heartbeats
        where worker_id = ${bad.headers.get("x-request-id")}`;
     assert.equal(misconfigured.status, "failed");
     assert.match(misconfigured.error, /SMS_MAX_SEGMENTS_PER_SECOND/);
@@ -910,7 +910,7 @@ Deno.test({
         if (!response) await new Promise((r) => setTimeout(r, 250));
       }
       assert.equal(response?.status_code, 200, "pg_net recorded the function's answer");
-      const [health] = await sql`select stale, last_run_status from public.worker_health`;
+      const [health] = await sql`select stale, last_run_status from sms.worker_health`;
       assert.deepEqual([health.stale, health.last_run_status], [false, "succeeded"]);
     } finally {
       await forget(tenant);

@@ -118,7 +118,7 @@ test("202 deferred in quiet hours, scheduled for 08:00 local, nothing sent", asy
   const [log] = await sql`select status from public.send_logs where id = ${r.json
     .sendLogId as string}`;
   assert.equal(log.status, "deferred");
-  const [q] = await sql`select status, reason, scheduled_for, body from public.sms_retry_queue
+  const [q] = await sql`select status, reason, scheduled_for, body from sms.retry_queue
                          where id = ${r.json.retryId as string}`;
   assert.deepEqual([q.status, q.reason, q.body], ["pending", "quiet_hours", "See you tomorrow"]);
   assert.equal(new Date(q.scheduled_for).toISOString(), scheduled.toISOString());
@@ -282,7 +282,7 @@ test("injected faults: 5xx and 429 defer with a retry; a timeout defers unresolv
     await sandbox.reset();
     assert.equal(r.status, 202, `${JSON.stringify(fault)}: ${JSON.stringify(r.json)}`);
     assert.equal(r.json.reason, reason);
-    const [q] = await sql`select status, outcome_uncertain, send_log_id from public.sms_retry_queue
+    const [q] = await sql`select status, outcome_uncertain, send_log_id from sms.retry_queue
                            where id = ${r.json.retryId as string}`;
     assert.equal(q.status, "pending");
     assert.equal(q.outcome_uncertain, uncertain);
@@ -293,7 +293,7 @@ test("injected faults: 5xx and 429 defer with a retry; a timeout defers unresolv
     assert.equal(log.status, uncertain ? "sending" : "deferred");
     assert.equal((await sandbox.messages(c.phone!)).length, 0);
     // Leave no due row behind for the other suites' workers.
-    await sql`select public.cancel_sms_retry(${r.json.retryId as string}::uuid, null, 'test done')`;
+    await sql`select sms.cancel_retry(${r.json.retryId as string}::uuid, null, 'test done')`;
   }
 });
 

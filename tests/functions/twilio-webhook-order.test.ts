@@ -103,9 +103,9 @@ Deno.test("1,000 shuffled callbacks with duplicates: furthest status, each event
       select l.id, m.sid
         from unnest(${messages.map((m) => m.customerId)}::uuid[],
                     ${messages.map((m) => m.sid)}::text[]) as m(customer_id, sid)
-        cross join lateral public.create_sms_send_log(m.customer_id, 1, 'GSM-7') l`;
+        cross join lateral sms.create_send_log(m.customer_id, 1, 'GSM-7') l`;
     for (const log of logs) {
-      await sql`select public.record_sms_send_result(${log.id}, ${log.sid}, 'queued')`;
+      await sql`select sms.record_send_result(${log.id}, ${log.sid}, 'queued')`;
     }
     const logBySid = new Map(logs.map((l) => [l.sid, l.id]));
 

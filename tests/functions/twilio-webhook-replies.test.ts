@@ -94,7 +94,7 @@ Deno.test("STOP opts out the phone in every business, cancels retries, confirms 
   await withHandset(async ({ sql, phone, acmeId, bayId }) => {
     await withCronPaused(sql, async () => {
       const [retry] = await sql<{ retry_id: string }[]>`
-        select retry_id from public.enqueue_sms_retry(${acmeId}, 'See you tomorrow',
+        select retry_id from sms.enqueue_retry(${acmeId}, 'See you tomorrow',
           'quiet_hours', now() + interval '1 hour')`;
       const answer = await inbound(phone, "STOP");
       const text = messageOf(answer);
@@ -115,7 +115,7 @@ Deno.test("STOP opts out the phone in every business, cancels retries, confirms 
         })),
       );
       const [q] = await sql<{ status: string }[]>`
-        select status from public.sms_retry_queue where id = ${retry.retry_id}`;
+        select status from sms.retry_queue where id = ${retry.retry_id}`;
       assert.equal(q.status, "cancelled", "the pending retry will not go out");
     });
   });

@@ -174,8 +174,8 @@ export async function newCustomer(
 /** A send log handed to Twilio under `sid` (status queued), as send-sms leaves it. */
 export async function sentLog(sql: postgres.Sql, customerId: string, sid: string): Promise<string> {
   const [log] = await sql<{ id: string }[]>`
-    select (public.create_sms_send_log(${customerId}, 1, 'GSM-7')).id`;
-  await sql`select public.record_sms_send_result(${log.id}, ${sid}, 'queued')`;
+    select (sms.create_send_log(${customerId}, 1, 'GSM-7')).id`;
+  await sql`select sms.record_send_result(${log.id}, ${sid}, 'queued')`;
   return log.id;
 }
 

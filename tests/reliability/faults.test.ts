@@ -65,7 +65,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 
 async function countWhere(sql: postgres.Sql, businessId: string, status: string) {
   const [r] = await sql<{ n: number }[]>`
-    select count(*)::int as n from public.sms_retry_queue
+    select count(*)::int as n from sms.retry_queue
      where business_id = ${businessId} and status = ${status}`;
   return r.n;
 }
@@ -379,7 +379,7 @@ Deno.test("faults: send-sms killed with requests in flight — restarted, never 
         select count(*)::int as n from public.send_logs l
          where l.business_id = ${tenant.businessId} and l.status = 'sending'
            and l.provider_message_id ->> 'twilio_sid' is null
-           and not exists (select 1 from public.sms_retry_queue q
+           and not exists (select 1 from sms.retry_queue q
                             where q.send_log_id = l.id and q.status in ('pending', 'processing'))`;
       console.log(
         `kill send-sms: retries answered ${again.map((a) => a.status).join(" ")}; ${

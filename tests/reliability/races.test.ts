@@ -106,7 +106,7 @@ Deno.test("race: Twilio refuses a send (5xx) while the customer's STOP lands —
       assert.equal((a.json as { error: { code: string } }).error.code, "opted_out");
       const logs = await sql`
         select l.status, l.provider_message_id ->> 'twilio_sid' as sid,
-               (select count(*)::int from public.sms_retry_queue q where q.send_log_id = l.id)
+               (select count(*)::int from sms.retry_queue q where q.send_log_id = l.id)
                  as retries
           from public.send_logs l where l.customer_id = ${c.id}`;
       assert.equal(logs.length, 1);

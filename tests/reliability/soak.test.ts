@@ -291,7 +291,7 @@ Deno.test({
         });
         for (let i = 0; i < 30; i++) {
           const [due] = await sql<{ n: number }[]>`
-            select count(*)::int as n from public.sms_retry_queue
+            select count(*)::int as n from sms.retry_queue
              where business_id = any(${businessIds}::uuid[])
                and (status = 'processing' or (status = 'pending' and reason in
                     ('provider_unavailable', 'rate_limited')))`;
@@ -372,7 +372,7 @@ async function openLogs(sql: postgres.Sql, businessIds: string[]) {
         from public.send_logs l
        where l.business_id = any(${businessIds}::uuid[]) and l.channel = 'sms'
          and l.status <> all(${FINAL})
-         and not exists (select 1 from public.sms_retry_queue q
+         and not exists (select 1 from sms.retry_queue q
                           where q.send_log_id = l.id and q.status in ('pending', 'processing'))`,
   ];
 }
@@ -411,7 +411,7 @@ async function consistency(
   >`
     select l.id, l.status, l.provider_message_id ->> 'twilio_sid' as sid, l.to_phone,
            l.customer_id,
-           exists (select 1 from public.sms_retry_queue q
+           exists (select 1 from sms.retry_queue q
                     where q.send_log_id = l.id and q.status in ('pending', 'processing')) as live,
            coalesce((select max(e.occurred_at) from public.sms_message_events e
                       where e.send_log_id = l.id and e.source = 'system'

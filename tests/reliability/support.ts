@@ -366,8 +366,8 @@ export async function enqueueDue(
         from jsonb_to_recordset(${tx.json(input)}::jsonb)
              as x(send_log_id uuid, customer_id uuid, phone text)`;
     await tx`
-      insert into public.sms_retry_queue (id, business_id, customer_id, send_log_id, body, reason,
-                                          max_attempts, scheduled_for)
+      insert into sms.retry_queue (id, business_id, customer_id, send_log_id, body, reason,
+                                   max_attempts, scheduled_for)
       select x.retry_id, ${tenant.businessId}, x.customer_id, x.send_log_id, x.body,
              'provider_unavailable', 8, now() - interval '1 minute' * random()
         from jsonb_to_recordset(${tx.json(input)}::jsonb)
@@ -379,7 +379,7 @@ export async function enqueueDue(
 /** Open (pending or processing) retry rows of a business. */
 export async function openRows(sql: postgres.Sql, businessId: string): Promise<number> {
   const [row] = await sql<{ n: number }[]>`
-    select count(*)::int as n from public.sms_retry_queue
+    select count(*)::int as n from sms.retry_queue
      where business_id = ${businessId} and status in ('pending', 'processing')`;
   return row.n;
 }
@@ -397,11 +397,11 @@ export async function timeWarp(
 ): Promise<void> {
   if (options.leases !== false) {
     await sql`
-      update public.sms_retry_queue set lease_expires_at = now() - interval '1 second'
+      update sms.retry_queue set lease_expires_at = now() - interval '1 second'
        where business_id = ${businessId} and status = 'processing'`;
   }
   await sql`
-    update public.sms_retry_queue set scheduled_for = now() - interval '1 second'
+    update sms.retry_queue set scheduled_for = now() - interval '1 second'
      where business_id = ${businessId} and status = 'pending'
        and reason in ('provider_unavailable', 'rate_limited')`;
 }
@@ -458,7 +458,7 @@ export async function rowStates(sql: postgres.Sql, businessId: string): Promise<
     ...await sql<RowState[]>`
       select q.id, q.send_log_id, q.status, q.attempts, q.last_error, q.outcome_uncertain, q.body,
              l.status as log_status, l.provider_message_id ->> 'twilio_sid' as sid
-        from public.sms_retry_queue q join public.send_logs l on l.id = q.send_log_id
+        from sms.retry_queue q join public.send_logs l on l.id = q.send_log_id
        where q.business_id = ${businessId}`,
   ];
 }

@@ -1,46 +1,88 @@
 /**
- * The RLS and grants matrix: every table, view and function in `public`, enumerated from the
- * catalog, checked for anon, a user of another business and a member of the owning business
- * against an explicit allow-list. A new relation or function fails this test until it is given
- * an entry here, so nothing slips through unreviewed.
+ * The RLS and grants matrix, proved from the catalog: every table, view and function in `public`
+ * (what PostgREST exposes) and in `sms` (the private schema of internals), checked for anon, a
+ * user of another business and a member of the owning business against an explicit allow-list. A
+ * new relation or function fails this test until it is given an entry here, so nothing slips
+ * through unreviewed.
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
+import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { db, stack } from "../support/stack.ts";
 
 type Op = "select" | "insert" | "update" | "delete";
 const OPS: Op[] = ["select", "insert", "update", "delete"];
+const SCHEMAS = ["public", "sms"];
 
-/** What a member may do to their own business's rows, per relation. Anon: nothing, anywhere. */
+/**
+ * What a member may do to their own business's rows, per relation (schema-qualified). Anon:
+ * nothing, anywhere. `public` holds what members read through supabase-js; nothing in `sms` is
+ * a client's.
+ */
 const MEMBER_MAY: Record<string, Op[]> = {
-  businesses: ["select", "update"],
-  business_members: ["select"],
-  customers: ["select", "insert", "update", "delete"],
+  "public.businesses": ["select", "update"],
+  "public.business_members": ["select"],
+  "public.customers": ["select", "insert", "update", "delete"],
   // A security_invoker view over customers: the same rights, decided by customers' policies.
-  contacts: ["select", "insert", "update", "delete"],
+  "public.contacts": ["select", "insert", "update", "delete"],
   // Email rows only (policies check channel = 'email'); SMS rows are written by the functions.
-  send_logs: ["select", "insert", "update"],
-  scheduled_sends: ["select", "insert", "update", "delete"],
-  sms_consent_events: ["select"],
-  sms_idempotency_keys: ["select"],
-  sms_inbound_messages: ["select"],
-  sms_message_events: ["select"],
+  "public.send_logs": ["select", "insert", "update"],
+  "public.scheduled_sends": ["select", "insert", "update", "delete"],
+  // Read-only histories of the business's own messages, consent changes and replies.
+  "public.sms_consent_events": ["select"],
+  "public.sms_inbound_messages": ["select"],
+  "public.sms_message_events": ["select"],
+  // Internals: the Edge Functions' and cron's only.
+  "sms.idempotency_keys": [],
   // Hourly counters behind the daily quota, kept by a trigger: nobody but the owner touches them.
-  sms_quota_usage: [],
-  sms_retry_queue: ["select"],
-  sms_send_pacing: [],
-  worker_heartbeats: [],
-  worker_health: [],
+  "sms.quota_usage": [],
+  "sms.retry_queue": [],
+  "sms.send_pacing": [],
+  "sms.worker_heartbeats": [],
+  "sms.worker_health": [],
 };
 
-/** Functions a signed-in user may execute (pure helpers); every other one is service-only. */
-const AUTHENTICATED_MAY_EXECUTE = new Set([
-  "sms_status_rank(text)",
-  "sms_log_status_for(text)",
-  "provider_message_ids_from_text(text)",
+/**
+ * What the frontend may execute in `public` (through PostgREST's /rpc): nothing. It calls the
+ * send-sms Edge Function and reads tables; docs/architecture.md lists the same.
+ */
+const FRONTEND_MAY_EXECUTE = new Set<string>([]);
+
+/** Functions a signed-in user may execute outside `public`: the membership rule policies call. */
+const AUTHENTICATED_MAY_EXECUTE = new Set(["sms.is_member(uuid, uuid, text[])"]);
+
+/** What the functions' service work (service_role) may execute; everything else is its owner's. */
+const SERVICE_MAY_EXECUTE = new Set([
+  "public.claim_due_scheduled_sends(integer, text)",
+  "sms.advance_status(uuid, text, timestamptz, integer, text)",
+  "sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)",
+  "sms.apply_provider_error(uuid, integer, text, text, text)",
+  "sms.cancel_retry(uuid, text, text)",
+  "sms.claim_due_retries(integer, integer, text)",
+  "sms.claim_idempotency_key(uuid, text, text, uuid)",
+  "sms.complete_idempotency_key(uuid, text, integer, jsonb, uuid)",
+  "sms.complete_retry(uuid, text)",
+  "sms.create_send_log(uuid, integer, text, uuid, text)",
+  "sms.enqueue_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text, " +
+  "integer, boolean)",
+  "sms.fail_retry(uuid, text, text, timestamptz, integer, boolean, boolean)",
+  "sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)",
+  "sms.invoke_process_retries()",
+  "sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)",
+  "sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)",
+  "sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)",
+  "sms.release_idempotency_key(uuid, text)",
+  "sms.reschedule_retry(uuid, text, timestamptz, text)",
+  "sms.reserve_quota(uuid, integer, integer)",
+  "sms.reserve_send_slot(text, integer, numeric, integer)",
+  "sms.retry_send_context(uuid, text, integer, timestamptz)",
+  "sms.send_context(uuid, uuid, timestamptz)",
+  "sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)",
+  "sms.start_worker_heartbeat(text, text)",
 ]);
 
 interface Relation {
+  /** schema.name */
   name: string;
   kind: string;
   rls: boolean;
@@ -49,22 +91,21 @@ interface Relation {
 
 async function relations(sql: postgres.Sql): Promise<Relation[]> {
   return await sql<Relation[]>`
-    select c.relname as name, c.relkind as kind, c.relrowsecurity as rls,
+    select n.nspname || '.' || c.relname as name, c.relkind as kind, c.relrowsecurity as rls,
            (select a.attname from pg_attribute a
              where a.attrelid = c.oid and not a.attisdropped
                and a.attname = case when c.relname = 'businesses' then 'id' else 'business_id' end
            ) as "businessColumn"
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where n.nspname = 'public' and c.relkind in ('r', 'v', 'm', 'p', 'f')
-     order by c.relname`;
+     where n.nspname = any(${SCHEMAS}) and c.relkind in ('r', 'v', 'm', 'p', 'f')
+     order by 1`;
 }
 
 /** Ops `role` can actually perform: granted, and (for RLS tables) given a policy. */
 async function effectiveOps(sql: postgres.Sql, rel: Relation, role: string): Promise<Op[]> {
   const ops: Op[] = [];
   for (const op of OPS) {
-    const [g] = await sql`select has_table_privilege(${role}, ${"public." + rel.name}, ${op})
-                            as granted`;
+    const [g] = await sql`select has_table_privilege(${role}, ${rel.name}, ${op}) as granted`;
     if (!g.granted) continue;
     if (rel.kind !== "r" && rel.kind !== "p") {
       ops.push(op);
@@ -74,7 +115,7 @@ async function effectiveOps(sql: postgres.Sql, rel: Relation, role: string): Pro
     const [p] = await sql`
       select exists (
         select 1 from pg_policy pol
-         where pol.polrelid = ${"public." + rel.name}::regclass
+         where pol.polrelid = ${rel.name}::regclass
            and pol.polcmd in (${cmd}, '*')
            and (0 = any(pol.polroles)
                 or (select oid from pg_roles where rolname = ${role}) = any(pol.polroles))
@@ -84,7 +125,7 @@ async function effectiveOps(sql: postgres.Sql, rel: Relation, role: string): Pro
   return ops;
 }
 
-Deno.test("every public relation is in the allow-list, and RLS is on for every table", async () => {
+Deno.test("every relation in public and sms is in the allow-list, and RLS is on for every table", async () => {
   const sql = db();
   try {
     const rels = await relations(sql);
@@ -123,27 +164,90 @@ Deno.test("anon can do nothing; authenticated exactly what the allow-list says",
   }
 });
 
-Deno.test("functions: anon executes none; authenticated only the allow-listed helpers", async () => {
+Deno.test("sms is private: not exposed by the API, anon cannot enter it, no client privilege in it", async () => {
+  const config = await Deno.readTextFile(join(PROJECT_ROOT, "supabase", "config.toml"));
+  const api = /^\[api\][\s\S]*?^schemas\s*=\s*\[([^\]]*)\]/m.exec(config);
+  assert.ok(api, "config.toml names the schemas the API exposes");
+  assert.ok(!/"sms"/.test(api[1]), `the API exposes ${api[1]}, never sms`);
+  const sql = db();
+  try {
+    const [u] = await sql`
+      select has_schema_privilege('anon', 'sms', 'usage') as anon,
+             has_schema_privilege('authenticated', 'sms', 'usage') as auth,
+             has_schema_privilege('service_role', 'sms', 'usage') as service,
+             has_schema_privilege('anon', 'sms', 'create')
+               or has_schema_privilege('authenticated', 'sms', 'create')
+               or has_schema_privilege('service_role', 'sms', 'create') as create`;
+    assert.deepEqual(u, { anon: false, auth: true, service: true, create: false });
+    // Sequences too (a table's privileges do not cover them).
+    const seqs = await sql<{ name: string }[]>`
+      select n.nspname || '.' || c.relname || ' ' || r as name
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+             unnest(array['anon', 'authenticated']) r
+       where n.nspname = any(${SCHEMAS}) and c.relkind = 'S'
+         and (has_sequence_privilege(r, c.oid, 'usage')
+              or has_sequence_privilege(r, c.oid, 'update'))
+         and c.relname in ('sms_message_events_id_seq', 'sms_consent_events_id_seq',
+                           'sms_inbound_messages_id_seq', 'worker_heartbeats_id_seq')`;
+    assert.deepEqual([...seqs], [], "clients have no use of the SMS tables' sequences");
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("functions: nothing in public for clients; authenticated only sms.is_member; service_role only its RPCs", async () => {
   const sql = db();
   try {
     const fns = await sql<
-      { sig: string; anon: boolean; auth: boolean; definer: boolean; config: string[] | null }[]
+      {
+        schema: string;
+        sig: string;
+        anon: boolean;
+        auth: boolean;
+        service: boolean;
+        public: boolean;
+        definer: boolean;
+        config: string[] | null;
+      }[]
     >`
-      select regexp_replace(p.oid::regprocedure::text, '^public\\.', '') as sig,
+      select n.nspname as schema,
+             n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes)
+               || ')' as sig,
              has_function_privilege('anon', p.oid, 'execute') as anon,
              has_function_privilege('authenticated', p.oid, 'execute') as auth,
+             has_function_privilege('service_role', p.oid, 'execute') as service,
+             exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                      where a.grantee = 0 and a.privilege_type = 'EXECUTE') as public,
              p.prosecdef as definer, p.proconfig as config
         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-       where n.nspname = 'public'
-         and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')`;
-    assert.ok(fns.length > 20, "the catalog lists the project's functions");
+       where n.nspname = any(${SCHEMAS})
+         and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+       order by 2`;
+    assert.ok(
+      fns.filter((f) => f.schema === "sms").length > 20,
+      "the catalog lists sms's functions",
+    );
+    const normal = (sig: string) => sig.replaceAll("timestamp with time zone", "timestamptz");
+    // The allow-lists name only functions that exist.
+    const sigs = new Set(fns.map((f) => normal(f.sig)));
+    for (
+      const s of [...FRONTEND_MAY_EXECUTE, ...AUTHENTICATED_MAY_EXECUTE, ...SERVICE_MAY_EXECUTE]
+    ) {
+      assert.ok(sigs.has(s), `${s} exists`);
+    }
     for (const f of fns) {
-      assert.equal(f.anon, false, `anon may execute ${f.sig}`);
-      assert.equal(f.auth, AUTHENTICATED_MAY_EXECUTE.has(f.sig), `authenticated on ${f.sig}`);
+      const sig = normal(f.sig);
+      assert.equal(f.public, false, `PUBLIC may execute ${sig}`);
+      assert.equal(f.anon, false, `anon may execute ${sig}`);
+      const forClients = f.schema === "public"
+        ? FRONTEND_MAY_EXECUTE.has(sig)
+        : AUTHENTICATED_MAY_EXECUTE.has(sig);
+      assert.equal(f.auth, forClients, `authenticated on ${sig}`);
+      assert.equal(f.service, SERVICE_MAY_EXECUTE.has(sig), `service_role on ${sig}`);
       if (f.definer) {
         assert.ok(
-          f.config?.includes('search_path=""') || f.config?.includes("search_path="),
-          `${f.sig} is security definer and pins search_path`,
+          f.config?.includes('search_path=""'),
+          `${sig} is security definer with search_path ''`,
         );
       }
     }
@@ -191,7 +295,7 @@ Deno.test("behaviour: another business's user and anon reach none of a business'
     for (const rel of await relations(sql)) {
       if (!rel.businessColumn) continue;
       const col = rel.businessColumn;
-      const owned = `from public.${rel.name} where ${col} = '${a.id}'`;
+      const owned = `from ${rel.name} where ${col} = '${a.id}'`;
       const [own] = await sql.unsafe(`select count(*)::int as n ${owned}`);
       for (const [who, userId] of [["B's user", b.users[0].id], ["anon", null]] as const) {
         await asUserRolledBack(sql, userId, async (tx) => {
@@ -199,7 +303,7 @@ Deno.test("behaviour: another business's user and anon reach none of a business'
           assert.equal(seen, 0, `${who} reads A's ${rel.name}`);
           const set = `${col} = ${col}`;
           assert.equal(
-            await affected(tx, `update public.${rel.name} set ${set} where ${col} = '${a.id}'`),
+            await affected(tx, `update ${rel.name} set ${set} where ${col} = '${a.id}'`),
             0,
             `${who} updates A's ${rel.name}`,
           );

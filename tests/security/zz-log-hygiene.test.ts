@@ -109,7 +109,7 @@ async function bodiesInTheRun(): Promise<string[]> {
   const sql = db(1);
   try {
     const rows = await sql<{ body: string }[]>`
-      select body from public.sms_retry_queue
+      select body from sms.retry_queue
       union select body from public.sms_inbound_messages`;
     const sandbox = await sandboxApi("/api/messages") as { body: string }[];
     const inbound = await sandboxApi("/api/inbound") as { body: string }[];

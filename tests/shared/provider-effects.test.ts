@@ -40,7 +40,7 @@ Deno.test("applyProviderError opts out on 21610 and skips errors with no effect"
     // asService is the production path: the RPC is refused to nobody it is granted to.
     const ok = await asService(sql, async (tx) => {
       const [r] = await tx`select has_function_privilege(
-        'public.apply_sms_provider_error(uuid, integer, text, text, text)', 'execute') as ok`;
+        'sms.apply_provider_error(uuid, integer, text, text, text)', 'execute') as ok`;
       return r.ok;
     });
     assert.equal(ok, true);
@@ -62,10 +62,10 @@ Deno.test("recordSendResult applies the effect of an error callback that arrived
         values (${acme}, 'Early Callback', '+12125559902', 'valid', 'opted_in',
                 'America/New_York', 'NY') returning id`;
       await tx`select set_config('role', 'service_role', true)`;
-      const [log] = await tx`select id from public.create_sms_send_log(
+      const [log] = await tx`select id from sms.create_send_log(
         ${customer.id}::uuid, 1, 'GSM-7', null, 'sending')`;
       // Twilio's failure callback beats our own write of the sid.
-      await tx`select 1 from public.record_sms_status_event(${sid}, 'failed', 21610)`;
+      await tx`select 1 from sms.record_status_event(${sid}, 'failed', 21610)`;
       await recordSendResult(tx, {
         sendLogId: log.id,
         result: { sid, status: "queued", segments: 1 },

@@ -102,13 +102,13 @@ export const sandbox = {
 export async function dbSnapshot(sql: postgres.Sql): Promise<Record<string, string>> {
   const [row] = await sql<Record<string, string>[]>`
     select (select count(*) from public.send_logs)::text as send_logs,
-           (select count(*) from public.sms_retry_queue)::text as retries,
+           (select count(*) from sms.retry_queue)::text as retries,
            -- Callbacks for earlier tests' messages keep arriving (twilio-webhook records them);
            -- send-sms itself writes only api/system events.
            (select count(*) from public.sms_message_events where source <> 'callback')::text
              as events,
            (select count(*) from public.sms_consent_events)::text as consent_events,
-           (select count(*) from public.sms_idempotency_keys)::text as idempotency_keys,
+           (select count(*) from sms.idempotency_keys)::text as idempotency_keys,
            (select md5(coalesce(string_agg(c::text, ',' order by c.id), ''))
               from public.customers c) as customers`;
   return row;

@@ -3,7 +3,7 @@
  * budget is left to start sends, how many rows are worth claiming at a given rate, how long a
  * send's segments occupy the sender, and a pool that runs tasks with bounded concurrency.
  *
- * The rate itself is enforced across workers by the database (`reserve_sms_send_slot`, a GCRA
+ * The rate itself is enforced across workers by the database (`sms.reserve_send_slot`, a GCRA
  * without burst); {@link slotCostMs} is the same rule's arithmetic, for planning.
  *
  * @module

@@ -8,7 +8,7 @@ import { asService, type Db, type Sql, type Tx } from "@shared/runtime/db.ts";
 import type { ProcessRetriesResult } from "./config.ts";
 import type { FailurePlan, RetrySendFacts } from "./plan.ts";
 
-/** A row handed out by `claim_due_sms_retries`. */
+/** A row handed out by `sms.claim_due_retries`. */
 export interface ClaimedRetry {
   id: string;
   sendLogId: string;
@@ -33,13 +33,13 @@ export async function claimDueRetries(
       select id, send_log_id as "sendLogId", customer_id as "customerId", body, reason, attempts,
              max_attempts as "maxAttempts", scheduled_for as "scheduledFor",
              outcome_uncertain as "outcomeUncertain"
-        from public.claim_due_sms_retries(${args.limit}::integer, ${args.leaseSeconds}::integer,
-                                          ${args.worker})`;
+        from sms.claim_due_retries(${args.limit}::integer, ${args.leaseSeconds}::integer,
+                                   ${args.worker})`;
     return [...rows];
   });
 }
 
-/** What `sms_retry_send_context` returned: the facts, or that the row is no longer ours. */
+/** What `sms.retry_send_context` returned: the facts, or that the row is no longer ours. */
 export type SendContext =
   | { leaseHeld: false }
   | { leaseHeld: true; facts: RetrySendFacts; logStatus: string; logCreatedAt: Date };
@@ -66,9 +66,9 @@ export async function sendContext(
   >`
     select lease_held, consent_status, phone, phone_status, time_zone, us_state, log_status,
            log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends
-      from public.sms_retry_send_context(${args.retryId}::uuid, ${args.worker},
-                                         ${args.minLeaseSeconds}::integer,
-                                         ${args.since.toISOString()}::timestamptz)`;
+      from sms.retry_send_context(${args.retryId}::uuid, ${args.worker},
+                                  ${args.minLeaseSeconds}::integer,
+                                  ${args.since.toISOString()}::timestamptz)`;
   if (!row?.lease_held) return { leaseHeld: false };
   return {
     leaseHeld: true,
@@ -129,9 +129,9 @@ export async function reserveSendSlot(
   args: { key: string; segments: number; segmentsPerSecond: number; maxWaitMs: number },
 ): Promise<number | null> {
   const [row] = await tx<{ wait: number | null }[]>`
-    select public.reserve_sms_send_slot(${args.key}, ${args.segments}::integer,
-                                        ${String(args.segmentsPerSecond)}::numeric,
-                                        ${Math.floor(args.maxWaitMs)}::integer) as wait`;
+    select sms.reserve_send_slot(${args.key}, ${args.segments}::integer,
+                                 ${String(args.segmentsPerSecond)}::numeric,
+                                 ${Math.floor(args.maxWaitMs)}::integer) as wait`;
   return row?.wait ?? null;
 }
 
@@ -141,7 +141,7 @@ export async function pacingBacklogMs(sql: Sql, key: string): Promise<number> {
     const [row] = await tx<{ ms: number }[]>`
       select greatest(0, ceil(extract(epoch from next_slot_at - clock_timestamp()) * 1000))::integer
              as ms
-        from public.sms_send_pacing where key = ${key}`;
+        from sms.send_pacing where key = ${key}`;
     return row?.ms ?? 0;
   });
 }
@@ -149,8 +149,8 @@ export async function pacingBacklogMs(sql: Sql, key: string): Promise<number> {
 /** Marks the send log 'sending' before the Twilio call (a dead worker's row is then reconciled). */
 export async function markSending(tx: Tx, sendLogId: string): Promise<void> {
   await tx`
-    select 1 from public.record_sms_status_event(null, 'sending', null, null, '{}'::jsonb, null,
-                                                 'system', ${sendLogId}::uuid)`;
+    select 1 from sms.record_status_event(null, 'sending', null, null, '{}'::jsonb, null,
+                                          'system', ${sendLogId}::uuid)`;
 }
 
 export { recordSendResult } from "@shared/store.ts";
@@ -161,7 +161,7 @@ export async function completeRetry(
   args: { retryId: string; worker: string },
 ): Promise<boolean> {
   const [row] = await tx<{ ok: boolean }[]>`
-    select public.complete_sms_retry(${args.retryId}::uuid, ${args.worker}) as ok`;
+    select sms.complete_retry(${args.retryId}::uuid, ${args.worker}) as ok`;
   return row?.ok === true;
 }
 
@@ -172,7 +172,7 @@ export async function failRetry(
 ): Promise<string | null> {
   const { plan } = args;
   const [row] = await tx<{ status: string }[]>`
-    select status from public.fail_sms_retry(
+    select status from sms.fail_retry(
       ${args.retryId}::uuid, ${args.worker}, ${plan.error},
       ${plan.retryAt ? plan.retryAt.toISOString() : null}::timestamptz,
       ${plan.errorCode}::integer, ${plan.permanent}, ${plan.outcomeUncertain})`;
@@ -185,9 +185,9 @@ export async function rescheduleRetry(
   args: { retryId: string; worker: string; at: Date; reason: string | null },
 ): Promise<boolean> {
   const rows = await tx`
-    select 1 from public.reschedule_sms_retry(${args.retryId}::uuid, ${args.worker},
-                                              ${args.at.toISOString()}::timestamptz,
-                                              ${args.reason})`;
+    select 1 from sms.reschedule_retry(${args.retryId}::uuid, ${args.worker},
+                                       ${args.at.toISOString()}::timestamptz,
+                                       ${args.reason})`;
   return rows.length > 0;
 }
 
@@ -197,7 +197,7 @@ export async function cancelRetry(
   args: { retryId: string; worker: string; reason: string },
 ): Promise<boolean> {
   const [row] = await tx<{ ok: boolean }[]>`
-    select public.cancel_sms_retry(${args.retryId}::uuid, ${args.worker}, ${args.reason}) as ok`;
+    select sms.cancel_retry(${args.retryId}::uuid, ${args.worker}, ${args.reason}) as ok`;
   return row?.ok === true;
 }
 
@@ -205,7 +205,7 @@ export async function cancelRetry(
 export async function startHeartbeat(sql: Sql, workerId: string): Promise<string> {
   return await asService(sql, async (tx) => {
     const [row] = await tx<{ id: string }[]>`
-      select public.start_worker_heartbeat('process-retries', ${workerId})::text as id`;
+      select sms.start_worker_heartbeat('process-retries', ${workerId})::text as id`;
     return row.id;
   });
 }
@@ -218,7 +218,7 @@ export async function finishHeartbeat(
   const r = args.result;
   await asService(sql, async (tx) => {
     await tx`
-      select 1 from public.finish_worker_heartbeat(${args.id}::bigint, ${r.claimed}::integer,
+      select 1 from sms.finish_worker_heartbeat(${args.id}::bigint, ${r.claimed}::integer,
         ${r.sent}::integer, ${r.deferred}::integer, ${r.failed}::integer, ${r.skipped}::integer,
         ${args.error})`;
   });

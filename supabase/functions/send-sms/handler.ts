@@ -225,7 +225,7 @@ async function sendNow(
 const MAX_DECISIONS = 5;
 
 /**
- * Decides send-now or defer on what was read, and writes the outcome with start_sms_send, which
+ * Decides send-now or defer on what was read, and writes the outcome with start_send, which
  * takes the quota and send locks and refuses (send_context_changed) if what the decision read no
  * longer holds; then the decision is made again on a fresh read.
  */
@@ -337,7 +337,7 @@ export function createSendSmsHandler(
     } catch (refusal) {
       // A repeat of a request that was already answered gets that answer, even when the
       // customer opted out (or lost their number) since: the first message may be out.
-      const first = key ? await completedAnswer(sql, user.claims, key) : null;
+      const first = key ? await completedAnswer(sql, key) : null;
       if (first) return jsonResponse(first.status, first.body);
       throw refusal;
     }

@@ -7,7 +7,7 @@
  */
 import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
 import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
-import { asUser, type Db, type Sql } from "@shared/runtime/db.ts";
+import { asService, type Db, type Sql } from "@shared/runtime/db.ts";
 
 export interface CustomerRow {
   id: string;
@@ -48,14 +48,14 @@ export interface IdempotencyKey {
 /**
  * The customer, for a member of their business (`null` otherwise, as for a missing one), with
  * the recent sends to their number and a fingerprint of what was read: one statement, no locks.
- * start_sms_send re-checks the fingerprint under the locks.
+ * start_send re-checks the fingerprint under the locks.
  */
 export async function loadSendContext(
   sql: Sql,
   a: { customerId: string; userId: string; since: Date },
 ): Promise<SendContext | null> {
   const [row] = await sql<SendContextRow[]>`
-    select * from public.sms_send_context(
+    select * from sms.send_context(
       ${a.customerId}::uuid, ${a.userId}::uuid, ${a.since})`;
   if (!row) return null;
   return {
@@ -83,7 +83,7 @@ export async function claimKey(sql: Sql, key: IdempotencyKey) {
       response_status: number | null;
       response_body: unknown;
     }[]
-  >`select * from public.claim_sms_idempotency_key(
+  >`select * from sms.claim_idempotency_key(
         ${key.businessId}::uuid, ${key.key}, ${key.hash}, ${key.userId}::uuid)`;
   return row;
 }
@@ -95,23 +95,22 @@ export async function completeIdempotencyKey(
   logId?: string,
 ) {
   if (!key) return;
-  await tx`select public.complete_sms_idempotency_key(
+  await tx`select sms.complete_idempotency_key(
     ${key.businessId}::uuid, ${key.key}, ${answer.status}::integer,
     ${tx.json(answer.body as never)}, ${logId ?? null}::uuid)`;
 }
 
-/** The stored answer of a completed request under this key (read as the user: RLS), or null. */
-export async function completedAnswer(
-  sql: Sql,
-  claims: Record<string, unknown>,
-  key: IdempotencyKey,
-): Promise<Answer | null> {
-  const [row] = await asUser(
+/**
+ * The stored answer of a completed request under this key, or null. Read as service_role (the keys
+ * are internal, in schema sms): the key's business is the customer's, which the user was just
+ * found to be a member of.
+ */
+export async function completedAnswer(sql: Sql, key: IdempotencyKey): Promise<Answer | null> {
+  const [row] = await asService(
     sql,
-    claims,
     (tx) =>
       tx<{ response_status: number; response_body: unknown }[]>`
-      select response_status, response_body from public.sms_idempotency_keys
+      select response_status, response_body from sms.idempotency_keys
        where business_id = ${key.businessId} and idempotency_key = ${key.key}
          and state = 'completed' and request_hash = ${key.hash}`,
   );
@@ -120,7 +119,7 @@ export async function completedAnswer(
 
 export async function releaseIdempotencyKey(sql: Sql, key: IdempotencyKey | null) {
   if (!key) return;
-  await sql`select public.release_sms_idempotency_key(${key.businessId}::uuid, ${key.key})`;
+  await sql`select sms.release_idempotency_key(${key.businessId}::uuid, ${key.key})`;
 }
 
 export interface EnqueueArgs {
@@ -139,7 +138,7 @@ export interface EnqueueArgs {
 
 export async function enqueueRetry(tx: Db, a: EnqueueArgs): Promise<SendSmsDeferredResponse> {
   const [row] = await tx<{ retry_id: string; send_log_id: string; scheduled_for: Date }[]>`
-    select * from public.enqueue_sms_retry(
+    select * from sms.enqueue_retry(
       p_customer_id => ${a.customerId}::uuid, p_body => ${a.body}, p_reason => ${a.reason},
       p_scheduled_for => ${a.scheduledFor}, p_send_log_id => ${a.sendLogId ?? null}::uuid,
       p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},
@@ -155,7 +154,7 @@ export async function enqueueRetry(tx: Db, a: EnqueueArgs): Promise<SendSmsDefer
   };
 }
 
-/** What start_sms_send wrote: the send log, and for a deferral its retry row. */
+/** What start_send wrote: the send log, and for a deferral its retry row. */
 export interface StartedSend {
   send_log_id: string;
   to_phone: string;
@@ -182,7 +181,7 @@ export async function startSend(
   },
 ): Promise<StartedSend> {
   const [row] = await db<StartedSend[]>`
-    select * from public.start_sms_send(
+    select * from sms.start_send(
       p_customer_id => ${a.customerId}::uuid, p_acting_user => ${a.userId}::uuid,
       p_fingerprint => ${a.fingerprint}, p_since => ${a.since},
       p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},

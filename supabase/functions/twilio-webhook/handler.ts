@@ -5,7 +5,7 @@
  *   only forward, and apply what an `ErrorCode` means (opt-out, phone status, business alert,
  *   filtered content) in the same transaction.
  * - Inbound replies are classified (opt-out, opt-in, help, other) and applied by
- *   `record_sms_inbound_message`; the answer is a confirmation, the help text, or nothing.
+ *   `sms.record_inbound_message`; the answer is a confirmation, the help text, or nothing.
  *
  * Clients come in through {@link FunctionDeps}, so tests can build a handler of their own.
  *
@@ -137,7 +137,7 @@ async function handleStatus(
     ...(effect ? { effect } : {}),
   };
   if (row.send_log_id === null) {
-    // Kept unattributed: record_sms_send_result links it if the sid is stored later. 200, so
+    // Kept unattributed: record_send_result links it if the sid is stored later. 200, so
     // Twilio does not retry a callback for a message we may never know.
     context.log.warn("unknown_message_sid", fields);
   } else {

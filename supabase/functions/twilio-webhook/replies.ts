@@ -9,7 +9,7 @@
 import { countSegments } from "@shared/text/segments.ts";
 import type { KeywordClass } from "@shared/compliance/keywords.ts";
 
-/** A business a reply concerns, as `record_sms_inbound_message` returns it. */
+/** A business a reply concerns, as `sms.record_inbound_message` returns it. */
 export interface ReplyBusiness {
   name: string;
   /** Phone, email or URL (`businesses.sms_help_contact`). */

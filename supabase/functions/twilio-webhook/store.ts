@@ -20,7 +20,7 @@ export interface StatusRow {
 export async function recordStatusEvent(db: Db, args: StatusEventArgs): Promise<StatusRow> {
   const [row] = await db<StatusRow[]>`
     select event_id::text, duplicate, send_log_id, status, applied
-      from public.record_sms_status_event(
+      from sms.record_status_event(
         p_message_sid => ${args.messageSid},
         p_status => ${args.status},
         p_error_code => ${args.errorCode}::integer,
@@ -50,7 +50,7 @@ export async function recordInboundMessage(
 ): Promise<InboundResult> {
   const { message } = a;
   const [row] = await tx<{ result: InboundResult }[]>`
-    select public.record_sms_inbound_message(
+    select sms.record_inbound_message(
       p_message_sid => ${message.MessageSid},
       p_from => ${message.From},
       p_to => ${message.To},

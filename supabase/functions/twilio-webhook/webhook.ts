@@ -105,7 +105,7 @@ export function clip(text: string, max: number): string {
   return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
 }
 
-/** Arguments of `record_sms_status_event` for one status callback. */
+/** Arguments of `sms.record_status_event` for one status callback. */
 export interface StatusEventArgs {
   messageSid: string;
   status: string;

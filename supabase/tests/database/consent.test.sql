@@ -1,4 +1,4 @@
--- SMS consent: apply_sms_consent_change changes the customer and records the event atomically;
+-- SMS consent: sms.apply_consent_change changes the customer and records the event atomically;
 -- opting out cancels the customer's pending retries in the same transaction; direct writes to
 -- customers are audited too; the audit is append-only.
 begin;
@@ -10,19 +10,19 @@ delete from public.send_logs where channel = 'sms';
 -- Pending work for Olivia (Acme): two pending retries and one being processed; Bay's Olivia (same
 -- phone, other business) has one pending retry too.
 create temp table q as select
-  (public.enqueue_sms_retry('a0000000-0000-4000-8000-000000000001', 'one', 'quiet_hours',
+  (sms.enqueue_retry('a0000000-0000-4000-8000-000000000001', 'one', 'quiet_hours',
      now() + interval '1 hour')).retry_id as p1,
-  (public.enqueue_sms_retry('a0000000-0000-4000-8000-000000000001', 'two', 'frequency_cap',
+  (sms.enqueue_retry('a0000000-0000-4000-8000-000000000001', 'two', 'frequency_cap',
      now() + interval '2 hours')).retry_id as p2,
-  (public.enqueue_sms_retry('a0000000-0000-4000-8000-000000000001', 'three', 'rate_limited',
+  (sms.enqueue_retry('a0000000-0000-4000-8000-000000000001', 'three', 'rate_limited',
      now() - interval '1 minute')).retry_id as p3,
-  (public.enqueue_sms_retry('b0000000-0000-4000-8000-000000000001', 'bay', 'quiet_hours',
+  (sms.enqueue_retry('b0000000-0000-4000-8000-000000000001', 'bay', 'quiet_hours',
      now() + interval '1 hour')).retry_id as b1;
-select count(*) from public.claim_due_sms_retries(10, 60, 'worker');
+select count(*) from sms.claim_due_retries(10, 60, 'worker');
 
 -- STOP by keyword ---------------------------------------------------------------------------------
 create temp table stop1 as
-  select * from public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000001',
+  select * from sms.apply_consent_change('a0000000-0000-4000-8000-000000000001',
     'opted_out', 'keyword', p_message_sid => 'SM70000000000000000000000000000001',
     p_keyword => 'STOP', p_details => '{"body": "STOP"}');
 select is((select row(from_status, to_status, changed, cancelled_retries)::text from stop1),
@@ -40,21 +40,21 @@ select is(
 select is((select occurred_at from public.sms_consent_events where id = (select event_id from stop1)),
   now(), 'and the time');
 select is(
-  (select array_agg(status order by body) from public.sms_retry_queue
+  (select array_agg(status order by body) from sms.retry_queue
     where id in ((select p1 from q), (select p2 from q))),
   array['cancelled', 'cancelled'], 'both pending retries are cancelled');
 select is(
-  (select array_agg(l.status) from public.send_logs l join public.sms_retry_queue r
+  (select array_agg(l.status) from public.send_logs l join sms.retry_queue r
       on r.send_log_id = l.id where r.id in ((select p1 from q), (select p2 from q))),
   array['canceled', 'canceled'], 'and their deferred send logs canceled');
-select is((select status from public.sms_retry_queue where id = (select p3 from q)), 'processing',
+select is((select status from sms.retry_queue where id = (select p3 from q)), 'processing',
   'a row a worker holds is left to the worker (it re-checks consent before sending)');
-select is((select status from public.sms_retry_queue where id = (select b1 from q)), 'pending',
+select is((select status from sms.retry_queue where id = (select b1 from q)), 'pending',
   'the other business''s customer with the same phone keeps its retry');
 
 -- A second STOP is recorded too.
 create temp table stop2 as
-  select * from public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000001',
+  select * from sms.apply_consent_change('a0000000-0000-4000-8000-000000000001',
     'opted_out', 'keyword', p_keyword => 'QUIT');
 select is((select row(from_status, to_status, changed, cancelled_retries)::text from stop2),
   '(opted_out,opted_out,f,0)', 'a repeated opt-out changes nothing');
@@ -65,7 +65,7 @@ select is(
 
 -- START by keyword.
 create temp table start1 as
-  select * from public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000001',
+  select * from sms.apply_consent_change('a0000000-0000-4000-8000-000000000001',
     'opted_in', 'keyword', p_message_sid => 'SM70000000000000000000000000000002',
     p_keyword => 'START');
 select is((select row(from_status, to_status, changed)::text from start1),
@@ -77,7 +77,7 @@ select is(
 
 -- Provider error (Twilio 21610: the number replied STOP to Twilio directly).
 create temp table perr as
-  select * from public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000009',
+  select * from sms.apply_consent_change('a0000000-0000-4000-8000-000000000009',
     'opted_out', 'provider_error', p_error_code => 21610);
 select is((select row(to_status, changed)::text from perr), '(opted_out,t)',
   'a provider error opts out');
@@ -86,7 +86,7 @@ select is((select error_code from public.sms_consent_events where id = (select e
 
 -- By a user through the API.
 create temp table api1 as
-  select * from public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000003',
+  select * from sms.apply_consent_change('a0000000-0000-4000-8000-000000000003',
     'opted_in', 'api', p_acting_user => '11111111-1111-4111-8111-111111111111');
 select is(
   (select row(source, acting_user_id)::text from public.sms_consent_events
@@ -95,38 +95,38 @@ select is(
 
 -- Evidence and input are required; a failed change changes nothing.
 select throws_ok(
-  $$select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
+  $$select sms.apply_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
       'keyword')$$,
   '23514', null, 'a keyword change needs the keyword');
 select is((select sms_consent_status from public.customers
             where id = 'a0000000-0000-4000-8000-000000000008'), 'opted_in',
   'and the refused change left the customer as it was');
 select throws_ok(
-  $$select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
+  $$select sms.apply_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
       'api')$$,
   '23514', null, 'an API change needs the acting user');
 select throws_ok(
-  $$select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
+  $$select sms.apply_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
       'provider_error')$$,
   '23514', null, 'a provider-error change needs the error code or message sid');
 select throws_ok(
-  $$select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
+  $$select sms.apply_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
       'api', p_acting_user => '22222222-2222-4222-8222-222222222222')$$,
   'P0002', 'customer_not_found', 'a member of B cannot change A''s customer');
 select throws_ok(
-  $$select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000008', 'pending',
+  $$select sms.apply_consent_change('a0000000-0000-4000-8000-000000000008', 'pending',
       'import')$$,
   '22023', null, 'statuses are unknown, opted_in, opted_out');
 select throws_ok(
-  $$select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
+  $$select sms.apply_consent_change('a0000000-0000-4000-8000-000000000008', 'opted_out',
       'sms')$$,
   '22023', null, 'sources are keyword, api, import, provider_error');
 select throws_ok(
-  $$select public.apply_sms_consent_change(gen_random_uuid(), 'opted_out', 'import')$$,
+  $$select sms.apply_consent_change(gen_random_uuid(), 'opted_out', 'import')$$,
   'P0002', 'customer_not_found', 'an unknown customer is an error');
 
 -- Direct writes to customers are audited ------------------------------------------------------------
-select public.enqueue_sms_retry('b0000000-0000-4000-8000-000000000002', 'bay two', 'quiet_hours',
+select sms.enqueue_retry('b0000000-0000-4000-8000-000000000002', 'bay two', 'quiet_hours',
   now() + interval '1 hour');
 set local role authenticated;
 set local "request.jwt.claims" to
@@ -147,7 +147,7 @@ select is(
   array['(opted_in,opted_out,api,22222222-2222-4222-8222-222222222222)'],
   'a member''s direct opt-out is recorded once, as an API change by that member');
 select is(
-  (select count(*)::int from public.sms_retry_queue
+  (select count(*)::int from sms.retry_queue
     where customer_id = 'b0000000-0000-4000-8000-000000000002' and status = 'pending'),
   0, 'and cancels the customer''s pending retries');
 select is(

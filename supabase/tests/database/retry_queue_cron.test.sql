@@ -1,4 +1,4 @@
--- The cron wiring: one job every minute, never duplicated; invoke_process_retries reads the Vault
+-- The cron wiring: one job every minute, never duplicated; sms.invoke_process_retries reads the Vault
 -- secrets and queues the right pg_net request, or says what is missing.
 begin;
 select plan(16);
@@ -12,13 +12,13 @@ select is(
 select is(
   (select row(schedule, command, active)::text from cron.job
     where jobname = 'process-sms-retries'),
-  '("* * * * *","select public.invoke_process_retries()",t)',
+  '("* * * * *","select sms.invoke_process_retries()",t)',
   'every minute, calling invoke_process_retries()');
 
 -- Re-running the migration's statement replaces the job instead of adding one.
 create temp table job_before as select jobid from cron.job where jobname = 'process-sms-retries';
-select cron.schedule('process-sms-retries', '* * * * *', 'select public.invoke_process_retries()');
-select cron.schedule('process-sms-retries', '* * * * *', 'select public.invoke_process_retries()');
+select cron.schedule('process-sms-retries', '* * * * *', 'select sms.invoke_process_retries()');
+select cron.schedule('process-sms-retries', '* * * * *', 'select sms.invoke_process_retries()');
 select is(
   (select count(*)::int from cron.job where jobname = 'process-sms-retries'), 1,
   're-running the schedule never duplicates the job');
@@ -30,7 +30,7 @@ delete from vault.secrets where name in ('project_url', 'process_retries_secret'
 select vault.create_secret('http://api.example.test:54321/', 'project_url');
 select vault.create_secret('s3cret-value', 'process_retries_secret');
 
-create temp table req as select public.invoke_process_retries() as id;
+create temp table req as select sms.invoke_process_retries() as id;
 select ok((select id from req) is not null, 'invoke_process_retries returns the request id');
 create temp table queued as select * from net.http_request_queue where id = (select id from req);
 select is((select method from queued), 'POST', 'it is a POST');
@@ -48,11 +48,11 @@ select is((select username from cron.job where jobname = 'process-sms-retries'),
 
 -- Secrets missing ------------------------------------------------------------------------------------
 delete from vault.secrets where name = 'process_retries_secret';
-select throws_ok($$select public.invoke_process_retries()$$, 'P0002',
+select throws_ok($$select sms.invoke_process_retries()$$, 'P0002',
   'invoke_process_retries: Vault secret "process_retries_secret" is missing',
   'a missing secret is a clear error');
 delete from vault.secrets where name = 'project_url';
-select throws_ok($$select public.invoke_process_retries()$$, 'P0002',
+select throws_ok($$select sms.invoke_process_retries()$$, 'P0002',
   'invoke_process_retries: Vault secret "project_url" is missing',
   'a missing URL is a clear error');
 select is(

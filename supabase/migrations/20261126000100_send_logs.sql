@@ -1,13 +1,243 @@
--- SMS message events and the send-log RPCs.
+-- Send logs for two channels, the SMS message events, and the one rule that moves an SMS's
+-- status: forward only.
+--
+-- send_logs (the app's table, created by the base schema) becomes the log of both channels:
+-- * channel: 'email' | 'sms'; every existing row is email, and email code that does not name a
+--   channel keeps writing email rows (the default).
+-- * provider_message_id: text -> jsonb holding every provider's id,
+--   {"resend_id": "...", "twilio_sid": "..."}. Every existing text id becomes
+--   {"resend_id": <the text, unchanged>} (email was the only channel, sent through Resend).
+-- * customer_id beside contact_id for the migration window; a trigger keeps the two equal.
+-- * SMS fields: to_phone, segments, encoding, error_code, status_at, content_filtered; SMS
+--   statuses.
+-- * SMS rows are written only through the security definer RPCs in `sms` (service_role only):
+--   members may still insert and update email rows directly, as before, but not SMS rows.
 --
 -- sms_message_events is the append-only log of everything that happened to an SMS: the provider's
 -- answer when it was created ('api'), every status callback ('callback', idempotent on the
 -- callback's identity: message sid + reported status) and our own transitions ('system': deferred,
--- sending, canceled...). advance_sms_status() is the one function that moves a send log's status,
--- and only forward, whatever order callbacks arrive in.
---
--- SMS send logs are written only here (security definer RPCs, service_role only): send-sms reads
--- the customer as the user (RLS), then calls these with the acting user's id, which they check.
+-- sending, canceled...). Members read their business's events (a message's timeline);
+-- sms.advance_status() is the one function that moves a send log's status, and only forward,
+-- whatever order callbacks arrive in. send-sms reads the customer for the user, then calls these
+-- RPCs with the acting user's id, which they check.
+
+-- =================================================================================================
+-- Status ranks and Twilio's words
+-- =================================================================================================
+
+-- Send-log statuses of an SMS, in the only order they may move:
+--   deferred < queued < sending < sent < {delivered, undelivered, failed, canceled} < read
+-- Terminal statuses share a rank, so one terminal status never replaces another.
+create function sms.status_rank(status text)
+returns integer
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select case status
+    when 'deferred' then 0
+    when 'queued' then 1
+    when 'sending' then 2
+    when 'sent' then 3
+    when 'delivered' then 4
+    when 'undelivered' then 4
+    when 'failed' then 4
+    when 'canceled' then 4
+    when 'read' then 5
+  end
+$$;
+comment on function sms.status_rank(text) is
+  'Rank of an SMS send-log status; a log only moves to a strictly higher rank. Null: not a send-log status.';
+
+-- Twilio reports more words than a send log keeps: accepted and scheduled (a Messaging Service
+-- took the message, or holds it for later) are still queued for us; partially_delivered means not
+-- every segment arrived, which is undelivered for us; receiving and received describe inbound
+-- messages and never change an outbound log (null).
+create function sms.log_status_for(provider_status text)
+returns text
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select case lower(provider_status)
+    when 'deferred' then 'deferred'
+    when 'accepted' then 'queued'
+    when 'scheduled' then 'queued'
+    when 'queued' then 'queued'
+    when 'sending' then 'sending'
+    when 'sent' then 'sent'
+    when 'delivered' then 'delivered'
+    when 'undelivered' then 'undelivered'
+    when 'partially_delivered' then 'undelivered'
+    when 'failed' then 'failed'
+    when 'canceled' then 'canceled'
+    when 'read' then 'read'
+  end
+$$;
+comment on function sms.log_status_for(text) is
+  'The send-log status a provider (Twilio) status maps to; null for inbound or unknown statuses.';
+
+-- The one conversion rule from the old text column: lossless, the text is kept as a JSON string.
+create function sms.provider_message_ids_from_text(legacy_id text)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select case when legacy_id is null then null else jsonb_build_object('resend_id', legacy_id) end
+$$;
+comment on function sms.provider_message_ids_from_text(text) is
+  'Converts a pre-SMS send_logs.provider_message_id (a Resend id) to the jsonb form.';
+
+-- =================================================================================================
+-- send_logs: columns, constraints, indexes
+-- =================================================================================================
+
+alter table public.send_logs
+  add column channel text not null default 'email',
+  add column customer_id uuid references public.customers (id) on delete set null,
+  add column to_phone text,
+  add column segments smallint,
+  add column encoding text,
+  add column error_code integer,
+  add column status_at timestamptz,
+  add column content_filtered boolean not null default false;
+
+alter table public.send_logs
+  alter column provider_message_id type jsonb
+  using sms.provider_message_ids_from_text(provider_message_id);
+
+-- Migration window: customer_id mirrors contact_id on every existing row.
+update public.send_logs set customer_id = contact_id where contact_id is not null;
+
+comment on column public.send_logs.channel is 'email | sms';
+comment on column public.send_logs.provider_message_id is
+  'Every provider''s id for this message: {"resend_id": "...", "twilio_sid": "SM..."}';
+comment on column public.send_logs.contact_id is
+  'Deprecated: same value as customer_id (kept in sync by a trigger) until older code is gone';
+comment on column public.send_logs.customer_id is 'The recipient (replaces contact_id)';
+comment on column public.send_logs.to_phone is 'SMS: the recipient''s number (E.164) at send time';
+comment on column public.send_logs.segments is 'SMS: segments billed (Twilio num_segments)';
+comment on column public.send_logs.encoding is 'SMS: GSM-7 or UCS-2';
+comment on column public.send_logs.error_code is 'SMS: provider error code (Twilio ErrorCode)';
+comment on column public.send_logs.status_at is 'When the log reached its current status';
+comment on column public.send_logs.content_filtered is
+  'The carrier filtered this text (30007): it must never be sent again as is';
+
+alter table public.send_logs drop constraint if exists send_logs_status_check;
+alter table public.send_logs
+  add constraint send_logs_channel_check check (channel in ('email', 'sms')),
+  add constraint send_logs_status_check check (
+    (channel = 'email' and status in ('queued', 'sent', 'delivered', 'bounced', 'failed'))
+    or (channel = 'sms' and status in ('deferred', 'queued', 'sending', 'sent', 'delivered',
+                                       'undelivered', 'failed', 'canceled', 'read'))),
+  add constraint send_logs_provider_message_id_check
+    check (provider_message_id is null or jsonb_typeof(provider_message_id) = 'object'),
+  add constraint send_logs_to_phone_check check (to_phone ~ '^\+[1-9][0-9]{7,14}$'),
+  add constraint send_logs_segments_check check (segments between 1 and 100),
+  add constraint send_logs_encoding_check check (encoding in ('GSM-7', 'UCS-2')),
+  add constraint send_logs_sms_recipient_check check (channel <> 'sms' or to_phone is not null),
+  add constraint send_logs_email_fields_check
+    check (channel <> 'email' or (to_phone is null and segments is null and encoding is null));
+
+-- A Twilio sid belongs to one send log; the webhook finds the log by it.
+create unique index send_logs_twilio_sid_key
+  on public.send_logs ((provider_message_id ->> 'twilio_sid'))
+  where (provider_message_id ->> 'twilio_sid') is not null;
+-- Foreign key, per-customer history and the 24-hour frequency cap.
+create index send_logs_customer_id_idx on public.send_logs (customer_id, created_at desc);
+-- The recent sends to a number (sms.recent_sends, the send path): the business's SMS logs to it.
+create index send_logs_sms_recipient_idx on public.send_logs (business_id, to_phone, created_at)
+  where channel = 'sms';
+
+-- =================================================================================================
+-- send_logs: triggers and policies
+-- =================================================================================================
+
+-- customer_id <-> contact_id, and the recipient must belong to the log's business.
+create function sms.send_logs_sync_customer()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_op = 'INSERT' then
+    if new.customer_id is null then
+      new.customer_id := new.contact_id;
+    elsif new.contact_id is null then
+      new.contact_id := new.customer_id;
+    end if;
+  elsif new.customer_id is distinct from old.customer_id
+        and new.contact_id is not distinct from old.contact_id then
+    new.contact_id := new.customer_id;
+  elsif new.contact_id is distinct from old.contact_id
+        and new.customer_id is not distinct from old.customer_id then
+    new.customer_id := new.contact_id;
+  end if;
+  if new.customer_id is distinct from new.contact_id then
+    raise exception 'send_logs.customer_id and contact_id must be equal (% vs %)',
+      new.customer_id, new.contact_id using errcode = '23514';
+  end if;
+  if new.customer_id is not null
+     and (tg_op = 'INSERT' or new.customer_id is distinct from old.customer_id
+          or new.business_id is distinct from old.business_id)
+     and not exists (select 1 from public.customers c
+                      where c.id = new.customer_id and c.business_id = new.business_id) then
+    raise exception 'the send log''s customer belongs to another business' using errcode = '23503';
+  end if;
+  return new;
+end
+$$;
+
+create trigger send_logs_sync_customer
+  before insert or update of customer_id, contact_id, business_id on public.send_logs
+  for each row execute function sms.send_logs_sync_customer();
+
+-- Forward-only as an invariant: whatever writes an SMS log, its status never moves back. The one
+-- exception is deferring a message the provider never accepted (no Twilio sid yet): queued or
+-- sending -> deferred, when the provider call failed and the message goes to the retry queue.
+create function sms.send_logs_status_guard()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if new.channel = 'sms' and old.channel = 'sms' and new.status <> old.status
+     and coalesce(sms.status_rank(new.status), -1)
+         <= coalesce(sms.status_rank(old.status), -1)
+     and not (new.status = 'deferred' and old.status in ('queued', 'sending')
+              and (new.provider_message_id ->> 'twilio_sid') is null) then
+    raise exception 'an SMS send log never moves backwards (% -> %)', old.status, new.status
+      using errcode = '23514';
+  end if;
+  if old.channel <> new.channel then
+    raise exception 'a send log''s channel never changes' using errcode = '23514';
+  end if;
+  return new;
+end
+$$;
+
+create trigger send_logs_sms_status_guard
+  before update of status, channel on public.send_logs
+  for each row execute function sms.send_logs_status_guard();
+
+-- Members read every log of their business (base schema), but write only email logs.
+create policy "members add email send logs" on public.send_logs
+  for insert to authenticated
+  with check (channel = 'email' and sms.is_member(business_id, (select auth.uid())));
+create policy "members change email send logs" on public.send_logs
+  for update to authenticated
+  using (channel = 'email' and sms.is_member(business_id, (select auth.uid())))
+  with check (channel = 'email' and sms.is_member(business_id, (select auth.uid())));
+
+-- =================================================================================================
+-- sms_message_events
+-- =================================================================================================
 
 create table public.sms_message_events (
   id bigint generated always as identity primary key,
@@ -26,7 +256,7 @@ create table public.sms_message_events (
   occurred_at timestamptz not null default now(),
   received_at timestamptz not null default now(),
   check (send_log_id is not null or message_sid is not null),
-  check (status is null or public.sms_status_rank(status) is not null)
+  check (status is null or sms.status_rank(status) is not null)
 );
 comment on table public.sms_message_events is
   'Append-only: every status report and callback of every SMS; never updated except to link an early callback to its send log once.';
@@ -40,7 +270,7 @@ create index sms_message_events_business_id_idx
 
 -- Append-only, even for the table owner: the only change ever made is linking an event recorded
 -- before its sid was known to its send log (null -> value, nothing else).
-create function public.sms_message_events_append_only()
+create function sms.message_events_append_only()
 returns trigger
 language plpgsql
 set search_path = ''
@@ -58,12 +288,12 @@ begin
   raise exception 'sms_message_events is append-only' using errcode = '42501';
 end
 $$;
-revoke execute on function public.sms_message_events_append_only()
-  from public, anon, authenticated, service_role;
 create trigger sms_message_events_append_only
   before update on public.sms_message_events
-  for each row execute function public.sms_message_events_append_only();
+  for each row execute function sms.message_events_append_only();
 
+-- Members read their business's events; nobody writes them but the RPCs below (their owner), not
+-- even service_role. Deletes happen only by cascade.
 alter table public.sms_message_events enable row level security;
 revoke all on public.sms_message_events from anon, authenticated, service_role;
 grant select on public.sms_message_events to authenticated, service_role;
@@ -71,33 +301,16 @@ revoke all on sequence public.sms_message_events_id_seq from anon, authenticated
 
 create policy "members read sms message events" on public.sms_message_events
   for select to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())));
 
--- Internal helpers (owner only) ------------------------------------------------------------------
-
--- Raises unless the user is a member of the business. Null user: a system caller, allowed.
-create function public.sms_assert_member(p_business_id uuid, p_user uuid)
-returns void
-language plpgsql
-stable
-security definer
-set search_path = ''
-as $$
-begin
-  if p_user is not null and not exists (
-    select 1 from public.business_members bm
-     where bm.business_id = p_business_id and bm.user_id = p_user) then
-    raise exception 'customer_not_found'
-      using errcode = 'P0002', detail = 'the acting user is not a member of this business';
-  end if;
-end
-$$;
+-- =================================================================================================
+-- The customer an SMS is written for
+-- =================================================================================================
 
 -- Locks the customer against concurrent consent changes (FOR SHARE) and checks that an SMS may be
 -- written for them: the acting user's business, consent, a usable phone. The error message is the
 -- HTTP error code send-sms answers with.
-create function public.sms_lock_sendable_customer(p_customer_id uuid, p_acting_user uuid)
+create function sms.lock_sendable_customer(p_customer_id uuid, p_acting_user uuid)
 returns public.customers
 language plpgsql
 security definer
@@ -110,7 +323,10 @@ begin
   if not found then
     raise exception 'customer_not_found' using errcode = 'P0002', detail = 'no such customer';
   end if;
-  perform public.sms_assert_member(v_customer.business_id, p_acting_user);
+  if p_acting_user is not null and not sms.is_member(v_customer.business_id, p_acting_user) then
+    raise exception 'customer_not_found'
+      using errcode = 'P0002', detail = 'the acting user is not a member of this business';
+  end if;
   if v_customer.sms_consent_status = 'opted_out' then
     raise exception 'opted_out' using errcode = 'P0001', detail = 'the customer opted out of SMS';
   elsif v_customer.sms_consent_status <> 'opted_in' then
@@ -125,16 +341,14 @@ begin
 end
 $$;
 
-revoke execute on function public.sms_assert_member(uuid, uuid),
-  public.sms_lock_sendable_customer(uuid, uuid)
-  from public, anon, authenticated, service_role;
-
--- The status rule ------------------------------------------------------------------------------
+-- =================================================================================================
+-- The status rule
+-- =================================================================================================
 
 -- Moves an SMS send log to a status of strictly higher rank; anything else is ignored. Accepts
--- Twilio's words (mapped by sms_log_status_for). Returns whether the log changed. The WHERE clause
+-- Twilio's words (mapped by log_status_for). Returns whether the log changed. The WHERE clause
 -- is re-checked on the locked row, so concurrent callbacks cannot move it backwards either.
-create function public.advance_sms_status(
+create function sms.advance_status(
   p_send_log_id uuid,
   p_status text,
   p_status_at timestamptz default null,
@@ -147,7 +361,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_status text := public.sms_log_status_for(p_status);
+  v_status text := sms.log_status_for(p_status);
   v_at timestamptz := coalesce(p_status_at, now());
   v_changed integer;
 begin
@@ -164,7 +378,7 @@ begin
          updated_at = now()
    where l.id = p_send_log_id
      and l.channel = 'sms'
-     and public.sms_status_rank(l.status) < public.sms_status_rank(v_status);
+     and sms.status_rank(l.status) < sms.status_rank(v_status);
   get diagnostics v_changed = row_count;
   return v_changed > 0;
 end
@@ -173,7 +387,7 @@ $$;
 -- Records one status report and applies it. Callbacks (source 'callback') pass the message sid and
 -- are idempotent: a repeat returns the first event with duplicate = true. Our own transitions pass
 -- p_send_log_id with source 'system'; the provider's create answer uses source 'api'.
-create function public.record_sms_status_event(
+create function sms.record_status_event(
   p_message_sid text,
   p_status text,
   p_error_code integer default null,
@@ -192,7 +406,7 @@ as $$
 declare
   v_log public.send_logs;
   v_sid text := nullif(p_message_sid, '');
-  v_mapped text := public.sms_log_status_for(p_status);
+  v_mapped text := sms.log_status_for(p_status);
   v_event_id bigint;
   v_duplicate boolean := false;
   v_applied boolean := false;
@@ -210,7 +424,7 @@ begin
     end if;
     v_sid := coalesce(v_sid, v_log.provider_message_id ->> 'twilio_sid');
   elsif v_sid is not null then
-    -- Serialises with record_sms_send_result storing this sid: an early callback is either seen
+    -- Serialises with record_send_result storing this sid: an early callback is either seen
     -- there (and linked) or finds the log here, never neither.
     perform pg_advisory_xact_lock(hashtextextended('sms_message_sid:' || v_sid, 0));
     select l.* into v_log from public.send_logs l
@@ -246,8 +460,8 @@ begin
 
   -- Applying again on a duplicate is harmless (forward-only) and heals an interrupted first try.
   if v_log.id is not null and v_mapped is not null then
-    v_applied := public.advance_sms_status(v_log.id, v_mapped, coalesce(p_occurred_at, now()),
-                                           p_error_code, p_error_message);
+    v_applied := sms.advance_status(v_log.id, v_mapped, coalesce(p_occurred_at, now()),
+                                    p_error_code, p_error_message);
   end if;
 
   event_id := v_event_id;
@@ -261,13 +475,15 @@ begin
 end
 $$;
 
--- Send logs ------------------------------------------------------------------------------------
+-- =================================================================================================
+-- Send logs: created before the provider call, Twilio's answer stored after it
+-- =================================================================================================
 
 -- Creates the send log of an SMS about to be handed to Twilio (status 'sending', or 'queued').
 -- Re-checks, under a share lock on the customer: the acting user's membership (when given),
 -- consent and phone. Errors (message = send-sms error code): customer_not_found, opted_out,
 -- no_consent, invalid_phone.
-create function public.create_sms_send_log(
+create function sms.create_send_log(
   p_customer_id uuid,
   p_segments integer,
   p_encoding text,
@@ -284,10 +500,10 @@ declare
   v_log public.send_logs;
 begin
   if p_status is null or p_status not in ('queued', 'sending') then
-    raise exception 'a new SMS send log starts queued or sending (deferred: enqueue_sms_retry)'
+    raise exception 'a new SMS send log starts queued or sending (deferred: enqueue_retry)'
       using errcode = '22023';
   end if;
-  v_customer := public.sms_lock_sendable_customer(p_customer_id, p_acting_user);
+  v_customer := sms.lock_sendable_customer(p_customer_id, p_acting_user);
   insert into public.send_logs as l
     (business_id, channel, customer_id, contact_id, to_phone, segments, encoding, status,
      status_at)
@@ -308,7 +524,7 @@ $$;
 -- the log and applied now, highest rank last; the log is read again only when one of them moved
 -- it (pgbench, one client: 2.0–2.5 ms in the earlier three-step form → 1.4–1.6 ms;
 -- docs/performance.md, "Third round").
-create function public.record_sms_send_result(
+create function sms.record_send_result(
   p_send_log_id uuid,
   p_twilio_sid text,
   p_status text,
@@ -326,7 +542,7 @@ declare
   v_log public.send_logs;
   v_sid text := nullif(p_twilio_sid, '');
   v_new_sid boolean := v_sid is not null;
-  v_mapped text := public.sms_log_status_for(p_status);
+  v_mapped text := sms.log_status_for(p_status);
   v_advance boolean;
   v_moved boolean := false;
   v_early record;
@@ -337,7 +553,7 @@ begin
     raise exception 'send_log_not_found' using errcode = 'P0002';
   end if;
   if v_new_sid then
-    -- Serialises with a callback for this sid (record_sms_status_event): it either finds the log
+    -- Serialises with a callback for this sid (record_status_event): it either finds the log
     -- or is among the early callbacks linked below, never neither.
     perform pg_advisory_xact_lock(hashtextextended('sms_message_sid:' || v_sid, 0));
     if (v_log.provider_message_id ->> 'twilio_sid') is not null
@@ -363,8 +579,8 @@ begin
   values (v_log.business_id, v_log.id, v_sid, 'api', p_status, v_mapped, p_error_code, p_error,
           coalesce(p_payload, '{}'::jsonb), now());
 
-  -- advance_sms_status's rule, on the row locked above: only to a strictly higher rank.
-  v_advance := coalesce(public.sms_status_rank(v_log.status) < public.sms_status_rank(v_mapped),
+  -- advance_status's rule, on the row locked above: only to a strictly higher rank.
+  v_advance := coalesce(sms.status_rank(v_log.status) < sms.status_rank(v_mapped),
                         false);
   if v_advance then
     update public.send_logs l
@@ -398,10 +614,10 @@ begin
     select e.status, e.occurred_at, e.error_code, e.error_message
       from public.sms_message_events e
      where e.send_log_id = v_log.id and e.source = 'callback' and e.status is not null
-     order by public.sms_status_rank(e.status), e.id
+     order by sms.status_rank(e.status), e.id
   loop
-    v_moved := public.advance_sms_status(v_log.id, v_early.status, v_early.occurred_at,
-                                         v_early.error_code, v_early.error_message)
+    v_moved := sms.advance_status(v_log.id, v_early.status, v_early.occurred_at,
+                                  v_early.error_code, v_early.error_message)
                or v_moved;
   end loop;
   if v_moved then
@@ -411,18 +627,16 @@ begin
 end
 $$;
 comment on function
-  public.record_sms_send_result(uuid, text, text, integer, integer, text, jsonb) is
+  sms.record_send_result(uuid, text, text, integer, integer, text, jsonb) is
   'Stores Twilio''s answer to a send (sid, status, segments, or the error) with its api event; applies callbacks that came first.';
 
-revoke execute on function
-  public.advance_sms_status(uuid, text, timestamptz, integer, text),
-  public.record_sms_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid),
-  public.create_sms_send_log(uuid, integer, text, uuid, text),
-  public.record_sms_send_result(uuid, text, text, integer, integer, text, jsonb)
-  from public, anon, authenticated;
+-- =================================================================================================
+-- Grants (everything else here is its owner's)
+-- =================================================================================================
+
 grant execute on function
-  public.advance_sms_status(uuid, text, timestamptz, integer, text),
-  public.record_sms_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid),
-  public.create_sms_send_log(uuid, integer, text, uuid, text),
-  public.record_sms_send_result(uuid, text, text, integer, integer, text, jsonb)
+  sms.advance_status(uuid, text, timestamptz, integer, text),
+  sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid),
+  sms.create_send_log(uuid, integer, text, uuid, text),
+  sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)
   to service_role;

@@ -1,44 +1,44 @@
--- process-retries' RPCs: the shared sender pacer (reserve_sms_send_slot) and a held row's
--- context (sms_retry_send_context): lease check, customer facts, recent sends.
+-- process-retries' RPCs: the shared sender pacer (sms.reserve_send_slot) and a held row's
+-- context (sms.retry_send_context): lease check, customer facts, recent sends.
 begin;
 select plan(27);
 
 delete from public.send_logs where channel = 'sms';
-delete from public.sms_send_pacing;
+delete from sms.send_pacing;
 
 -- Pacing ---------------------------------------------------------------------------------------
-select is(public.reserve_sms_send_slot('t:a', 1, 10), 0, 'a sender''s first slot is now');
+select is(sms.reserve_send_slot('t:a', 1, 10), 0, 'a sender''s first slot is now');
 -- Waits are measured from the clock, so the time the statements themselves take comes off them
 -- (tens of ms on a loaded machine); the bounds still tell 100 ms from none and 300 ms from 100.
-select cmp_ok(public.reserve_sms_send_slot('t:a', 2, 10), '>', 50,
+select cmp_ok(sms.reserve_send_slot('t:a', 2, 10), '>', 50,
   'the next waits for the first segment''s 100 ms');
-select cmp_ok(public.reserve_sms_send_slot('t:a', 1, 10), '>', 200,
+select cmp_ok(sms.reserve_send_slot('t:a', 1, 10), '>', 200,
   'and the next for the two segments before it (300 ms)');
-select cmp_ok(public.reserve_sms_send_slot('t:a', 1, 10), '<=', 400,
+select cmp_ok(sms.reserve_send_slot('t:a', 1, 10), '<=', 400,
   'a slot never waits longer than the segments booked before it');
-create temp table before_full as select next_slot_at from public.sms_send_pacing where key = 't:a';
-select is(public.reserve_sms_send_slot('t:a', 1, 10, 100), null,
+create temp table before_full as select next_slot_at from sms.send_pacing where key = 't:a';
+select is(sms.reserve_send_slot('t:a', 1, 10, 100), null,
   'past p_max_wait_ms: no slot');
-select is((select next_slot_at from public.sms_send_pacing where key = 't:a'),
+select is((select next_slot_at from sms.send_pacing where key = 't:a'),
   (select next_slot_at from before_full), 'and nothing was reserved');
-select is(public.reserve_sms_send_slot('t:a', 1, 10, -1), null, 'a spent budget gets no slot');
-select is(public.reserve_sms_send_slot('t:b', 5, 1), 0, 'senders are paced independently');
-select cmp_ok(public.reserve_sms_send_slot('t:b', 1, 1, 10000), '>', 4900,
+select is(sms.reserve_send_slot('t:a', 1, 10, -1), null, 'a spent budget gets no slot');
+select is(sms.reserve_send_slot('t:b', 5, 1), 0, 'senders are paced independently');
+select cmp_ok(sms.reserve_send_slot('t:b', 1, 1, 10000), '>', 4900,
   'five segments at 1/s keep the sender busy for 5 s');
-update public.sms_send_pacing set next_slot_at = now() - interval '1 hour' where key = 't:b';
-select is(public.reserve_sms_send_slot('t:b', 1, 1), 0,
+update sms.send_pacing set next_slot_at = now() - interval '1 hour' where key = 't:b';
+select is(sms.reserve_send_slot('t:b', 1, 1), 0,
   'an idle sender earns no burst: the next slot is simply now');
-select throws_ok($$select public.reserve_sms_send_slot('t:a', 0, 10)$$, '22023', null,
+select throws_ok($$select sms.reserve_send_slot('t:a', 0, 10)$$, '22023', null,
   'at least one segment');
-select throws_ok($$select public.reserve_sms_send_slot('t:a', 1, 0)$$, '22023', null,
+select throws_ok($$select sms.reserve_send_slot('t:a', 1, 0)$$, '22023', null,
   'a positive rate');
-select throws_ok($$select public.reserve_sms_send_slot('', 1, 10)$$, '22023', null, 'a key');
+select throws_ok($$select sms.reserve_send_slot('', 1, 10)$$, '22023', null, 'a key');
 
 -- Context of a held row ----------------------------------------------------------------------
 create temp table q as
-  select * from public.enqueue_sms_retry('a0000000-0000-4000-8000-000000000001', 'Hello again',
+  select * from sms.enqueue_retry('a0000000-0000-4000-8000-000000000001', 'Hello again',
     'provider_unavailable', now() - interval '1 minute');
-select is((select count(*)::int from public.claim_due_sms_retries(10, 60, 'w1')), 1, 'claimed');
+select is((select count(*)::int from sms.claim_due_retries(10, 60, 'w1')), 1, 'claimed');
 
 create function pg_temp.ctx(worker text, min_lease int default 0,
                             since timestamptz default null)
@@ -48,7 +48,7 @@ returns table (lease_held boolean, consent_status text, phone text, phone_status
 language sql as $$
   select c.lease_held, c.consent_status, c.phone, c.phone_status, c.time_zone, c.us_state,
          c.log_status, c.log_to_phone, c.log_twilio_sid, cardinality(c.recent_sends)
-    from public.sms_retry_send_context((select retry_id from q), worker, min_lease, since) c
+    from sms.retry_send_context((select retry_id from q), worker, min_lease, since) c
 $$;
 
 select is((select row(p.*)::text from pg_temp.ctx('w1') p),
@@ -59,40 +59,40 @@ select is((select phone from pg_temp.ctx('w2')), null, '(not even the phone)');
 select is((select lease_held from pg_temp.ctx('w1', 120)), false,
   'a lease shorter than the send needs is as good as lost');
 select is(
-  (select lease_held from public.sms_retry_send_context(gen_random_uuid(), 'w1')), false,
+  (select lease_held from sms.retry_send_context(gen_random_uuid(), 'w1')), false,
   'an unknown row is nobody''s');
 
 -- Recent sends: accepted by Twilio (the api event with a sid), or being sent right now.
 create temp table l1 as
-  select public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7') as log;
-select public.record_sms_send_result((select (log).id from l1),
+  select sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7') as log;
+select sms.record_send_result((select (log).id from l1),
   'SM70000000000000000000000000000001', 'queued');
 select is((select n_recent from pg_temp.ctx('w1')), 1, 'a message Twilio accepted counts');
 create temp table l2 as
-  select public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7') as log;
+  select sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7') as log;
 select is((select n_recent from pg_temp.ctx('w1')), 2, 'one being sent counts too');
-select public.create_sms_send_log('a0000000-0000-4000-8000-000000000002', 1, 'GSM-7');
+select sms.create_send_log('a0000000-0000-4000-8000-000000000002', 1, 'GSM-7');
 select is((select n_recent from pg_temp.ctx('w1')), 2, 'another customer''s do not');
 select is((select n_recent from pg_temp.ctx('w1', 0, now() + interval '1 second')), 0,
   'only since p_since');
-select public.record_sms_send_result((select send_log_id from q),
+select sms.record_send_result((select send_log_id from q),
   'SM70000000000000000000000000000002', 'queued');
 select is((select log_twilio_sid from pg_temp.ctx('w1')), 'SM70000000000000000000000000000002',
   'the log''s sid, once stored, is returned (the row must not be sent again)');
 
 -- Who may call ---------------------------------------------------------------------------------
 select ok(not has_function_privilege('authenticated',
-  'public.reserve_sms_send_slot(text, integer, numeric, integer)', 'execute')
+  'sms.reserve_send_slot(text, integer, numeric, integer)', 'execute')
   and not has_function_privilege('anon',
-  'public.reserve_sms_send_slot(text, integer, numeric, integer)', 'execute'),
+  'sms.reserve_send_slot(text, integer, numeric, integer)', 'execute'),
   'clients cannot touch the pacer');
 select ok(not has_function_privilege('authenticated',
-  'public.sms_retry_send_context(uuid, text, integer, timestamptz)', 'execute')
+  'sms.retry_send_context(uuid, text, integer, timestamptz)', 'execute')
   and has_function_privilege('service_role',
-  'public.sms_retry_send_context(uuid, text, integer, timestamptz)', 'execute'),
+  'sms.retry_send_context(uuid, text, integer, timestamptz)', 'execute'),
   'the context is for service_role only');
-select ok(not has_table_privilege('authenticated', 'public.sms_send_pacing', 'select')
-  and not has_table_privilege('service_role', 'public.sms_send_pacing', 'update'),
+select ok(not has_table_privilege('authenticated', 'sms.send_pacing', 'select')
+  and not has_table_privilege('service_role', 'sms.send_pacing', 'update'),
   'the pacing table is read-only for service_role, invisible to clients');
 
 select * from finish();

@@ -14,7 +14,7 @@ insert into legacy_send_logs (provider_message_id) values
   ('null'), ('ünïcødé ✉️ 𝔪𝔞𝔦𝔩'), (repeat('x', 10000)), (E'tab\tnew\nline'), (null);
 create temp table legacy_copy as select * from legacy_send_logs;
 alter table legacy_send_logs alter column provider_message_id type jsonb
-  using public.provider_message_ids_from_text(provider_message_id);
+  using sms.provider_message_ids_from_text(provider_message_id);
 
 select is(
   (select count(*)::int from legacy_send_logs l join legacy_copy o using (n)
@@ -26,7 +26,7 @@ select is(
       and (jsonb_typeof(provider_message_id) <> 'object'
            or (select count(*) from jsonb_object_keys(provider_message_id)) <> 1)),
   0, 'each converted id is an object with the one key resend_id');
-select is(public.provider_message_ids_from_text('re_123'), '{"resend_id": "re_123"}'::jsonb,
+select is(sms.provider_message_ids_from_text('re_123'), '{"resend_id": "re_123"}'::jsonb,
   'a Resend id becomes {"resend_id": ...}');
 select is(
   (select provider_message_id ->> 'resend_id' from public.send_logs
@@ -91,51 +91,51 @@ select throws_ok(
     values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'sms', '+12125550101', 'UTF-8')$$,
   '23514', null, 'encoding is GSM-7 or UCS-2');
 
--- create_sms_send_log: consent, phone and membership are checked again --------------------------
+-- create_send_log: consent, phone and membership are checked again --------------------------
 select throws_ok(
-  $$select public.create_sms_send_log('a0000000-0000-4000-8000-000000000004', 1, 'GSM-7')$$,
+  $$select sms.create_send_log('a0000000-0000-4000-8000-000000000004', 1, 'GSM-7')$$,
   'P0001', 'opted_out', 'no SMS log for an opted-out customer');
 select throws_ok(
-  $$select public.create_sms_send_log('a0000000-0000-4000-8000-000000000003', 1, 'GSM-7')$$,
+  $$select sms.create_send_log('a0000000-0000-4000-8000-000000000003', 1, 'GSM-7')$$,
   'P0001', 'no_consent', 'no SMS log without consent');
 select throws_ok(
-  $$select public.create_sms_send_log('a0000000-0000-4000-8000-000000000005', 1, 'GSM-7')$$,
+  $$select sms.create_send_log('a0000000-0000-4000-8000-000000000005', 1, 'GSM-7')$$,
   'P0001', 'invalid_phone', 'no SMS log for an invalid number');
 select throws_ok(
-  $$select public.create_sms_send_log('a0000000-0000-4000-8000-000000000006', 1, 'GSM-7')$$,
+  $$select sms.create_send_log('a0000000-0000-4000-8000-000000000006', 1, 'GSM-7')$$,
   'P0001', 'invalid_phone', 'no SMS log for a landline');
 select throws_ok(
-  $$select public.create_sms_send_log('a0000000-0000-4000-8000-000000000007', 1, 'GSM-7')$$,
+  $$select sms.create_send_log('a0000000-0000-4000-8000-000000000007', 1, 'GSM-7')$$,
   'P0001', 'invalid_phone', 'no SMS log without a phone');
 select throws_ok(
-  $$select public.create_sms_send_log(gen_random_uuid(), 1, 'GSM-7')$$,
+  $$select sms.create_send_log(gen_random_uuid(), 1, 'GSM-7')$$,
   'P0002', 'customer_not_found', 'no SMS log for an unknown customer');
 select throws_ok(
-  $$select public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7',
+  $$select sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7',
       '22222222-2222-4222-8222-222222222222')$$,
   'P0002', 'customer_not_found', 'a member of B cannot write an SMS log for A''s customer');
 select throws_ok(
-  $$select public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7',
+  $$select sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7',
       null, 'delivered')$$,
   '22023', null, 'a new SMS log starts queued or sending');
 
 create temp table t_log as
-  select * from public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 2, 'UCS-2',
-                                           '11111111-1111-4111-8111-111111111111');
+  select * from sms.create_send_log('a0000000-0000-4000-8000-000000000001', 2, 'UCS-2',
+                                    '11111111-1111-4111-8111-111111111111');
 select is(
   (select row(channel, status, to_phone, customer_id, contact_id, segments, encoding)::text
      from t_log),
   '(sms,sending,+12125550101,a0000000-0000-4000-8000-000000000001,a0000000-0000-4000-8000-000000000001,2,UCS-2)',
-  'create_sms_send_log writes a sending SMS log to the customer''s number');
+  'create_send_log writes a sending SMS log to the customer''s number');
 select is(
   (select array_agg(provider_status) from public.sms_message_events
     where send_log_id = (select id from t_log)),
   array['sending'], 'and records the first status as an event');
 
--- record_sms_send_result ----------------------------------------------------------------------------
+-- record_send_result ----------------------------------------------------------------------------
 select is(
   (select row(status, provider_message_id ->> 'twilio_sid', segments)::text
-     from public.record_sms_send_result((select id from t_log),
+     from sms.record_send_result((select id from t_log),
             'SM00000000000000000000000000000001', 'queued', 3)),
   '(sending,SM00000000000000000000000000000001,3)',
   'the sid and segments are stored; Twilio''s queued does not move sending back');
@@ -144,7 +144,7 @@ select is(
     where send_log_id = (select id from t_log)),
   array['system:sending', 'api:queued'], 'the provider''s answer is recorded as an api event');
 select throws_ok(
-  $$select public.record_sms_send_result((select id from t_log),
+  $$select sms.record_send_result((select id from t_log),
       'SM00000000000000000000000000000002', 'queued')$$,
   '23505', null, 'a log keeps its one Twilio sid');
 select throws_ok(
@@ -157,25 +157,25 @@ select is(
   '{"twilio_sid": "SM00000000000000000000000000000001"}'::jsonb, 'provider ids are one object');
 
 create temp table t_rejected as
-  select * from public.create_sms_send_log('a0000000-0000-4000-8000-000000000009', 1, 'GSM-7');
+  select * from sms.create_send_log('a0000000-0000-4000-8000-000000000009', 1, 'GSM-7');
 select is(
   (select row(status, error_code, error, provider_message_id)::text
-     from public.record_sms_send_result((select id from t_rejected), null, 'failed', null, 21610,
+     from sms.record_send_result((select id from t_rejected), null, 'failed', null, 21610,
             'Attempt to send to unsubscribed recipient')),
   '(failed,21610,"Attempt to send to unsubscribed recipient",)',
   'a rejected create ends the log failed with the error code');
 select throws_ok(
-  $$select public.record_sms_send_result((select id from t_log), null, 'queued')$$,
+  $$select sms.record_send_result((select id from t_log), null, 'queued')$$,
   '22023', null, 'without a sid the only result is failed');
 
 -- An answer that ranks higher (a Messaging Service can answer 'sent') stores sid, segments and
 -- status together, and the rejected log's segments stay what they were without a sid.
 create temp table t_sent as
-  select * from public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7');
+  select * from sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7');
 select is(
   (select row(status, provider_message_id ->> 'twilio_sid', segments, sent_at is not null,
               status_at >= (select status_at from t_sent))::text
-     from public.record_sms_send_result((select id from t_sent),
+     from sms.record_send_result((select id from t_sent),
             'SM00000000000000000000000000000003', 'sent', 2)),
   '(sent,SM00000000000000000000000000000003,2,t,t)',
   'a higher status is applied with the sid and segments, sent_at set');
@@ -187,7 +187,7 @@ select is(
 select is((select segments from public.send_logs where id = (select id from t_rejected)),
   1::smallint, 'a failure without a sid leaves the segments alone');
 select throws_ok(
-  $$select public.record_sms_send_result((select id from t_sent),
+  $$select sms.record_send_result((select id from t_sent),
       'SM00000000000000000000000000000003', '')$$,
   '22023', 'a status is required', 'a status is required, and nothing is written');
 
@@ -205,7 +205,7 @@ insert into public.send_logs (id, business_id, channel, customer_id, to_phone, s
   select log_id, 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'sms',
          'a0000000-0000-4000-8000-000000000001', '+12125550101', from_status
     from pairs;
-update pairs set applied = public.advance_sms_status(log_id, to_status);
+update pairs set applied = sms.advance_status(log_id, to_status);
 
 select is((select count(*)::int from pairs), 81, '81 pairs of SMS statuses');
 select set_eq(
@@ -220,7 +220,7 @@ select is(
      join expected_rank a on a.status = p.from_status
      join expected_rank b on b.status = p.to_status
     where p.applied <> (b.rank > a.rank)),
-  0, 'advance_sms_status reports exactly the moves it made');
+  0, 'advance_status reports exactly the moves it made');
 select is(
   (select count(*)::int from pairs p join public.send_logs l on l.id = p.log_id
     where p.applied and l.status_at is null),
@@ -228,21 +228,21 @@ select is(
 
 -- Twilio's other words.
 create temp table t_words as
-  select public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7') as log;
+  select sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7') as log;
 update public.send_logs set status = 'deferred'
  where id = (select (log).id from t_words);
-select ok(public.advance_sms_status((select (log).id from t_words), 'accepted'),
+select ok(sms.advance_status((select (log).id from t_words), 'accepted'),
   'accepted (Messaging Service) moves deferred to queued');
 select is((select status from public.send_logs where id = (select (log).id from t_words)),
   'queued', 'accepted is recorded as queued');
-select ok(not public.advance_sms_status((select (log).id from t_words), 'scheduled'),
+select ok(not sms.advance_status((select (log).id from t_words), 'scheduled'),
   'scheduled ranks as queued: no move');
-select ok(public.advance_sms_status((select (log).id from t_words), 'partially_delivered'),
+select ok(sms.advance_status((select (log).id from t_words), 'partially_delivered'),
   'partially_delivered is terminal');
 select is((select status from public.send_logs where id = (select (log).id from t_words)),
   'undelivered', 'partially_delivered is recorded as undelivered');
 select throws_ok(
-  $$select public.advance_sms_status((select (log).id from t_words), 'received')$$,
+  $$select sms.advance_status((select (log).id from t_words), 'received')$$,
   '22023', null, 'received (inbound) is not an outbound status');
 
 -- The guard: even a direct write cannot move an SMS log back ---------------------------------------
@@ -250,7 +250,7 @@ select throws_ok(
   $$update public.send_logs set status = 'sent' where id = (select (log).id from t_words)$$,
   '23514', null, 'a direct update cannot move an SMS log backwards');
 create temp table t_unsent as
-  select public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7') as log;
+  select sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7') as log;
 select lives_ok(
   $$update public.send_logs set status = 'deferred' where id = (select (log).id from t_unsent)$$,
   'sending -> deferred is allowed while Twilio has no sid (the provider never took it)');

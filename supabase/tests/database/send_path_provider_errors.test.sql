@@ -1,4 +1,4 @@
--- apply_sms_provider_error: each Twilio error effect changes exactly what it should.
+-- sms.apply_provider_error: each Twilio error effect changes exactly what it should.
 begin;
 select plan(16);
 
@@ -19,7 +19,7 @@ values
 set local role service_role;
 
 select is(
-  public.apply_sms_provider_error('f0000000-0000-4000-8000-000000000001', 21610, 'opted_out')
+  sms.apply_provider_error('f0000000-0000-4000-8000-000000000001', 21610, 'opted_out')
     ->> 'consent_changed', 'true', '21610 opts the customer out');
 reset role;
 select is((select sms_consent_status from public.customers
@@ -33,12 +33,12 @@ select is((select source || ':' || error_code || ':' || message_sid from public.
 
 set local role service_role;
 select is(
-  public.apply_sms_provider_error('f0000000-0000-4000-8000-000000000002', 30006, 'landline',
-                                  'landline') ->> 'phone_status', 'landline',
+  sms.apply_provider_error('f0000000-0000-4000-8000-000000000002', 30006, 'landline',
+                           'landline') ->> 'phone_status', 'landline',
   '30006 marks the phone as a landline');
 select is(
-  public.apply_sms_provider_error('f0000000-0000-4000-8000-000000000003', 21211,
-                                  'invalid_number', 'invalid') ->> 'phone_status', null,
+  sms.apply_provider_error('f0000000-0000-4000-8000-000000000003', 21211,
+                           'invalid_number', 'invalid') ->> 'phone_status', null,
   'a number the customer no longer has is left alone');
 reset role;
 select is((select phone_status from public.customers
@@ -47,8 +47,8 @@ select is((select phone_status from public.customers
 
 set local role service_role;
 select is(
-  public.apply_sms_provider_error('f0000000-0000-4000-8000-000000000002', 30034,
-                                  'sender_not_registered') ->> 'business_alert', 'true',
+  sms.apply_provider_error('f0000000-0000-4000-8000-000000000002', 30034,
+                           'sender_not_registered') ->> 'business_alert', 'true',
   '30034 raises a business alert');
 reset role;
 select is((select sms_sender_alert || ':' || sms_sender_alert_code from public.businesses
@@ -59,36 +59,36 @@ select is((select sms_sender_alert from public.businesses
   'other businesses are not flagged');
 
 -- A pending retry on a filtered message is cancelled.
-insert into public.sms_retry_queue (business_id, customer_id, send_log_id, body, reason,
-                                    scheduled_for)
+insert into sms.retry_queue (business_id, customer_id, send_log_id, body, reason,
+                             scheduled_for)
 values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'a0000000-0000-4000-8000-000000000002',
         'f0000000-0000-4000-8000-000000000002', 'Spammy text', 'provider_unavailable', now());
 set local role service_role;
 select is(
-  public.apply_sms_provider_error('f0000000-0000-4000-8000-000000000002', 30007,
-                                  'content_filtered') ->> 'cancelled_retries', '1',
+  sms.apply_provider_error('f0000000-0000-4000-8000-000000000002', 30007,
+                           'content_filtered') ->> 'cancelled_retries', '1',
   '30007 cancels the pending retry of the same text');
 reset role;
 select ok((select content_filtered from public.send_logs
             where id = 'f0000000-0000-4000-8000-000000000002'), 'the log is flagged');
-select is((select status from public.sms_retry_queue
+select is((select status from sms.retry_queue
             where send_log_id = 'f0000000-0000-4000-8000-000000000002'), 'cancelled',
   'the retry row is cancelled');
 
 set local role service_role;
 select throws_ok(
-  $$select public.apply_sms_provider_error('f0000000-0000-4000-8000-0000000000ff', 1, 'unknown')$$,
+  $$select sms.apply_provider_error('f0000000-0000-4000-8000-0000000000ff', 1, 'unknown')$$,
   'P0002', 'send_log_not_found', 'an unknown send log is refused');
 select throws_ok(
-  $$select public.apply_sms_provider_error('f0000000-0000-4000-8000-000000000001', 1, 'x', 'bad')$$,
+  $$select sms.apply_provider_error('f0000000-0000-4000-8000-000000000001', 1, 'x', 'bad')$$,
   '22023', null, 'an unknown phone status is refused');
 reset role;
 
 select ok(not has_function_privilege('authenticated',
-  'public.apply_sms_provider_error(uuid, integer, text, text, text)', 'execute'),
+  'sms.apply_provider_error(uuid, integer, text, text, text)', 'execute'),
   'authenticated cannot apply provider errors');
 select ok(not has_function_privilege('anon',
-  'public.apply_sms_provider_error(uuid, integer, text, text, text)', 'execute'),
+  'sms.apply_provider_error(uuid, integer, text, text, text)', 'execute'),
   'anon cannot apply provider errors');
 
 select * from finish();

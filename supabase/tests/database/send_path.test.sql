@@ -1,4 +1,4 @@
--- send-sms's two calls: sms_send_context reads (members only), start_sms_send writes the decided
+-- send-sms's two calls: sms.send_context reads (members only), sms.start_send writes the decided
 -- outcome after checking that what the decision read still holds.
 begin;
 select plan(16);
@@ -11,37 +11,37 @@ values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'a0000000-0000-4000-8000-0000000
         'failed', '+12125550101', now() - interval '1 hour');
 
 create temporary table ctx on commit drop as
-select * from public.sms_send_context('a0000000-0000-4000-8000-000000000001',
+select * from sms.send_context('a0000000-0000-4000-8000-000000000001',
   '11111111-1111-4111-8111-111111111111', now() - interval '7 days');
 grant select on ctx to service_role;
 
 select is((select phone from ctx), '+12125550101', 'a member reads the customer');
 select is((select cardinality(recent_sends) from ctx), 1, 'recent sends: only those that went out');
-select is((select count(*)::int from public.sms_send_context(
+select is((select count(*)::int from sms.send_context(
     'a0000000-0000-4000-8000-000000000001', '22222222-2222-4222-8222-222222222222',
     now() - interval '7 days')), 0, 'another business''s user reads nothing');
-select is((select count(*)::int from public.sms_send_context(
+select is((select count(*)::int from sms.send_context(
     'a0000000-0000-4000-8000-000000000001', null, now() - interval '7 days')), 0,
   'no user reads nothing');
 
 set local role service_role;
 select throws_ok(
-  $$select * from public.start_sms_send('a0000000-0000-4000-8000-000000000001',
+  $$select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
       '11111111-1111-4111-8111-111111111111', 'stale', now() - interval '7 days', 1, 'GSM-7', 100)$$,
   'P0001', 'send_context_changed', 'a fingerprint that no longer holds is refused');
 select throws_ok(
-  $$select * from public.start_sms_send('a0000000-0000-4000-8000-000000000001',
+  $$select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
       '22222222-2222-4222-8222-222222222222', (select fingerprint from ctx),
       now() - interval '7 days', 1, 'GSM-7', 100)$$,
   'P0002', 'customer_not_found', 'a non-member cannot write');
 select throws_ok(
-  $$select * from public.start_sms_send('a0000000-0000-4000-8000-000000000001',
+  $$select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
       '11111111-1111-4111-8111-111111111111', (select fingerprint from ctx),
       now() - interval '7 days', 1, 'GSM-7', 2)$$,
   'P0001', 'quota_exceeded', 'the daily quota is checked');
 
 create temporary table started on commit drop as
-select * from public.start_sms_send('a0000000-0000-4000-8000-000000000001',
+select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
   '11111111-1111-4111-8111-111111111111', (select fingerprint from ctx),
   now() - interval '7 days', 1, 'GSM-7', 100);
 select is((select to_phone from started), '+12125550101', 'send now: the log''s number');
@@ -49,37 +49,37 @@ select is((select status from public.send_logs where id = (select send_log_id fr
   'sending', 'send now: the log is sending');
 select is((select retry_id from started), null, 'send now: no retry row');
 select throws_ok(
-  $$select * from public.start_sms_send('a0000000-0000-4000-8000-000000000001',
+  $$select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
       '11111111-1111-4111-8111-111111111111', (select fingerprint from ctx),
       now() - interval '7 days', 1, 'GSM-7', 100)$$,
   'P0001', 'send_context_changed', 'the send just made changes the fingerprint');
 
 create temporary table deferred on commit drop as
-select * from public.start_sms_send('a0000000-0000-4000-8000-000000000002',
+select * from sms.start_send('a0000000-0000-4000-8000-000000000002',
   '11111111-1111-4111-8111-111111111111',
-  (select fingerprint from public.sms_send_context('a0000000-0000-4000-8000-000000000002',
+  (select fingerprint from sms.send_context('a0000000-0000-4000-8000-000000000002',
      '11111111-1111-4111-8111-111111111111', now() - interval '7 days')),
   now() - interval '7 days', 1, 'GSM-7', 100, 'hello later', 'quiet_hours',
   now() + interval '3 hours');
 select is((select status from public.send_logs where id = (select send_log_id from deferred)),
   'deferred', 'defer: the log is deferred');
-select is((select reason || ' ' || body from public.sms_retry_queue
+select is((select reason || ' ' || body from sms.retry_queue
             where id = (select retry_id from deferred)),
   'quiet_hours hello later', 'defer: the retry row holds the reason and the text');
 select throws_ok(
-  $$select * from public.start_sms_send('a0000000-0000-4000-8000-000000000004',
+  $$select * from sms.start_send('a0000000-0000-4000-8000-000000000004',
       '11111111-1111-4111-8111-111111111111',
-      (select fingerprint from public.sms_send_context('a0000000-0000-4000-8000-000000000004',
+      (select fingerprint from sms.send_context('a0000000-0000-4000-8000-000000000004',
          '11111111-1111-4111-8111-111111111111', now() - interval '7 days')),
       now() - interval '7 days', 1, 'GSM-7', 100)$$,
   'P0001', 'opted_out', 'consent is re-checked under the lock');
 reset role;
 
 select ok(not has_function_privilege('authenticated',
-  'public.start_sms_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)',
+  'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)',
   'execute'), 'authenticated cannot write');
 select ok(not has_function_privilege('authenticated',
-  'public.sms_send_context(uuid, uuid, timestamptz)', 'execute'),
+  'sms.send_context(uuid, uuid, timestamptz)', 'execute'),
   'authenticated cannot read through it');
 
 select * from finish();

@@ -1,19 +1,21 @@
--- SMS data layer, structure: tables, columns, indexes, policies, grants and who may execute what.
+-- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
+-- policies, grants and who may execute what.
 begin;
-select plan(89);
+select plan(103);
 
 -- Tables and the view ---------------------------------------------------------------------------
+select has_schema('sms', 'the private schema sms exists');
 select has_table('public', 'sms_message_events', 'sms_message_events exists');
 select has_table('public', 'sms_consent_events', 'sms_consent_events exists');
-select has_table('public', 'sms_retry_queue', 'sms_retry_queue exists');
-select has_table('public', 'sms_idempotency_keys', 'sms_idempotency_keys exists');
-select has_table('public', 'worker_heartbeats', 'worker_heartbeats exists');
-select has_view('public', 'worker_health', 'worker_health view exists');
+select has_table('sms', 'retry_queue', 'retry_queue exists');
+select has_table('sms', 'idempotency_keys', 'idempotency_keys exists');
+select has_table('sms', 'worker_heartbeats', 'worker_heartbeats exists');
+select has_view('sms', 'worker_health', 'worker_health view exists');
 
 select is(
   (select count(*)::int from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = 'public' and c.relkind = 'r' and not c.relrowsecurity),
-  0, 'every public table has RLS enabled');
+    where n.nspname in ('public', 'sms') and c.relkind = 'r' and not c.relrowsecurity),
+  0, 'every table in public and sms has RLS enabled');
 
 -- send_logs: two channels ----------------------------------------------------------------------
 select col_type_is('public', 'send_logs', 'channel', 'text', 'send_logs.channel is text');
@@ -61,35 +63,35 @@ select has_index('public', 'sms_consent_events', 'sms_consent_events_customer_id
 select has_index('public', 'sms_consent_events', 'sms_consent_events_business_id_idx',
   'consent events: business_id indexed');
 
--- sms_retry_queue -------------------------------------------------------------------------------
-select columns_are('public', 'sms_retry_queue', array[
+-- retry_queue -------------------------------------------------------------------------------
+select columns_are('sms', 'retry_queue', array[
   'id', 'business_id', 'customer_id', 'send_log_id', 'body', 'reason', 'status', 'attempts',
   'max_attempts', 'scheduled_for', 'lease_expires_at', 'locked_by', 'locked_at', 'last_error',
   'last_error_code', 'outcome_uncertain', 'finished_at', 'created_at', 'updated_at'],
-  'sms_retry_queue columns');
-select has_index('public', 'sms_retry_queue', 'sms_retry_queue_due_idx', 'queue: due index');
+  'retry_queue columns');
+select has_index('sms', 'retry_queue', 'retry_queue_due_idx', 'queue: due index');
 select is(
   (select pg_get_expr(i.indpred, i.indrelid) from pg_index i
-    where i.indexrelid = 'public.sms_retry_queue_due_idx'::regclass),
+    where i.indexrelid = 'sms.retry_queue_due_idx'::regclass),
   '(status = ''pending''::text)', 'the due index is partial on pending rows');
-select has_index('public', 'sms_retry_queue', 'sms_retry_queue_lease_idx', 'queue: lease index');
+select has_index('sms', 'retry_queue', 'retry_queue_lease_idx', 'queue: lease index');
 select is(
   (select pg_get_expr(i.indpred, i.indrelid) from pg_index i
-    where i.indexrelid = 'public.sms_retry_queue_lease_idx'::regclass),
+    where i.indexrelid = 'sms.retry_queue_lease_idx'::regclass),
   '(status = ''processing''::text)', 'the lease index is partial on processing rows');
-select has_index('public', 'sms_retry_queue', 'sms_retry_queue_business_id_idx',
+select has_index('sms', 'retry_queue', 'retry_queue_business_id_idx',
   'queue: business_id indexed');
-select has_index('public', 'sms_retry_queue', 'sms_retry_queue_customer_id_idx',
+select has_index('sms', 'retry_queue', 'retry_queue_customer_id_idx',
   'queue: customer_id indexed');
-select has_index('public', 'sms_retry_queue', 'sms_retry_queue_send_log_id_key',
+select has_index('sms', 'retry_queue', 'retry_queue_send_log_id_key',
   'queue: send_log_id indexed (unique)');
 
--- sms_idempotency_keys, worker_heartbeats ------------------------------------------------------
-select col_is_pk('public', 'sms_idempotency_keys', array['business_id', 'idempotency_key'],
+-- idempotency_keys, worker_heartbeats ------------------------------------------------------
+select col_is_pk('sms', 'idempotency_keys', array['business_id', 'idempotency_key'],
   'idempotency keys are unique per business');
-select has_index('public', 'sms_idempotency_keys', 'sms_idempotency_keys_send_log_id_idx',
+select has_index('sms', 'idempotency_keys', 'idempotency_keys_send_log_id_idx',
   'idempotency: send_log_id indexed');
-select columns_are('public', 'worker_heartbeats', array[
+select columns_are('sms', 'worker_heartbeats', array[
   'id', 'worker', 'worker_id', 'started_at', 'finished_at', 'status', 'claimed', 'sent',
   'deferred', 'failed', 'skipped', 'error'], 'worker_heartbeats columns');
 
@@ -100,8 +102,8 @@ select is_empty($$
     join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
    where c.contype = 'f' and array_length(c.conkey, 1) = 1
      and c.conrelid in ('public.send_logs'::regclass, 'public.sms_message_events'::regclass,
-                        'public.sms_consent_events'::regclass, 'public.sms_retry_queue'::regclass,
-                        'public.sms_idempotency_keys'::regclass)
+                        'public.sms_consent_events'::regclass, 'sms.retry_queue'::regclass,
+                        'sms.idempotency_keys'::regclass)
      and not exists (select 1 from pg_index i
                       where i.indrelid = c.conrelid and i.indkey[0] = c.conkey[1])
 $$, 'every foreign key is indexed');
@@ -114,99 +116,130 @@ select policies_are('public', 'sms_message_events', array['members read sms mess
   'sms_message_events: a read policy only');
 select policies_are('public', 'sms_consent_events', array['members read sms consent events'],
   'sms_consent_events: a read policy only');
-select policies_are('public', 'sms_retry_queue', array['members read sms retries'],
-  'sms_retry_queue: a read policy only');
-select policies_are('public', 'sms_idempotency_keys', array['members read sms idempotency keys'],
-  'sms_idempotency_keys: a read policy only');
-select policies_are('public', 'worker_heartbeats', array[]::name[],
+select policies_are('sms', 'retry_queue', array[]::name[],
+  'retry_queue: no policy (internal: members see a deferred send log, not the queue)');
+select policies_are('sms', 'idempotency_keys', array[]::name[],
+  'idempotency_keys: no policy (internal to send-sms)');
+select policies_are('sms', 'worker_heartbeats', array[]::name[],
   'worker_heartbeats: no policy (clients see nothing)');
-select policy_cmd_is('public', 'sms_retry_queue', 'members read sms retries', 'select',
-  'the queue policy is for select');
-select policy_roles_are('public', 'sms_retry_queue', 'members read sms retries',
-  array['authenticated'], 'the queue policy is for authenticated');
+select ok(not has_schema_privilege('anon', 'sms', 'usage'), 'anon cannot even look into sms');
+select ok(has_schema_privilege('authenticated', 'sms', 'usage')
+          and has_schema_privilege('service_role', 'sms', 'usage'),
+  'authenticated (for sms.is_member in policies) and service_role use sms');
 
 -- Table grants ----------------------------------------------------------------------------------
 select table_privs_are('public', 'sms_message_events', 'anon', array[]::text[],
   'anon: nothing on sms_message_events');
 select table_privs_are('public', 'sms_consent_events', 'anon', array[]::text[],
   'anon: nothing on sms_consent_events');
-select table_privs_are('public', 'sms_retry_queue', 'anon', array[]::text[],
-  'anon: nothing on sms_retry_queue');
-select table_privs_are('public', 'sms_idempotency_keys', 'anon', array[]::text[],
-  'anon: nothing on sms_idempotency_keys');
-select table_privs_are('public', 'worker_heartbeats', 'anon', array[]::text[],
+select table_privs_are('sms', 'retry_queue', 'anon', array[]::text[],
+  'anon: nothing on retry_queue');
+select table_privs_are('sms', 'idempotency_keys', 'anon', array[]::text[],
+  'anon: nothing on idempotency_keys');
+select table_privs_are('sms', 'worker_heartbeats', 'anon', array[]::text[],
   'anon: nothing on worker_heartbeats');
-select table_privs_are('public', 'worker_health', 'anon', array[]::text[],
+select table_privs_are('sms', 'worker_health', 'anon', array[]::text[],
   'anon: nothing on worker_health');
 select table_privs_are('public', 'sms_message_events', 'authenticated', array['SELECT'],
   'authenticated: read-only on sms_message_events');
 select table_privs_are('public', 'sms_consent_events', 'authenticated', array['SELECT'],
   'authenticated: read-only on sms_consent_events');
-select table_privs_are('public', 'sms_retry_queue', 'authenticated', array['SELECT'],
-  'authenticated: read-only on sms_retry_queue');
-select table_privs_are('public', 'sms_idempotency_keys', 'authenticated', array['SELECT'],
-  'authenticated: read-only on sms_idempotency_keys');
-select table_privs_are('public', 'worker_heartbeats', 'authenticated', array[]::text[],
+select table_privs_are('sms', 'retry_queue', 'authenticated', array[]::text[],
+  'authenticated: nothing on retry_queue');
+select table_privs_are('sms', 'idempotency_keys', 'authenticated', array[]::text[],
+  'authenticated: nothing on idempotency_keys');
+select table_privs_are('sms', 'worker_heartbeats', 'authenticated', array[]::text[],
   'authenticated: nothing on worker_heartbeats');
-select table_privs_are('public', 'worker_health', 'authenticated', array[]::text[],
+select table_privs_are('sms', 'worker_health', 'authenticated', array[]::text[],
   'authenticated: nothing on worker_health');
 select table_privs_are('public', 'sms_message_events', 'service_role', array['SELECT'],
   'service_role: events are append-only through the RPCs');
 select table_privs_are('public', 'sms_consent_events', 'service_role', array['SELECT'],
   'service_role: consent events are append-only through the RPCs');
+select table_privs_are('sms', 'retry_queue', 'service_role', array['SELECT'],
+  'service_role: reads the queue, writes it only through the RPCs');
+select table_privs_are('sms', 'idempotency_keys', 'service_role', array['SELECT'],
+  'service_role: reads idempotency keys, writes them only through the RPCs');
+select is_empty($$
+  select c.oid::regclass::text || ' ' || r
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+         unnest(array['anon', 'authenticated']) r
+   where n.nspname = 'sms' and c.relkind in ('r', 'v', 'm', 'p', 'f')
+     and (has_table_privilege(r, c.oid, 'select') or has_table_privilege(r, c.oid, 'insert')
+          or has_table_privilege(r, c.oid, 'update') or has_table_privilege(r, c.oid, 'delete'))
+$$, 'clients have no privilege on any relation in sms');
 
 select is_empty($$
   select c.oid::regclass::text || ' ' || r
     from pg_class c join pg_namespace n on n.oid = c.relnamespace,
          unnest(array['anon', 'authenticated']) r
-   where n.nspname = 'public' and c.relkind = 'S'
+   where n.nspname in ('public', 'sms') and c.relkind = 'S'
      and c.relname in ('sms_message_events_id_seq', 'sms_consent_events_id_seq',
-                       'worker_heartbeats_id_seq')
+                       'sms_inbound_messages_id_seq', 'worker_heartbeats_id_seq')
      and (has_sequence_privilege(r, c.oid, 'usage') or has_sequence_privilege(r, c.oid, 'update'))
 $$, 'clients have no use of the new tables'' sequences');
 
 -- Functions: security definer ones set search_path = '' and nobody but service_role runs them ----
 select is_empty($$
   select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-   where n.nspname = 'public' and p.prosecdef
+   where n.nspname in ('public', 'sms') and p.prosecdef
      and not coalesce('search_path=""' = any (p.proconfig), false)
-$$, 'every security definer function in public sets search_path = ''''');
+$$, 'every security definer function in public and sms sets search_path = ''''');
 select is_empty($$
   select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-   where n.nspname = 'public' and p.prosecdef
+   where n.nspname in ('public', 'sms') and p.prosecdef
+     and (has_function_privilege('anon', p.oid, 'execute')
+          or (has_function_privilege('authenticated', p.oid, 'execute')
+              and p.oid <> 'sms.is_member(uuid, uuid, text[])'::regprocedure))
+$$, 'anon and authenticated cannot execute any security definer function but sms.is_member');
+select is_empty($$
+  select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+   where n.nspname = 'public'
      and (has_function_privilege('anon', p.oid, 'execute')
           or has_function_privilege('authenticated', p.oid, 'execute'))
-$$, 'anon and authenticated cannot execute any security definer function in public');
+     and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+$$, 'nothing in public is executable by anon or authenticated');
+select ok(has_function_privilege('authenticated', 'sms.is_member(uuid, uuid, text[])', 'execute')
+          and not has_function_privilege('anon', 'sms.is_member(uuid, uuid, text[])', 'execute'),
+  'policies can call sms.is_member as the signed-in user');
 
 select ok(has_function_privilege('service_role', p, 'execute'), 'service_role may execute ' || p)
   from unnest(array[
-    'public.claim_due_sms_retries(integer, integer, text)',
-    'public.complete_sms_retry(uuid, text)',
-    'public.fail_sms_retry(uuid, text, text, timestamptz, integer, boolean, boolean)',
-    'public.reschedule_sms_retry(uuid, text, timestamptz, text)',
-    'public.cancel_sms_retry(uuid, text, text)',
-    'public.enqueue_sms_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text, integer, boolean)',
-    'public.advance_sms_status(uuid, text, timestamptz, integer, text)',
-    'public.record_sms_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)',
-    'public.create_sms_send_log(uuid, integer, text, uuid, text)',
-    'public.record_sms_send_result(uuid, text, text, integer, integer, text, jsonb)',
-    'public.apply_sms_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)',
-    'public.claim_sms_idempotency_key(uuid, text, text, uuid)',
-    'public.complete_sms_idempotency_key(uuid, text, integer, jsonb, uuid)',
-    'public.release_sms_idempotency_key(uuid, text)',
-    'public.start_worker_heartbeat(text, text)',
-    'public.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)',
-    'public.invoke_process_retries()'
+    'sms.claim_due_retries(integer, integer, text)',
+    'sms.complete_retry(uuid, text)',
+    'sms.fail_retry(uuid, text, text, timestamptz, integer, boolean, boolean)',
+    'sms.reschedule_retry(uuid, text, timestamptz, text)',
+    'sms.cancel_retry(uuid, text, text)',
+    'sms.enqueue_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text, integer, boolean)',
+    'sms.advance_status(uuid, text, timestamptz, integer, text)',
+    'sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)',
+    'sms.create_send_log(uuid, integer, text, uuid, text)',
+    'sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)',
+    'sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)',
+    'sms.claim_idempotency_key(uuid, text, text, uuid)',
+    'sms.complete_idempotency_key(uuid, text, integer, jsonb, uuid)',
+    'sms.release_idempotency_key(uuid, text)',
+    'sms.start_worker_heartbeat(text, text)',
+    'sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)',
+    'sms.invoke_process_retries()',
+    'sms.reserve_send_slot(text, integer, numeric, integer)',
+    'sms.retry_send_context(uuid, text, integer, timestamptz)',
+    'sms.reserve_quota(uuid, integer, integer)',
+    'sms.send_context(uuid, uuid, timestamptz)',
+    'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)',
+    'sms.apply_provider_error(uuid, integer, text, text, text)',
+    'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)'
   ]) as p;
 
 select ok(not has_function_privilege('service_role', p, 'execute'),
           'internal helper is for the owner only: ' || p)
   from unnest(array[
-    'public.sms_assert_member(uuid, uuid)',
-    'public.sms_lock_sendable_customer(uuid, uuid)',
-    'public.sms_defer_send_log(uuid)',
-    'public.sms_end_send_log(uuid, text, text, integer)',
-    'public.sms_cancel_pending_retries(uuid, text)'
+    'sms.lock_sendable_customer(uuid, uuid)',
+    'sms.defer_send_log(uuid)',
+    'sms.end_send_log(uuid, text, text, integer)',
+    'sms.cancel_pending_retries(uuid, text)',
+    'sms.recent_sends(uuid, text, timestamptz)',
+    'sms.send_fingerprint(text, text, text, timestamptz[])'
   ]) as p;
 
 select * from finish();

@@ -5,18 +5,18 @@ begin;
 select plan(24);
 
 create function pg_temp.new_log(sid text) returns uuid language sql as $$
-  select (public.record_sms_send_result(
-            (public.create_sms_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7')).id,
+  select (sms.record_send_result(
+            (sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7')).id,
             sid, 'queued')).id
 $$;
 
 -- Idempotent callbacks -----------------------------------------------------------------------------
 create temp table t1 as select pg_temp.new_log('SM10000000000000000000000000000001') as log;
 create temp table first_cb as
-  select * from public.record_sms_status_event('SM10000000000000000000000000000001', 'delivered',
-                                               p_payload => '{"MessageStatus": "delivered"}');
+  select * from sms.record_status_event('SM10000000000000000000000000000001', 'delivered',
+                                        p_payload => '{"MessageStatus": "delivered"}');
 create temp table second_cb as
-  select * from public.record_sms_status_event('SM10000000000000000000000000000001', 'delivered');
+  select * from sms.record_status_event('SM10000000000000000000000000000001', 'delivered');
 
 select is((select row(duplicate, status, applied)::text from first_cb), '(f,delivered,t)',
   'the first delivered callback is recorded and applied');
@@ -53,7 +53,7 @@ declare
 begin
   for r in select * from perms order by n loop
     foreach s in array r.seq || r.seq loop
-      perform public.record_sms_status_event(r.sid, s);
+      perform sms.record_status_event(r.sid, s);
     end loop;
   end loop;
 end
@@ -74,10 +74,10 @@ select is(
 
 -- Terminal statuses do not replace one another.
 create temp table t3 as select pg_temp.new_log('SM30000000000000000000000000000001') as log;
-select public.record_sms_status_event('SM30000000000000000000000000000001', 'undelivered', 30003,
+select sms.record_status_event('SM30000000000000000000000000000001', 'undelivered', 30003,
   'Unreachable destination handset');
-select public.record_sms_status_event('SM30000000000000000000000000000001', 'sent');
-select public.record_sms_status_event('SM30000000000000000000000000000001', 'delivered');
+select sms.record_status_event('SM30000000000000000000000000000001', 'sent');
+select sms.record_status_event('SM30000000000000000000000000000001', 'delivered');
 select is(
   (select row(status, error_code, error)::text from public.send_logs
     where id = (select log from t3)),
@@ -91,7 +91,7 @@ select is(
 -- Inbound words change no outbound log.
 select is(
   (select row(status, applied)::text
-     from public.record_sms_status_event('SM30000000000000000000000000000001', 'received')),
+     from sms.record_status_event('SM30000000000000000000000000000001', 'received')),
   '(undelivered,f)', 'received is recorded and changes nothing');
 select is(
   (select status from public.sms_message_events
@@ -100,8 +100,8 @@ select is(
 
 -- Early callbacks: before the sid is stored on the log ----------------------------------------------
 create temp table early as
-  select * from public.record_sms_status_event('SM40000000000000000000000000000001', 'sent');
-select public.record_sms_status_event('SM40000000000000000000000000000001', 'delivered');
+  select * from sms.record_status_event('SM40000000000000000000000000000001', 'sent');
+select sms.record_status_event('SM40000000000000000000000000000001', 'delivered');
 select is((select row(send_log_id, status, applied)::text from early), '(,,f)',
   'a callback for an unknown sid is kept, unattributed');
 create temp table t4 as select pg_temp.new_log('SM40000000000000000000000000000001') as log;
@@ -116,12 +116,12 @@ select is(
 
 -- Our own transitions, by send log id.
 create temp table t5 as
-  select (public.enqueue_sms_retry('a0000000-0000-4000-8000-000000000001', 'later',
-                                   'quiet_hours')).send_log_id as log;
+  select (sms.enqueue_retry('a0000000-0000-4000-8000-000000000001', 'later',
+                            'quiet_hours')).send_log_id as log;
 select is(
   (select row(status, applied)::text
-     from public.record_sms_status_event(null, 'sending', p_source => 'system',
-                                         p_send_log_id => (select log from t5))),
+     from sms.record_status_event(null, 'sending', p_source => 'system',
+                                  p_send_log_id => (select log from t5))),
   '(sending,t)', 'a system event moves deferred to sending');
 select is(
   (select array_agg(source || ':' || provider_status order by id) from public.sms_message_events
@@ -129,14 +129,14 @@ select is(
   array['system:deferred', 'system:sending'], 'and is recorded');
 
 -- Bad input.
-select throws_ok($$select public.record_sms_status_event(null, 'delivered')$$, '22023', null,
+select throws_ok($$select sms.record_status_event(null, 'delivered')$$, '22023', null,
   'a callback needs a sid');
 select throws_ok(
-  $$select public.record_sms_status_event('SM1', 'delivered', p_source => 'webhook')$$,
+  $$select sms.record_status_event('SM1', 'delivered', p_source => 'webhook')$$,
   '22023', null, 'sources are api, callback, system');
 select throws_ok(
-  $$select public.record_sms_status_event(null, 'sent', p_source => 'system',
-                                          p_send_log_id => gen_random_uuid())$$,
+  $$select sms.record_status_event(null, 'sent', p_source => 'system',
+                                   p_send_log_id => gen_random_uuid())$$,
   'P0002', 'send_log_not_found', 'an unknown send log is an error');
 
 -- Append-only -----------------------------------------------------------------------------------

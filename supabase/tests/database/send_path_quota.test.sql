@@ -1,4 +1,4 @@
--- reserve_sms_quota: counts a business's SMS of the last 24 h against its limit.
+-- sms.reserve_quota: counts a business's SMS of the last 24 h against its limit.
 begin;
 select plan(9);
 
@@ -14,35 +14,35 @@ insert into public.send_logs (business_id, channel, status)
 values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'email', 'sent');
 
 set local role service_role;
-select is(public.reserve_sms_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 5), 1,
+select is(sms.reserve_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 5), 1,
   'three of five used: one left after this one');
 select throws_ok(
-  $$select public.reserve_sms_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 3)$$,
+  $$select sms.reserve_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 3)$$,
   'P0001', 'quota_exceeded', 'the limit is reached');
-select is(public.reserve_sms_quota('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 3), 2,
+select is(sms.reserve_quota('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 3), 2,
   'another business has its own count');
 reset role;
 update public.businesses set sms_daily_quota = 10 where id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 set local role service_role;
-select is(public.reserve_sms_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 3), 6,
+select is(sms.reserve_quota('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 3), 6,
   'a business''s own limit replaces the default');
 reset role;
 
-select is((select sum(sent)::int from public.sms_quota_usage
+select is((select sum(sent)::int from sms.quota_usage
             where business_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'), 4,
   'every SMS log is counted in its hour (the email is not)');
-select is((select count(*)::int from public.sms_quota_usage
+select is((select count(*)::int from sms.quota_usage
             where business_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'
               and hour = date_trunc('hour', now() - interval '25 hours')), 1,
   'an hour outside the window keeps its count until it is two days old');
-select throws_ok($$set local role authenticated; select * from public.sms_quota_usage$$,
+select throws_ok($$set local role authenticated; select * from sms.quota_usage$$,
   '42501', null, 'members cannot read the counters');
 reset role;
 
 select ok(not has_function_privilege('authenticated',
-  'public.reserve_sms_quota(uuid, integer)', 'execute'), 'authenticated cannot call it');
+  'sms.reserve_quota(uuid, integer, integer)', 'execute'), 'authenticated cannot call it');
 select ok(not has_function_privilege('anon',
-  'public.reserve_sms_quota(uuid, integer)', 'execute'), 'anon cannot call it');
+  'sms.reserve_quota(uuid, integer, integer)', 'execute'), 'anon cannot call it');
 
 select * from finish();
 rollback;

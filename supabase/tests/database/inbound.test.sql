@@ -1,4 +1,4 @@
--- Inbound replies (twilio-webhook): record_sms_inbound_message applies STOP to every customer with
+-- Inbound replies (twilio-webhook): sms.record_inbound_message applies STOP to every customer with
 -- the phone, START only to handset opt-outs, stores help and free text for the business that last
 -- texted the phone, and does all of it once per MessageSid; members read only their own replies.
 begin;
@@ -12,13 +12,13 @@ select has_table('public', 'sms_inbound_messages', 'sms_inbound_messages exists'
 select ok((select relrowsecurity from pg_class where oid = 'public.sms_inbound_messages'::regclass),
   'RLS is on');
 select ok(has_function_privilege('service_role',
-  'public.record_sms_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
+  'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
   'execute'), 'service_role may record inbound messages');
 select ok(not has_function_privilege('authenticated',
-  'public.record_sms_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
+  'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
   'execute'), 'authenticated may not');
 select ok(not has_function_privilege('anon',
-  'public.record_sms_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
+  'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
   'execute'), 'anon may not');
 select ok(exists (select 1 from pg_index i where i.indrelid = 'public.sms_inbound_messages'::regclass
                    and i.indkey[0] = (select attnum from pg_attribute
@@ -35,26 +35,26 @@ select has_column('public', 'businesses', 'sms_help_contact', 'businesses have a
 -- Fixtures: Olivia (+12125550101) is a customer of Acme and of Bay. Bay texted her (a log with a
 -- Twilio sid); Acme has a pending retry for her.
 create temp table bay_log as
-  select (public.create_sms_send_log('b0000000-0000-4000-8000-000000000001', 1, 'GSM-7')).id;
-select public.record_sms_send_result((select id from bay_log), 'SM8000000000000000000000000000000b',
+  select (sms.create_send_log('b0000000-0000-4000-8000-000000000001', 1, 'GSM-7')).id;
+select sms.record_send_result((select id from bay_log), 'SM8000000000000000000000000000000b',
   'queued');
 create temp table acme_retry as
-  select (public.enqueue_sms_retry('a0000000-0000-4000-8000-000000000001', 'hello',
+  select (sms.enqueue_retry('a0000000-0000-4000-8000-000000000001', 'hello',
             'quiet_hours', now() + interval '1 hour')).retry_id as id;
 update public.businesses set sms_help_contact = '(415) 555-0100'
  where id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 
 -- Argument checks -----------------------------------------------------------------------------------
-select throws_ok($$select public.record_sms_inbound_message('SM80000000000000000000000000000001',
+select throws_ok($$select sms.record_inbound_message('SM80000000000000000000000000000001',
     '+12125550101', '+15005550006', 'x', 'maybe')$$, '22023', null, 'an unknown kind is refused');
-select throws_ok($$select public.record_sms_inbound_message('SM80000000000000000000000000000001',
+select throws_ok($$select sms.record_inbound_message('SM80000000000000000000000000000001',
     '+12125550101', '+15005550006', 'STOP', 'opt_out')$$, '22023', null,
   'an opt-out needs its keyword (the evidence)');
-select throws_ok($$select public.record_sms_inbound_message(null, '+12125550101', '+15005550006',
+select throws_ok($$select sms.record_inbound_message(null, '+12125550101', '+15005550006',
     'x', 'other')$$, '22023', null, 'a message sid is required');
 
 -- STOP ----------------------------------------------------------------------------------------------
-create temp table stop1 as select public.record_sms_inbound_message(
+create temp table stop1 as select sms.record_inbound_message(
   'SM80000000000000000000000000000001', '+12125550101', '+15005550006', 'Stop texting me',
   'opt_out', 'stop', p_details => '{"via": "contains"}') as r;
 select is((select r ->> 'duplicate' from stop1), 'false', 'a first delivery is no duplicate');
@@ -67,7 +67,7 @@ select is(
   (select array_agg(sms_consent_status order by id) from public.customers
     where phone = '+12125550101'),
   array['opted_out', 'opted_out'], 'in every business (a STOP to the shared number is broad)');
-select is((select status from public.sms_retry_queue where id = (select id from acme_retry)),
+select is((select status from sms.retry_queue where id = (select id from acme_retry)),
   'cancelled', 'Acme''s pending retry is cancelled');
 select is(
   (select array_agg(row(source, message_sid, keyword, details ->> 'via')::text order by business_id)
@@ -86,7 +86,7 @@ select is((select r -> 'businesses' -> 0 ->> 'name' from stop1), 'Bay Dental',
 select is((select jsonb_array_length(r -> 'businesses') from stop1), 2, 'both are named');
 
 -- The same message again (Twilio retried the webhook).
-create temp table stop2 as select public.record_sms_inbound_message(
+create temp table stop2 as select sms.record_inbound_message(
   'SM80000000000000000000000000000001', '+12125550101', '+15005550006', 'Stop texting me',
   'opt_out', 'stop') as r;
 select is((select r ->> 'duplicate' from stop2), 'true', 'a repeated MessageSid is a duplicate');
@@ -99,7 +99,7 @@ select is((select count(*)::int from public.sms_inbound_messages
             where message_sid = 'SM80000000000000000000000000000001'), 2, 'nor a second row');
 
 -- START ---------------------------------------------------------------------------------------------
-create temp table start1 as select public.record_sms_inbound_message(
+create temp table start1 as select sms.record_inbound_message(
   'SM80000000000000000000000000000002', '+12125550101', '+15005550006', 'START', 'opt_in',
   'start') as r;
 select is((select (r ->> 'changed_customers')::int from start1), 2,
@@ -114,7 +114,7 @@ select is((select count(*)::int from public.sms_consent_events
   'each with a keyword consent event');
 
 -- Oscar was opted out by his business (seed: an import), not by a text: START does not overrule it.
-create temp table start2 as select public.record_sms_inbound_message(
+create temp table start2 as select sms.record_inbound_message(
   'SM80000000000000000000000000000003', '+12125550104', '+15005550006', 'START', 'opt_in',
   'start') as r;
 select is((select row((r ->> 'matched_customers')::int, (r ->> 'changed_customers')::int)::text
@@ -127,9 +127,9 @@ select is((select count(*)::int from public.sms_inbound_messages
   'the START is still in Acme''s inbox');
 
 -- Twilio's 21610 (the handset texted STOP to Twilio directly) is undone by START.
-select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000009', 'opted_out',
+select sms.apply_consent_change('a0000000-0000-4000-8000-000000000009', 'opted_out',
   'provider_error', p_error_code => 21610);
-create temp table start3 as select public.record_sms_inbound_message(
+create temp table start3 as select sms.record_inbound_message(
   'SM80000000000000000000000000000004', '+15005550004', '+15005550006', 'unstop', 'opt_in',
   'unstop') as r;
 select is((select (r ->> 'changed_customers')::int from start3), 1,
@@ -138,16 +138,16 @@ select is((select sms_consent_status from public.customers
             where id = 'a0000000-0000-4000-8000-000000000009'), 'opted_in', 'Una is opted in');
 
 -- A business's own opt-out after a keyword one wins too (the latest opt-out decides).
-select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000009', 'opted_out',
+select sms.apply_consent_change('a0000000-0000-4000-8000-000000000009', 'opted_out',
   'keyword', p_keyword => 'stop');
-select public.apply_sms_consent_change('a0000000-0000-4000-8000-000000000009', 'opted_out',
+select sms.apply_consent_change('a0000000-0000-4000-8000-000000000009', 'opted_out',
   'api', p_acting_user => '11111111-1111-4111-8111-111111111111');
-select is((select (public.record_sms_inbound_message('SM80000000000000000000000000000005',
+select is((select (sms.record_inbound_message('SM80000000000000000000000000000005',
             '+15005550004', '+15005550006', 'START', 'opt_in', 'start') ->> 'changed_customers')::int),
   0, 'START does not undo an opt-out the business recorded after the keyword');
 
 -- HELP and free text --------------------------------------------------------------------------------
-create temp table help1 as select public.record_sms_inbound_message(
+create temp table help1 as select sms.record_inbound_message(
   'SM80000000000000000000000000000006', '+12125550101', '+15005550006', 'HELP', 'help',
   'help') as r;
 select is((select r -> 'businesses' from help1),
@@ -157,7 +157,7 @@ select is((select count(*)::int from public.sms_consent_events
             where message_sid = 'SM80000000000000000000000000000006'), 0,
   'HELP changes no consent');
 
-create temp table text1 as select public.record_sms_inbound_message(
+create temp table text1 as select sms.record_inbound_message(
   'SM80000000000000000000000000000007', '+12125550101', '+15005550006',
   'Can we move it to 3pm?', 'other', p_num_media => 1) as r;
 select is(
@@ -167,7 +167,7 @@ select is(
   'free text goes to the inbox of the business that texted last only');
 
 -- Nobody texted Pat yet (Bay only): the reply goes to every business that has Pat.
-create temp table text2 as select public.record_sms_inbound_message(
+create temp table text2 as select sms.record_inbound_message(
   'SM80000000000000000000000000000008', '+14155550203', '+15005550006', 'Who is this?',
   'other') as r;
 select is((select array_agg(business_id) from public.sms_inbound_messages
@@ -175,7 +175,7 @@ select is((select array_agg(business_id) from public.sms_inbound_messages
   array['bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'::uuid], 'a reply nobody prompted reaches Pat''s business');
 
 -- A number no business knows: nothing stored, nothing changed.
-create temp table text3 as select public.record_sms_inbound_message(
+create temp table text3 as select sms.record_inbound_message(
   'SM80000000000000000000000000000009', '+19995550000', '+15005550006', 'STOP', 'opt_out',
   'stop') as r;
 select is((select r from text3),
@@ -198,7 +198,7 @@ select throws_ok($$insert into public.sms_inbound_messages
   '42501', null, 'a member cannot write a reply');
 select throws_ok($$update public.sms_inbound_messages set body = 'x'$$, '42501', null,
   'nor change one');
-select throws_ok($$select public.record_sms_inbound_message('SM8000000000000000000000000000000a',
+select throws_ok($$select sms.record_inbound_message('SM8000000000000000000000000000000a',
     '+12125550101', '+15005550006', 'STOP', 'opt_out', 'stop')$$, '42501', null,
   'nor call the RPC (it would opt anyone out)');
 reset role;

@@ -1,7 +1,7 @@
 -- Inbound SMS replies (twilio-webhook).
 --
 -- Every business sends from the project's one Twilio sender (number or Messaging Service), so a
--- reply names a phone number, not a business. record_sms_inbound_message() decides who a reply
+-- reply names a phone number, not a business. sms.record_inbound_message() decides who a reply
 -- concerns and applies it in one transaction:
 --
 -- * opt-out (STOP, "stop texting me"...): every customer with that phone, in every business,
@@ -15,13 +15,12 @@
 --
 -- Each reply is stored once per business it concerns (sms_inbound_messages), which is both the
 -- business's inbox (members read their own rows) and the webhook's idempotency record: a repeated
--- delivery of the same MessageSid changes nothing.
+-- delivery of the same MessageSid changes nothing. The business's help contact, named in the
+-- answer to HELP, is businesses.sms_help_contact (base schema).
 
-alter table public.businesses
-  add column sms_help_contact text
-    check (char_length(sms_help_contact) between 1 and 60);
-comment on column public.businesses.sms_help_contact is
-  'How recipients reach the business (phone, email or URL); named in the answer to HELP';
+-- =================================================================================================
+-- sms_inbound_messages
+-- =================================================================================================
 
 create table public.sms_inbound_messages (
   id bigint generated always as identity primary key,
@@ -41,7 +40,7 @@ create table public.sms_inbound_messages (
   constraint sms_inbound_messages_sid_business_key unique (message_sid, business_id)
 );
 comment on table public.sms_inbound_messages is
-  'SMS replies received, one row per business they concern; written only by record_sms_inbound_message().';
+  'SMS replies received, one row per business they concern; written only by record_inbound_message().';
 
 -- Foreign keys; (business_id, received_at) is also the inbox listing.
 create index sms_inbound_messages_business_id_idx
@@ -49,6 +48,8 @@ create index sms_inbound_messages_business_id_idx
 create index sms_inbound_messages_customer_id_idx
   on public.sms_inbound_messages (customer_id, received_at desc);
 
+-- Members read their business's inbox; nobody writes it but the function below (its owner), not
+-- even service_role.
 alter table public.sms_inbound_messages enable row level security;
 revoke all on public.sms_inbound_messages from anon, authenticated, service_role;
 grant select on public.sms_inbound_messages to authenticated, service_role;
@@ -56,17 +57,18 @@ revoke all on sequence public.sms_inbound_messages_id_seq from anon, authenticat
 
 create policy "members read sms inbound messages" on public.sms_inbound_messages
   for select to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())));
 
--- The RPC ----------------------------------------------------------------------------------------
+-- =================================================================================================
+-- Recording a reply
+-- =================================================================================================
 
 -- Records an inbound reply and applies it (see the header). p_kind is shared/keywords.ts's class
 -- (the caller may have merged in Twilio's OptOutType); p_keyword the word or phrase that decided.
 -- Returns {duplicate, matched_customers, changed_customers, cancelled_retries, businesses:
 -- [{id, name, help_contact}]}: businesses are the ones the reply concerns, the one to name first
 -- first. A repeated MessageSid returns the first delivery's businesses with duplicate = true.
-create function public.record_sms_inbound_message(
+create function sms.record_inbound_message(
   p_message_sid text,
   p_from text,
   p_to text,
@@ -160,7 +162,7 @@ begin
       for v_customer in
         select c.id from public.customers c where c.id = any (v_customer_ids) order by c.id
       loop
-        select * into v_change from public.apply_sms_consent_change(
+        select * into v_change from sms.apply_consent_change(
           p_customer_id => v_customer.id,
           p_to_status => 'opted_out',
           p_source => 'keyword',
@@ -184,7 +186,7 @@ begin
                  or (last_out.source = 'provider_error' and last_out.error_code = 21610))
          order by c.id
       loop
-        select * into v_change from public.apply_sms_consent_change(
+        select * into v_change from sms.apply_consent_change(
           p_customer_id => v_customer.id,
           p_to_status => 'opted_in',
           p_source => 'keyword',
@@ -210,11 +212,14 @@ begin
         join public.businesses b on b.id = ids.id), '[]'::jsonb));
 end
 $$;
-comment on function public.record_sms_inbound_message(text, text, text, text, text, text, integer,
+comment on function sms.record_inbound_message(text, text, text, text, text, text, integer,
   jsonb, timestamptz) is
   'Records an inbound SMS reply once per business it concerns and applies STOP/START (twilio-webhook).';
 
-revoke execute on function public.record_sms_inbound_message(text, text, text, text, text, text,
-  integer, jsonb, timestamptz) from public, anon, authenticated;
-grant execute on function public.record_sms_inbound_message(text, text, text, text, text, text,
-  integer, jsonb, timestamptz) to service_role;
+-- =================================================================================================
+-- Grants (everything else here is its owner's)
+-- =================================================================================================
+
+grant execute on function
+  sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)
+  to service_role;

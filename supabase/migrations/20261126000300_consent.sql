@@ -1,11 +1,16 @@
--- SMS consent audit.
+-- SMS consent and its audit.
 --
 -- sms_consent_events is the append-only record of every change of a customer's SMS consent:
 -- from, to, source (keyword, api, import, provider_error), evidence (the message sid, the keyword,
--- the acting user, the provider error code) and time. apply_sms_consent_change() changes the
--- customer and records the event in one transaction; an opt-out also cancels the customer's
--- pending retries there. Changes written straight to customers (the app's own forms, imports) are
--- recorded by a trigger with the same effects, so no path changes consent unaudited.
+-- the acting user, the provider error code) and time. Members read their business's events (the
+-- evidence of each opt-in and opt-out). sms.apply_consent_change() changes the customer and
+-- records the event in one transaction; an opt-out also cancels the customer's pending retries
+-- there. Changes written straight to customers (the app's own forms, imports) are recorded by a
+-- trigger with the same effects, so no path changes consent unaudited.
+
+-- =================================================================================================
+-- sms_consent_events
+-- =================================================================================================
 
 create table public.sms_consent_events (
   id bigint generated always as identity primary key,
@@ -36,7 +41,7 @@ create index sms_consent_events_customer_id_idx
 create index sms_consent_events_business_id_idx
   on public.sms_consent_events (business_id, occurred_at desc);
 
-create function public.sms_consent_events_append_only()
+create function sms.consent_events_append_only()
 returns trigger
 language plpgsql
 set search_path = ''
@@ -45,12 +50,12 @@ begin
   raise exception 'sms_consent_events is append-only' using errcode = '42501';
 end
 $$;
-revoke execute on function public.sms_consent_events_append_only()
-  from public, anon, authenticated, service_role;
 create trigger sms_consent_events_append_only
   before update on public.sms_consent_events
-  for each row execute function public.sms_consent_events_append_only();
+  for each row execute function sms.consent_events_append_only();
 
+-- Members read their business's events; nobody writes them but the functions below (their owner),
+-- not even service_role. Deletes happen only by cascade, with the customer.
 alter table public.sms_consent_events enable row level security;
 revoke all on public.sms_consent_events from anon, authenticated, service_role;
 grant select on public.sms_consent_events to authenticated, service_role;
@@ -58,12 +63,15 @@ revoke all on sequence public.sms_consent_events_id_seq from anon, authenticated
 
 create policy "members read sms consent events" on public.sms_consent_events
   for select to authenticated
-  using (business_id in (select bm.business_id from public.business_members bm
-                         where bm.user_id = (select auth.uid())));
+  using (sms.is_member(business_id, (select auth.uid())));
 
--- Cancels a customer's pending retries and their deferred send logs (owner only). -------------
+-- =================================================================================================
+-- An opt-out cancels what is waiting
+-- =================================================================================================
 
-create function public.sms_cancel_pending_retries(p_customer_id uuid, p_reason text)
+-- Cancels a customer's pending retries and their deferred send logs. A row a worker holds is left
+-- to the worker, which re-checks consent before sending.
+create function sms.cancel_pending_retries(p_customer_id uuid, p_reason text)
 returns integer
 language plpgsql
 security definer
@@ -74,21 +82,21 @@ declare
   v_count integer := 0;
 begin
   for v_row in
-    update public.sms_retry_queue q
+    update sms.retry_queue q
        set status = 'cancelled', last_error = p_reason, finished_at = now(), updated_at = now()
      where q.customer_id = p_customer_id and q.status = 'pending'
     returning q.send_log_id
   loop
-    perform public.sms_end_send_log(v_row.send_log_id, 'canceled', p_reason, null);
+    perform sms.end_send_log(v_row.send_log_id, 'canceled', p_reason, null);
     v_count := v_count + 1;
   end loop;
   return v_count;
 end
 $$;
-revoke execute on function public.sms_cancel_pending_retries(uuid, text)
-  from public, anon, authenticated, service_role;
 
--- The RPC ----------------------------------------------------------------------------------------
+-- =================================================================================================
+-- The consent change
+-- =================================================================================================
 
 -- Applies a consent change and records it, atomically. Always records an event, also when the
 -- status does not change (a second STOP is evidence too). Opting out cancels every pending retry
@@ -96,7 +104,7 @@ revoke execute on function public.sms_cancel_pending_retries(uuid, text)
 -- sms_opted_out_at; opting out sets sms_opted_out_at.
 -- Errors: customer_not_found (also when p_acting_user is not a member), 22023 for bad input,
 -- 23514 when the source's evidence is missing.
-create function public.apply_sms_consent_change(
+create function sms.apply_consent_change(
   p_customer_id uuid,
   p_to_status text,
   p_source text,
@@ -136,7 +144,10 @@ begin
   if not found then
     raise exception 'customer_not_found' using errcode = 'P0002';
   end if;
-  perform public.sms_assert_member(v_customer.business_id, p_acting_user);
+  if p_acting_user is not null and not sms.is_member(v_customer.business_id, p_acting_user) then
+    raise exception 'customer_not_found'
+      using errcode = 'P0002', detail = 'the acting user is not a member of this business';
+  end if;
 
   if v_customer.sms_consent_status is distinct from p_to_status then
     -- The audit trigger on customers skips this update: the event is written below, with the
@@ -162,7 +173,7 @@ begin
   returning e.id into v_event_id;
 
   if p_to_status = 'opted_out' then
-    v_cancelled := public.sms_cancel_pending_retries(v_customer.id, 'opted_out');
+    v_cancelled := sms.cancel_pending_retries(v_customer.id, 'opted_out');
   end if;
 
   event_id := v_event_id;
@@ -174,19 +185,14 @@ begin
 end
 $$;
 
-revoke execute on function
-  public.apply_sms_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)
-  from public, anon, authenticated;
-grant execute on function
-  public.apply_sms_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)
-  to service_role;
-
--- Direct writes to customers ---------------------------------------------------------------------
+-- =================================================================================================
+-- Direct writes to customers
+-- =================================================================================================
 
 -- A member's own form (source 'api', the acting user from the JWT) or an import / system write
 -- (no user: source 'import'). Same effects as the RPC: an event, and an opt-out cancels pending
 -- retries.
-create function public.customers_sms_consent_audit()
+create function sms.customers_consent_audit()
 returns trigger
 language plpgsql
 security definer
@@ -213,14 +219,20 @@ begin
           case when v_user is null then 'import' else 'api' end, v_user,
           jsonb_build_object('via', lower(tg_op) || ' on customers'));
   if new.sms_consent_status = 'opted_out' then
-    perform public.sms_cancel_pending_retries(new.id, 'opted_out');
+    perform sms.cancel_pending_retries(new.id, 'opted_out');
   end if;
   return null;
 end
 $$;
-revoke execute on function public.customers_sms_consent_audit()
-  from public, anon, authenticated, service_role;
 
 create trigger customers_sms_consent_audit
   after insert or update of sms_consent_status on public.customers
-  for each row execute function public.customers_sms_consent_audit();
+  for each row execute function sms.customers_consent_audit();
+
+-- =================================================================================================
+-- Grants (everything else here is its owner's)
+-- =================================================================================================
+
+grant execute on function
+  sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)
+  to service_role;
