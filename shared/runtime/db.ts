@@ -6,6 +6,7 @@
  */
 import postgres from "postgres";
 import { type ErrorCode as SmsErrorCode, SmsError } from "../contract/errors.ts";
+import type { Database } from "../database.types.ts";
 
 /** A postgres.js client. */
 export type Sql = postgres.Sql;
@@ -17,6 +18,35 @@ export type Tx = postgres.TransactionSql;
  * it runs as its owner whatever the caller's role).
  */
 export type Db = Sql | Tx;
+
+type Schema = keyof Database;
+type Functions<S extends Schema> = Database[S]["Functions"];
+type Returned<S extends Schema, F extends keyof Functions<S>> = Functions<S>[F] extends
+  { Returns: infer R } ? R extends readonly (infer E)[] ? E : R : never;
+type Tables<S extends Schema> = Database[S]["Tables"];
+type TableColumns<S extends Schema, T extends keyof Tables<S>> = Tables<S>[T] extends
+  { Row: infer R } ? R : never;
+/** Overrides of a row's column types; naming a column the row does not have is a type error. */
+type Overrides<Row, O> = { [K in keyof O]: K extends keyof Row ? unknown : never };
+
+/**
+ * One row that function `F` of schema `S` returns, typed from `database.types.ts` (generated
+ * from the migrations), with `O` replacing what the generator cannot know: postgres.js reads a
+ * timestamp as a `Date` (the generated types describe PostgREST's JSON, where it is a string), a
+ * `returns table` column may be null, a text column may hold one of a few values.
+ */
+export type RpcRow<
+  S extends Schema,
+  F extends keyof Functions<S>,
+  O extends Overrides<Returned<S, F>, O> = Record<never, never>,
+> = Omit<Returned<S, F>, keyof O> & O;
+
+/** One row of table `T` of schema `S` (generated), with `O` as in {@link RpcRow}. */
+export type TableRow<
+  S extends Schema,
+  T extends keyof Tables<S>,
+  O extends Overrides<TableColumns<S, T>, O> = Record<never, never>,
+> = Omit<TableColumns<S, T>, keyof O> & O;
 
 /** Pool settings. */
 export interface DbOptions {

@@ -4,23 +4,25 @@
  *
  * @module
  */
-import { asService, type Db, type Sql, type Tx } from "@shared/runtime/db.ts";
+import { asService, type Db, type RpcRow, type Sql, type Tx } from "@shared/runtime/db.ts";
 import type { ProcessRetriesResult } from "./config.ts";
 import type { FailurePlan, RetrySendFacts } from "./plan.ts";
 
-/** A row handed out by `sms.claim_due_retries`. */
+type Claimed = RpcRow<"sms", "claim_due_retries">;
+
+/** A row handed out by `sms.claim_due_retries`, in camelCase. */
 export interface ClaimedRetry {
-  id: string;
-  sendLogId: string;
-  customerId: string;
-  body: string;
-  reason: string;
+  id: Claimed["id"];
+  sendLogId: Claimed["send_log_id"];
+  customerId: Claimed["customer_id"];
+  body: Claimed["body"];
+  reason: Claimed["reason"];
   /** Attempts used, including the one this claim counted. */
-  attempts: number;
-  maxAttempts: number;
+  attempts: Claimed["attempts"];
+  maxAttempts: Claimed["max_attempts"];
   scheduledFor: Date;
   /** An earlier attempt may have reached Twilio: reconcile before sending. */
-  outcomeUncertain: boolean;
+  outcomeUncertain: Claimed["outcome_uncertain"];
 }
 
 /** Claims up to `limit` due rows for `worker` with a lease of `leaseSeconds`. */
@@ -49,20 +51,23 @@ export async function sendContext(
   tx: Tx,
   args: { retryId: string; worker: string; minLeaseSeconds: number; since: Date },
 ): Promise<SendContext> {
+  // A row that is no longer ours comes back with only lease_held: every other column is null.
   const [row] = await tx<
-    {
-      lease_held: boolean;
-      consent_status: string | null;
-      phone: string | null;
-      phone_status: string | null;
-      time_zone: string | null;
-      us_state: string | null;
-      log_status: string | null;
-      log_to_phone: string | null;
-      log_twilio_sid: string | null;
-      log_created_at: Date | null;
-      recent_sends: string[] | null;
-    }[]
+    Omit<
+      RpcRow<"sms", "retry_send_context", {
+        consent_status: string | null;
+        phone: string | null;
+        phone_status: string | null;
+        time_zone: string | null;
+        us_state: string | null;
+        log_status: string | null;
+        log_to_phone: string | null;
+        log_twilio_sid: string | null;
+        log_created_at: Date | null;
+        recent_sends: string[] | null;
+      }>,
+      "customer_id"
+    >[]
   >`
     select lease_held, consent_status, phone, phone_status, time_zone, us_state, log_status,
            log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends

@@ -7,23 +7,22 @@
  */
 import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
 import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
-import { asService, type Db, type Sql } from "@shared/runtime/db.ts";
+import { asService, type Db, type RpcRow, type Sql, type TableRow } from "@shared/runtime/db.ts";
 
-export interface CustomerRow {
-  id: string;
-  business_id: string;
+/** What `sms.send_context` returns: the customer and the recent sends to their number. */
+export type SendContextRow = RpcRow<"sms", "send_context", {
   phone: string | null;
   phone_status: PhoneStatus;
   sms_consent_status: ConsentStatus;
   time_zone: string | null;
   us_state: string | null;
-}
-
-export interface SendContextRow extends Omit<CustomerRow, "id"> {
-  customer_id: string;
   recent_sends: (Date | string)[];
-  fingerprint: string;
-}
+}>;
+
+/** The customer a decision is about. */
+export type CustomerRow = Omit<SendContextRow, "customer_id" | "recent_sends" | "fingerprint"> & {
+  id: string;
+};
 
 /** What a decision was made on. */
 export interface SendContext extends CustomerRow {
@@ -76,13 +75,11 @@ export async function loadSendContext(
 export async function claimKey(sql: Sql, key: IdempotencyKey) {
   // One security-definer call: a statement of its own, no transaction around it.
   const [row] = await sql<
-    {
-      claimed: boolean;
-      state: string;
+    RpcRow<"sms", "claim_idempotency_key", {
       request_hash: string | null;
       response_status: number | null;
       response_body: unknown;
-    }[]
+    }>[]
   >`select * from sms.claim_idempotency_key(
         ${key.businessId}::uuid, ${key.key}, ${key.hash}, ${key.userId}::uuid)`;
   return row;
@@ -109,7 +106,12 @@ export async function completedAnswer(sql: Sql, key: IdempotencyKey): Promise<An
   const [row] = await asService(
     sql,
     (tx) =>
-      tx<{ response_status: number; response_body: unknown }[]>`
+      tx<
+        Pick<
+          TableRow<"sms", "idempotency_keys", { response_status: number }>,
+          "response_status" | "response_body"
+        >[]
+      >`
       select response_status, response_body from sms.idempotency_keys
        where business_id = ${key.businessId} and idempotency_key = ${key.key}
          and state = 'completed' and request_hash = ${key.hash}`,
@@ -137,7 +139,7 @@ export interface EnqueueArgs {
 }
 
 export async function enqueueRetry(tx: Db, a: EnqueueArgs): Promise<SendSmsDeferredResponse> {
-  const [row] = await tx<{ retry_id: string; send_log_id: string; scheduled_for: Date }[]>`
+  const [row] = await tx<RpcRow<"sms", "enqueue_retry", { scheduled_for: Date }>[]>`
     select * from sms.enqueue_retry(
       p_customer_id => ${a.customerId}::uuid, p_body => ${a.body}, p_reason => ${a.reason},
       p_scheduled_for => ${a.scheduledFor}, p_send_log_id => ${a.sendLogId ?? null}::uuid,
@@ -155,12 +157,7 @@ export async function enqueueRetry(tx: Db, a: EnqueueArgs): Promise<SendSmsDefer
 }
 
 /** What start_send wrote: the send log, and for a deferral its retry row. */
-export interface StartedSend {
-  send_log_id: string;
-  to_phone: string;
-  retry_id: string;
-  scheduled_for: Date;
-}
+export type StartedSend = RpcRow<"sms", "start_send", { scheduled_for: Date }>;
 
 /**
  * Starts a send (its log `sending`) or defers it (log and retry row) in one statement that takes

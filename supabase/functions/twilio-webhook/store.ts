@@ -4,17 +4,16 @@
  *
  * @module
  */
-import type { Db, Tx } from "@shared/runtime/db.ts";
+import type { Db, RpcRow, Tx } from "@shared/runtime/db.ts";
 import type { TwilioInboundMessage } from "@shared/contract/schemas.ts";
 import type { StatusEventArgs } from "./webhook.ts";
 
-export interface StatusRow {
+/** What `sms.record_status_event` answered (its event id read as text). */
+export type StatusRow = RpcRow<"sms", "record_status_event", {
   event_id: string;
-  duplicate: boolean;
   send_log_id: string | null;
   status: string | null;
-  applied: boolean;
-}
+}>;
 
 /** Records a status callback; applies it to the send log when it moves the status forward. */
 export async function recordStatusEvent(db: Db, args: StatusEventArgs): Promise<StatusRow> {
