@@ -19,7 +19,7 @@ import type { Env } from "../runtime/function.ts";
 import type { SmsEncoding } from "../text/segments.ts";
 import type TwilioSDK from "twilio";
 import { SmsError } from "../contract/errors.ts";
-import { isE164 } from "../compliance/phone.ts";
+import { isE164 } from "../compliance/e164.ts";
 import { analyzeSegments } from "../text/segments.ts";
 import {
   classifyTwilioError,
