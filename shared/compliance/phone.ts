@@ -186,6 +186,27 @@ export function normalizePhone(
   }
   if (digits.length > 17) return fail("too_long", "phone number is longer than 15 digits");
 
+  // North American numbers keep our reading of the digits as typed (a `1` and ten digits, the
+  // old rules' precise reasons); libphonenumber then says whether the range is in service.
+  const nanp = international
+    ? digits.startsWith("1")
+    : SUPPORTED_COUNTRIES[country].callingCode === "1";
+  if (nanp) {
+    const e164Digits = international || (digits.length === 11 && digits.startsWith("1"))
+      ? digits
+      : "1" + digits;
+    if (e164Digits.length < 8) return fail("too_short", "phone number is too short");
+    if (e164Digits.length > 15) return fail("too_long", "phone number is longer than 15 digits");
+    const problem = nanpProblem(e164Digits.slice(1));
+    if (problem) return fail("invalid_nanp_number", problem);
+    const number = parsePhoneNumberFromString(`+${e164Digits}`);
+    if (!number?.isValid() || number.number !== `+${e164Digits}`) {
+      return fail("invalid_nanp_number", "the area code or exchange is not in service");
+    }
+    return { ok: true, ...info(number) };
+  }
+
+  if (international && digits.length < 8) return fail("too_short", "phone number is too short");
   const text = international ? `+${digits}` : digits;
   const defaultCountry = international ? undefined : country;
   const number = parsePhoneNumberFromString(text, defaultCountry);
@@ -193,15 +214,7 @@ export function normalizePhone(
   const e164Digits = number.number.slice(1);
   if (e164Digits.length < 8) return fail("too_short", "phone number is too short");
   if (e164Digits.length > 15) return fail("too_long", "phone number is longer than 15 digits");
-  if (number.countryCallingCode === "1") {
-    const problem = nanpProblem(number.nationalNumber);
-    if (problem) return fail("invalid_nanp_number", problem);
-    if (!number.isValid()) {
-      return fail("invalid_nanp_number", "the area code or exchange is not in service");
-    }
-  } else if (!number.isValid()) {
-    return invalidReason(text, defaultCountry);
-  }
+  if (!number.isValid()) return invalidReason(text, defaultCountry);
   return { ok: true, ...info(number) };
 }
 
@@ -213,6 +226,32 @@ export function describePhone(e164: string): PhoneNumberInfo | null {
   if (typeof e164 !== "string" || !isE164(e164)) return null;
   const number = parsePhoneNumberFromString(e164);
   return number?.isValid() && number.number === e164 ? info(number) : null;
+}
+
+/** A number as a carrier hands it over (Twilio's `From` and `To`), read against its plan. */
+export interface PhoneNumberReading {
+  e164: string;
+  /** ISO 3166-1 alpha-2 country, `null` for non-geographic numbers or an unknown range. */
+  country: string | null;
+  /** Whether the plan has the number's range (libphonenumber's `isValid`). */
+  valid: boolean;
+  /** The number's type when it is valid, else `null`. */
+  type: PhoneNumberType | null;
+}
+
+/**
+ * Reads an international number (`+…`): `null` when it is not one at all (no `+`, an unassigned
+ * country code, a length no number of its country has). Unlike {@link describePhone} it keeps a
+ * number in a range the metadata does not have, as `valid: false`: metadata lags the plans.
+ */
+export function readPhone(text: string): PhoneNumberReading | null {
+  if (typeof text !== "string" || !text.startsWith("+")) return null;
+  const number = parsePhoneNumberFromString(text);
+  if (!number?.isPossible()) return null;
+  if (!number.isValid()) {
+    return { e164: number.number, country: number.country ?? null, valid: false, type: null };
+  }
+  return { ...info(number), valid: true };
 }
 
 /** Whether `e164` is a valid E.164 number (see {@link describePhone}). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startSandbox } from "@local/sandbox/server.ts";
 import { validateTwilioSignature } from "@shared/twilio/signature.ts";
-import { parseTwilioWebhook } from "@shared/contract/schemas.ts";
+import { parseTwilioWebhook } from "../../supabase/functions/twilio-webhook/params.ts";
 import {
   createFetchHttpClient,
   createTwilioClient,
@@ -390,7 +390,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
     assert.ok(callbacks.some((cb) => cb.params.MessageSid === sent.sid));
     // …and parse as status callbacks.
     for (const cb of callbacks) {
-      const parsed = parseTwilioWebhook(cb.params);
+      const parsed = await parseTwilioWebhook(cb.params);
       assert.equal(parsed.ok && parsed.data.kind, "status", JSON.stringify(cb.params));
     }
 
@@ -413,7 +413,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
       }),
       true,
     );
-    const parsedReply = parseTwilioWebhook(reply.params);
+    const parsedReply = await parseTwilioWebhook(reply.params);
     assert.ok(parsedReply.ok && parsedReply.data.kind === "inbound", JSON.stringify(reply.params));
     assert.equal(parsedReply.data.data.Body, "Stop texting me");
   } finally {

@@ -1,23 +1,20 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
-  createPhoneInputSchema,
   createSmsMessageSchema,
-  e164PhoneSchema,
   parseError,
   parseSendSmsRequest,
-  parseTwilioWebhook,
-  phoneInputSchema,
   safeParse,
   sendSmsRequestSchema,
   smsMessageSchema,
-  twilioInboundMessageSchema,
-  twilioStatusCallbackSchema,
 } from "@shared/contract/schemas.ts";
+import {
+  createPhoneInputSchema,
+  e164PhoneSchema,
+  phoneInputSchema,
+} from "@shared/contract/phone.ts";
 
 const CUSTOMER = "3f2a1c4e-8b9d-4e2f-a1b3-5c6d7e8f9a0b";
-const SM = "SM" + "a".repeat(32);
-const AC = "AC" + "b".repeat(32);
 
 Deno.test("validation: message body is trimmed, not empty, soft limit 320, hard limit 1600", () => {
   assert.deepEqual(safeParse(smsMessageSchema, "  hello \n"), { ok: true, data: "hello" });
@@ -98,60 +95,11 @@ Deno.test("validation: phone schemas", () => {
   assert.equal(bad.ok, false);
 });
 
-Deno.test("validation: Twilio status callback and inbound message", () => {
-  const status = {
-    MessageSid: SM,
-    SmsSid: SM,
-    AccountSid: AC,
-    MessageStatus: "undelivered",
-    ErrorCode: "30003",
-    To: "+14155552671",
-    From: "+15005550006",
-    ApiVersion: "2010-04-01",
-  };
-  const parsed = safeParse(twilioStatusCallbackSchema, status);
-  assert.equal(parsed.ok && parsed.data.ErrorCode, 30003);
-  assert.equal(parsed.ok && parsed.data.ApiVersion, "2010-04-01");
-  const emptyCode = safeParse(twilioStatusCallbackSchema, { ...status, ErrorCode: "" });
-  assert.equal(emptyCode.ok && emptyCode.data.ErrorCode, undefined);
-  assert.equal(
-    safeParse(twilioStatusCallbackSchema, { ...status, MessageStatus: "lost" }).ok,
-    false,
-  );
-  assert.equal(safeParse(twilioStatusCallbackSchema, { ...status, MessageSid: "SM1" }).ok, false);
-
-  const inbound = {
-    MessageSid: SM,
-    AccountSid: AC,
-    From: "+14155552671",
-    To: "+15005550006",
-    Body: "STOP",
-    NumMedia: "0",
-    SmsStatus: "received",
-    OptOutType: "STOP",
-  };
-  const parsedInbound = safeParse(twilioInboundMessageSchema, inbound);
-  assert.equal(parsedInbound.ok && parsedInbound.data.NumMedia, 0);
-
-  const asStatus = parseTwilioWebhook(new URLSearchParams(status));
-  assert.equal(asStatus.ok && asStatus.data.kind, "status");
-  const asInbound = parseTwilioWebhook(new URLSearchParams(inbound));
-  assert.equal(asInbound.ok && asInbound.data.kind, "inbound");
-  const noStatus = { ...inbound } as Record<string, string>;
-  delete noStatus.SmsStatus;
-  assert.equal(parseTwilioWebhook(noStatus).ok && "inbound", "inbound");
-  const missing = parseTwilioWebhook({ Body: "hi" });
-  assert.equal(missing.ok, false);
-  assert.equal(parseTwilioWebhook(null).ok, false);
-});
-
 const schemas = [
   smsMessageSchema,
   sendSmsRequestSchema,
   e164PhoneSchema,
   phoneInputSchema,
-  twilioStatusCallbackSchema,
-  twilioInboundMessageSchema,
 ];
 
 Deno.test("validation: property — no input makes a parser throw (4,000 cases)", () => {
@@ -174,7 +122,6 @@ Deno.test("validation: property — no input makes a parser throw (4,000 cases)"
         assert.equal(typeof r.ok, "boolean");
       }
       assert.equal(typeof parseSendSmsRequest(input).ok, "boolean");
-      assert.equal(typeof parseTwilioWebhook(input).ok, "boolean");
     }),
     { numRuns: 4000 },
   );
@@ -200,6 +147,5 @@ Deno.test("validation: hostile objects do not throw either", () => {
   });
   for (const input of [throwing, getter, Object.create(null)]) {
     assert.equal(parseSendSmsRequest(input).ok, false);
-    assert.equal(parseTwilioWebhook(input).ok, false);
   }
 });

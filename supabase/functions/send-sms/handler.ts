@@ -17,6 +17,7 @@ import {
 import { applyProviderError, recordSendResult } from "@shared/store.ts";
 import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import { assertSendable, decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
+import { describePhone } from "@shared/compliance/phone.ts";
 import { type TwilioClient, TwilioSendError } from "@shared/twilio/client.ts";
 import { retryDelayMs } from "@shared/twilio/errors.ts";
 import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
@@ -130,6 +131,7 @@ async function loadContext(
 
 const asSendCustomer = (c: CustomerRow): SendCustomer => ({
   phone: c.phone,
+  number: c.phone ? describePhone(c.phone) : null,
   phoneStatus: c.phone_status,
   consentStatus: c.sms_consent_status,
   timeZone: c.time_zone,
