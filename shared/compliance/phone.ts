@@ -20,11 +20,11 @@ import {
   type PhoneNumber,
   validatePhoneNumberLength,
 } from "libphonenumber-js/max";
-import { isE164 } from "./e164.ts";
+import { isE164, type PhoneNumberInfo, type PhoneNumberType } from "./e164.ts";
 
 export type { AreaCodeInfo } from "./area-codes.ts";
 export { areaCodeOf, listAreaCodes, locatePhone, lookupAreaCode } from "./area-codes.ts";
-export { isE164 } from "./e164.ts";
+export { isE164, type PhoneNumberInfo, type PhoneNumberType } from "./e164.ts";
 
 /** Countries {@link normalizePhone} accepts as default for numbers written without a prefix. */
 export const SUPPORTED_COUNTRIES = {
@@ -53,33 +53,6 @@ export type SupportedCountry = keyof typeof SUPPORTED_COUNTRIES;
 export interface NormalizePhoneOptions {
   /** Country assumed for numbers written without a `+` prefix. Default "US". */
   defaultCountry?: SupportedCountry;
-}
-
-/**
- * What kind of line a number is, as its numbering plan says (libphonenumber's types in
- * snake_case). `fixed_line_or_mobile`: plans that do not tell them apart (the NANP); `unknown`: a
- * valid number in a range the metadata does not type.
- */
-export type PhoneNumberType =
-  | "mobile"
-  | "fixed_line"
-  | "fixed_line_or_mobile"
-  | "toll_free"
-  | "premium_rate"
-  | "shared_cost"
-  | "voip"
-  | "personal_number"
-  | "pager"
-  | "uan"
-  | "voicemail"
-  | "unknown";
-
-/** A valid number, as its numbering plan describes it. */
-export interface PhoneNumberInfo {
-  e164: string;
-  /** ISO 3166-1 alpha-2 country, `null` for non-geographic numbers (+800, +882…). */
-  country: string | null;
-  type: PhoneNumberType;
 }
 
 /** Why a phone number could not be normalised. */

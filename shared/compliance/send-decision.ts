@@ -6,8 +6,7 @@
  * @module
  */
 import { SmsError } from "../contract/errors.ts";
-import { isE164 } from "./e164.ts";
-import type { PhoneNumberInfo } from "./phone.ts";
+import { isE164, type PhoneNumberInfo } from "./e164.ts";
 import { checkFrequencyCap, frequencyCapFor } from "./frequency-cap.ts";
 import {
   checkQuietHours,

@@ -2,12 +2,16 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   createSmsMessageSchema,
+  errorBodySchema,
+  errorCodeSchema,
   parseError,
   parseSendSmsRequest,
   safeParse,
   sendSmsRequestSchema,
+  sendSmsResponseSchema,
   smsMessageSchema,
 } from "@shared/contract/schemas.ts";
+import { ERROR_STATUS, errorBody } from "@shared/contract/errors.ts";
 import {
   createPhoneInputSchema,
   e164PhoneSchema,
@@ -93,6 +97,57 @@ Deno.test("validation: phone schemas", () => {
   assert.deepEqual(safeParse(gb, "020 7946 0958"), { ok: true, data: "+442079460958" });
   const bad = safeParse(phoneInputSchema, "call me");
   assert.equal(bad.ok, false);
+  // Well-formed, but no numbering plan has them (libphonenumber).
+  for (const input of ["+99912345678", "+33 1234567", "+1 555 765 4321"]) {
+    assert.equal(safeParse(phoneInputSchema, input).ok, false, input);
+  }
+  for (const input of ["+99912345678", "+331234567", "+15557654321", "+4904000000"]) {
+    assert.equal(safeParse(e164PhoneSchema, input).ok, false, input);
+  }
+  assert.deepEqual(safeParse(e164PhoneSchema, "+4904000000"), {
+    ok: false,
+    code: "invalid_request",
+    message: "must be written +494000000",
+    fieldErrors: { "(root)": ["must be written +494000000"] },
+  });
+  assert.equal(safeParse(e164PhoneSchema, "+15005550006").ok, true, "Twilio's test number");
+});
+
+Deno.test("validation: send-sms answers and the error body", () => {
+  const ok = (input: unknown) => sendSmsResponseSchema.safeParse(input).success;
+  const sent = {
+    status: "sent",
+    sendLogId: CUSTOMER,
+    providerMessageId: "SM" + "a".repeat(32),
+    segments: 2,
+    encoding: "UCS-2",
+  };
+  const deferred = {
+    status: "deferred",
+    sendLogId: CUSTOMER,
+    retryId: CUSTOMER,
+    reason: "quiet_hours",
+    scheduledFor: "2026-12-04T13:00:00.000Z",
+  };
+  assert.ok(ok(sent));
+  assert.ok(ok(deferred));
+  assert.equal(ok({ ...sent, status: "deferred" }), false);
+  assert.equal(ok({ ...sent, segments: 0 }), false);
+  assert.equal(ok({ ...sent, encoding: "UTF-8" }), false);
+  assert.equal(ok({ ...deferred, reason: "later" }), false);
+  assert.equal(ok({ ...deferred, scheduledFor: "tomorrow" }), false);
+
+  // One enum, ERROR_STATUS's codes, and every error body a function builds fits the schema.
+  assert.deepEqual(errorCodeSchema.options, Object.keys(ERROR_STATUS));
+  for (const code of errorCodeSchema.options) {
+    assert.ok(errorBodySchema.safeParse(errorBody(code, "m", { twilioCode: 1 })).success);
+  }
+  assert.equal(errorBodySchema.safeParse(errorBody("internal", "m")).success, true);
+  assert.equal(
+    errorBodySchema.safeParse({ error: { code: "teapot", message: "m" } }).success,
+    false,
+  );
+  assert.equal(errorBodySchema.safeParse({ error: { code: "internal" } }).success, false);
 });
 
 const schemas = [
