@@ -211,14 +211,21 @@ export function safeParse<T>(schema: z.ZodMiniType<T>, input: unknown): ParseRes
   return { ok: false, code, message, fieldErrors };
 }
 
+// Request schemas by body limit: building one costs about as much as a parse (send-sms parses
+// with Twilio's limit on every request).
+const requestSchemas = new Map<number, typeof sendSmsRequestSchema>();
+
 /** Parses a send-sms request body (already JSON-decoded). */
 export function parseSendSmsRequest(
   input: unknown,
   options: MessageSchemaOptions = {},
 ): ParseResult<SendSmsRequest> {
-  const schema = options.maxChars === undefined
-    ? sendSmsRequestSchema
-    : createSendSmsRequestSchema(options);
+  const maxChars = options.maxChars;
+  let schema = sendSmsRequestSchema;
+  if (maxChars !== undefined) {
+    schema = requestSchemas.get(maxChars) ?? createSendSmsRequestSchema(options);
+    if (requestSchemas.size < 16) requestSchemas.set(maxChars, schema);
+  }
   return safeParse(schema, input);
 }
 
