@@ -12,6 +12,7 @@
  */
 
 import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { ERROR_STATUS, SmsError } from "./errors.ts";
 
 /** Default soft limit of a message body, in characters (about two segments). */
@@ -174,8 +175,9 @@ const ROOT = "(root)";
 
 // zod's English wording where a schema gives no message of its own ("Invalid input: expected
 // string, received number"), per parse: zod/mini sets no locale, and a global `z.config` would
-// reach into the zod of an app that imports this module.
-const PARSE_CONTEXT = { error: /* @__PURE__ */ z.locales.en().localeError };
+// reach into the zod of an app that imports this module. The locale's own module, so that a
+// browser bundle carries English only (`z.locales` would bring zod's 64 locales, 340 KB).
+const PARSE_CONTEXT = { error: /* @__PURE__ */ en().localeError };
 
 /**
  * Runs any schema without ever throwing: invalid input (or a schema that throws) becomes an
