@@ -3,7 +3,7 @@
  * callbacks, inbound webhooks, fault injection) plus a JSON control API and a web inbox.
  *
  * ```ts
- * const sandbox = await startSandbox({ port: 0, accountSid, authToken, phoneNumbers: ["+15550001111"] });
+ * const sandbox = await startSandbox({ port: 0, accountSid, authToken, phoneNumbers: ["+12125550100"] });
  * // … point the app's Twilio client at sandbox.url …
  * await sandbox.idle(); // every status callback has been sent
  * await sandbox.close();

@@ -3,6 +3,7 @@
  * including Twilio's test-credential magic numbers.
  * @module
  */
+import { isValidPhoneNumber } from "libphonenumber-js/max";
 import { errors, type TwilioErrorBody } from "./twilio-errors.ts";
 
 /** A create request that passed validation. */
@@ -81,9 +82,14 @@ export function validateCreate(form: URLSearchParams, account: AccountView): Cre
   }
   const sender = from ?? account.phoneNumbers[0];
 
+  // Magic numbers first: each forces its error whatever a numbering plan says of it (they are
+  // valid anyway: NANP area code 500, personal numbers to libphonenumber).
   const magicTo = MAGIC_TO[to];
   if (magicTo) return fail(magicTo(to, sender));
-  if (!E164.test(to)) return fail(errors.invalidTo(to));
+  // Twilio refuses a To its numbering plan does not have (21211), not only a malformed one:
+  // an unassigned country code (+999…), a wrong length (+33 1234567), a NANP area code not in
+  // service (+1 555…). libphonenumber-js answers as the app's own checks do.
+  if (!E164.test(to) || !isValidPhoneNumber(to)) return fail(errors.invalidTo(to));
 
   if (from !== null) {
     const magicFrom = MAGIC_FROM[from];

@@ -233,6 +233,17 @@ export function lookupAreaCode(areaCode: string): AreaCodeInfo | null {
   return info ? { ...info, regions: [...info.regions], timeZones: [...info.timeZones] } : null;
 }
 
+/** The area code of a North American (+1) E.164 number, else `null`. */
+export function areaCodeOf(e164: string): string | null {
+  return /^\+1[2-9]\d{2}[2-9]\d{6}$/.test(e164) ? e164.slice(2, 5) : null;
+}
+
+/** Location facts (country, state/province, time zones) of a +1 number, else `null`. */
+export function locatePhone(e164: string): AreaCodeInfo | null {
+  const areaCode = areaCodeOf(e164);
+  return areaCode ? lookupAreaCode(areaCode) : null;
+}
+
 /** Every area code in the table (for tests and admin UIs). */
 export function listAreaCodes(): AreaCodeInfo[] {
   return [...TABLE.keys()].sort().map((code) => lookupAreaCode(code)!);

@@ -1,33 +1,49 @@
 /**
- * Phone numbers: normalisation to E.164 and where a North American number is (from its area
- * code, see `area-codes.ts`).
+ * Phone numbers: parsing, validation and number types through libphonenumber-js (Google's
+ * numbering-plan metadata, `max` flavour: the only one that knows types in every country), and
+ * where a North American number is (from its area code, see `area-codes.ts`).
+ *
+ * Ours on top of libphonenumber: what a typed number may contain (letters and extensions are
+ * refused, not guessed), the international prefixes `00` and `011`, E.164's 8 to 15 digits (the
+ * database's check), and the precise reasons for a malformed North American number.
+ *
+ * Twilio's test numbers (`+15005550001`…`+15005550009`) are valid here: area code 500 is a NANP
+ * personal-communications code, so libphonenumber types them `personal_number` and they pass
+ * like any assigned number (tests/shared/phone.test.ts pins it).
  *
  * @module
  */
 
-import { type AreaCodeInfo, lookupAreaCode } from "./area-codes.ts";
+import {
+  type NumberType,
+  parsePhoneNumberFromString,
+  type PhoneNumber,
+  validatePhoneNumberLength,
+} from "libphonenumber-js/max";
+import { isE164, type PhoneNumberInfo, type PhoneNumberType } from "./e164.ts";
 
 export type { AreaCodeInfo } from "./area-codes.ts";
+export { areaCodeOf, listAreaCodes, locatePhone, lookupAreaCode } from "./area-codes.ts";
+export { isE164, type PhoneNumberInfo, type PhoneNumberType } from "./e164.ts";
 
-/** Countries whose national numbers {@link normalizePhone} understands without a `+` prefix. */
+/** Countries {@link normalizePhone} accepts as default for numbers written without a prefix. */
 export const SUPPORTED_COUNTRIES = {
-  US: { callingCode: "1", trunkPrefix: "" },
-  CA: { callingCode: "1", trunkPrefix: "" },
-  PR: { callingCode: "1", trunkPrefix: "" },
-  GB: { callingCode: "44", trunkPrefix: "0" },
-  IE: { callingCode: "353", trunkPrefix: "0" },
-  AU: { callingCode: "61", trunkPrefix: "0" },
-  NZ: { callingCode: "64", trunkPrefix: "0" },
-  DE: { callingCode: "49", trunkPrefix: "0" },
-  FR: { callingCode: "33", trunkPrefix: "0" },
-  ES: { callingCode: "34", trunkPrefix: "" },
-  // Italian numbers keep their leading zero after the country code.
-  IT: { callingCode: "39", trunkPrefix: "" },
-  NL: { callingCode: "31", trunkPrefix: "0" },
-  BE: { callingCode: "32", trunkPrefix: "0" },
-  MX: { callingCode: "52", trunkPrefix: "" },
-  BR: { callingCode: "55", trunkPrefix: "0" },
-  IN: { callingCode: "91", trunkPrefix: "0" },
+  US: { callingCode: "1" },
+  CA: { callingCode: "1" },
+  PR: { callingCode: "1" },
+  GB: { callingCode: "44" },
+  IE: { callingCode: "353" },
+  AU: { callingCode: "61" },
+  NZ: { callingCode: "64" },
+  DE: { callingCode: "49" },
+  FR: { callingCode: "33" },
+  ES: { callingCode: "34" },
+  IT: { callingCode: "39" },
+  NL: { callingCode: "31" },
+  BE: { callingCode: "32" },
+  MX: { callingCode: "52" },
+  BR: { callingCode: "55" },
+  IN: { callingCode: "91" },
 } as const;
 
 /** A country code {@link normalizePhone} accepts as default. */
@@ -46,24 +62,39 @@ export type PhoneErrorReason =
   | "too_short"
   | "too_long"
   | "invalid_country_code"
-  | "invalid_nanp_number";
+  | "invalid_nanp_number"
+  | "invalid_number";
 
 /** Result of {@link normalizePhone}. */
 export type NormalizePhoneResult =
-  | { ok: true; e164: string }
+  | ({ ok: true } & PhoneNumberInfo)
   | { ok: false; reason: PhoneErrorReason; message: string };
-
-// 8 to 15 digits: the shortest numbers in service have 8 with their country code (and the
-// database's check agrees).
-const E164 = /^\+[1-9]\d{7,14}$/;
-
-/** Whether a string is already an E.164 number (`+`, then 8 to 15 digits, no leading 0). */
-export function isE164(value: string): boolean {
-  return E164.test(value);
-}
 
 function fail(reason: PhoneErrorReason, message: string): NormalizePhoneResult {
   return { ok: false, reason, message };
+}
+
+const TYPES: Readonly<Record<NumberType & string, PhoneNumberType>> = {
+  MOBILE: "mobile",
+  FIXED_LINE: "fixed_line",
+  FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+  TOLL_FREE: "toll_free",
+  PREMIUM_RATE: "premium_rate",
+  SHARED_COST: "shared_cost",
+  VOIP: "voip",
+  PERSONAL_NUMBER: "personal_number",
+  PAGER: "pager",
+  UAN: "uan",
+  VOICEMAIL: "voicemail",
+};
+
+function info(number: PhoneNumber): PhoneNumberInfo {
+  const type = number.getType();
+  return {
+    e164: number.number,
+    country: number.country ?? null,
+    type: (type && TYPES[type]) ?? "unknown",
+  };
 }
 
 // NANP: area code and exchange both start with 2-9; N11 codes are service codes, not areas.
@@ -76,12 +107,30 @@ function nanpProblem(national: string): string | null {
   return null;
 }
 
+/** The reason libphonenumber gives for a number that is not valid, as ours. */
+function invalidReason(text: string, country?: SupportedCountry): NormalizePhoneResult {
+  switch (validatePhoneNumberLength(text, country)) {
+    case "INVALID_COUNTRY":
+      return fail("invalid_country_code", "no country uses this country code");
+    case "TOO_SHORT":
+      return fail("too_short", "phone number is too short for its country");
+    case "TOO_LONG":
+      return fail("too_long", "phone number is too long for its country");
+    case "NOT_A_NUMBER":
+      return fail("too_short", "phone number is too short");
+    default:
+      return fail("invalid_number", "phone number is not in service in its country's plan");
+  }
+}
+
 /**
  * Normalises a phone number as people type it (`(415) 555-2671`, `415.555.2671`,
- * `+44 20 7946 0958`, `011 44 20…`, `00 44 20…`) to E.164.
+ * `+44 20 7946 0958`, `011 44 20…`, `00 44 20…`) to E.164, with its country and type.
  *
  * Numbers with a `+`, `00` or `011` prefix are international; anything else is read in the
- * default country. Letters, extensions and stray symbols are rejected rather than guessed.
+ * default country (its trunk prefix and national rules, by libphonenumber). Letters, extensions
+ * and stray symbols are rejected rather than guessed; so is a number its country's plan does
+ * not have (an unassigned country code, a wrong length, a range not in service).
  */
 export function normalizePhone(
   input: string,
@@ -105,41 +154,80 @@ export function normalizePhone(
     digits = digits.slice(3);
     international = true;
   }
-
-  let e164Digits: string;
-  if (international) {
-    e164Digits = digits;
-  } else {
-    const { callingCode, trunkPrefix } = SUPPORTED_COUNTRIES[country];
-    if (callingCode === "1") {
-      e164Digits = digits.length === 11 && digits.startsWith("1") ? digits : "1" + digits;
-    } else {
-      const national = trunkPrefix && digits.startsWith(trunkPrefix)
-        ? digits.slice(trunkPrefix.length)
-        : digits;
-      e164Digits = callingCode + national;
-    }
+  if (international && digits.startsWith("0")) {
+    return fail("invalid_country_code", "country code cannot be 0");
   }
+  if (digits.length > 17) return fail("too_long", "phone number is longer than 15 digits");
 
-  if (e164Digits.startsWith("0")) return fail("invalid_country_code", "country code cannot be 0");
-  if (e164Digits.length < 8) return fail("too_short", "phone number is too short");
-  if (e164Digits.length > 15) return fail("too_long", "phone number is longer than 15 digits");
-  if (e164Digits.startsWith("1")) {
+  // North American numbers keep our reading of the digits as typed (a `1` and ten digits, the
+  // old rules' precise reasons); libphonenumber then says whether the range is in service.
+  const nanp = international
+    ? digits.startsWith("1")
+    : SUPPORTED_COUNTRIES[country].callingCode === "1";
+  if (nanp) {
+    const e164Digits = international || (digits.length === 11 && digits.startsWith("1"))
+      ? digits
+      : "1" + digits;
+    if (e164Digits.length < 8) return fail("too_short", "phone number is too short");
+    if (e164Digits.length > 15) return fail("too_long", "phone number is longer than 15 digits");
     const problem = nanpProblem(e164Digits.slice(1));
     if (problem) return fail("invalid_nanp_number", problem);
+    const number = parsePhoneNumberFromString(`+${e164Digits}`);
+    if (!number?.isValid() || number.number !== `+${e164Digits}`) {
+      return fail("invalid_nanp_number", "the area code or exchange is not in service");
+    }
+    return { ok: true, ...info(number) };
   }
-  return { ok: true, e164: "+" + e164Digits };
+
+  if (international && digits.length < 8) return fail("too_short", "phone number is too short");
+  const text = international ? `+${digits}` : digits;
+  const defaultCountry = international ? undefined : country;
+  const number = parsePhoneNumberFromString(text, defaultCountry);
+  if (!number) return invalidReason(text, defaultCountry);
+  const e164Digits = number.number.slice(1);
+  if (e164Digits.length < 8) return fail("too_short", "phone number is too short");
+  if (e164Digits.length > 15) return fail("too_long", "phone number is longer than 15 digits");
+  if (!number.isValid()) return invalidReason(text, defaultCountry);
+  return { ok: true, ...info(number) };
 }
 
-/** The area code of a North American (+1) E.164 number, else `null`. */
-export function areaCodeOf(e164: string): string | null {
-  return /^\+1[2-9]\d{2}[2-9]\d{6}$/.test(e164) ? e164.slice(2, 5) : null;
+/**
+ * Describes a stored E.164 number: its country and type, or `null` when it is not a valid number
+ * (not E.164, an unassigned country code, a wrong length or a range its plan does not have).
+ */
+export function describePhone(e164: string): PhoneNumberInfo | null {
+  if (typeof e164 !== "string" || !isE164(e164)) return null;
+  const number = parsePhoneNumberFromString(e164);
+  return number?.isValid() && number.number === e164 ? info(number) : null;
 }
 
-/** Location facts (country, state/province, time zones) of a +1 number, else `null`. */
-export function locatePhone(e164: string): AreaCodeInfo | null {
-  const areaCode = areaCodeOf(e164);
-  return areaCode ? lookupAreaCode(areaCode) : null;
+/** A number as a carrier hands it over (Twilio's `From` and `To`), read against its plan. */
+export interface PhoneNumberReading {
+  e164: string;
+  /** ISO 3166-1 alpha-2 country, `null` for non-geographic numbers or an unknown range. */
+  country: string | null;
+  /** Whether the plan has the number's range (libphonenumber's `isValid`). */
+  valid: boolean;
+  /** The number's type when it is valid, else `null`. */
+  type: PhoneNumberType | null;
 }
 
-export { listAreaCodes, lookupAreaCode } from "./area-codes.ts";
+/**
+ * Reads an international number (`+…`): `null` when it is not one at all (no `+`, an unassigned
+ * country code, a length no number of its country has). Unlike {@link describePhone} it keeps a
+ * number in a range the metadata does not have, as `valid: false`: metadata lags the plans.
+ */
+export function readPhone(text: string): PhoneNumberReading | null {
+  if (typeof text !== "string" || !text.startsWith("+")) return null;
+  const number = parsePhoneNumberFromString(text);
+  if (!number?.isPossible()) return null;
+  if (!number.isValid()) {
+    return { e164: number.number, country: number.country ?? null, valid: false, type: null };
+  }
+  return { ...info(number), valid: true };
+}
+
+/** Whether `e164` is a valid E.164 number (see {@link describePhone}). */
+export function isValidPhone(e164: string): boolean {
+  return describePhone(e164) !== null;
+}

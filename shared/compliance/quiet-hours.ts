@@ -14,7 +14,7 @@
  * @module
  */
 
-import { listAreaCodes, locatePhone } from "./phone.ts";
+import { listAreaCodes, locatePhone } from "./area-codes.ts";
 import {
   type DailyWindow,
   everyDay,

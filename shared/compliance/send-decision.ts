@@ -6,7 +6,7 @@
  * @module
  */
 import { SmsError } from "../contract/errors.ts";
-import { isE164 } from "./phone.ts";
+import { isE164, type PhoneNumberInfo } from "./e164.ts";
 import { checkFrequencyCap, frequencyCapFor } from "./frequency-cap.ts";
 import {
   checkQuietHours,
@@ -23,6 +23,14 @@ export interface SendCustomer {
   consentStatus: string;
   timeZone: string | null;
   state: string | null;
+  /**
+   * The number as its numbering plan describes it (`describePhone`, libphonenumber): `null` when
+   * it is not a valid number, which is refused as `invalid_phone`. The type (mobile, landline,
+   * toll-free…) is here for rules to come; no decision uses it yet. Absent when the caller did not
+   * read the plan: process-retries, whose row send-sms accepted for this very number (a changed
+   * number cancels the retry), so libphonenumber stays out of its module graph.
+   */
+  number?: PhoneNumberInfo | null;
 }
 
 /** Why a customer may not be texted at all. */
@@ -39,7 +47,7 @@ export function sendRefusal(customer: SendCustomer): SendRefusal | null {
   if (customer.consentStatus === "opted_out") return "opted_out";
   if (customer.consentStatus !== "opted_in") return "no_consent";
   if (
-    !customer.phone || !isE164(customer.phone) ||
+    !customer.phone || !isE164(customer.phone) || customer.number === null ||
     customer.phoneStatus === "invalid" || customer.phoneStatus === "landline"
   ) {
     return "invalid_phone";

@@ -5,45 +5,33 @@
  * @module
  */
 
-/** Error codes of the HTTP contracts, each with a fixed HTTP status (see {@link ERROR_STATUS}). */
-export type ErrorCode =
-  | "invalid_request"
-  | "unauthorized"
-  | "forbidden"
-  | "customer_not_found"
-  | "no_consent"
-  | "opted_out"
-  | "idempotency_conflict"
-  | "invalid_phone"
-  | "message_too_long"
-  | "provider_rejected"
-  | "quota_exceeded"
-  | "sms_disabled"
-  | "internal";
+import type { ErrorBody, ErrorCode } from "./schemas.ts";
 
-/** HTTP status for every {@link ErrorCode}. */
-export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
-  invalid_request: 400,
-  unauthorized: 401,
-  // twilio-webhook answers 403 for a bad signature (DESIGN.md, "Auth").
-  forbidden: 403,
-  customer_not_found: 404,
-  no_consent: 409,
-  opted_out: 409,
-  // The key was used for another request, or its first request is still running.
-  idempotency_conflict: 409,
-  invalid_phone: 422,
-  message_too_long: 422,
-  provider_rejected: 422,
-  quota_exceeded: 429,
-  sms_disabled: 503,
-  internal: 500,
-});
+// The types are inferred from the contract's zod schemas (`schemas.ts`, which builds its
+// `errorCodeSchema` from ERROR_STATUS's keys); a type-only import keeps zod out of the graph of
+// every module that only throws or answers errors.
+export type { ErrorBody, ErrorCode } from "./schemas.ts";
 
-/** The JSON error body every function answers with. */
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
-}
+/** The error codes of the HTTP contracts, each with its fixed HTTP status. */
+export const ERROR_STATUS = Object.freeze(
+  {
+    invalid_request: 400,
+    unauthorized: 401,
+    // twilio-webhook answers 403 for a bad signature (DESIGN.md, "Auth").
+    forbidden: 403,
+    customer_not_found: 404,
+    no_consent: 409,
+    opted_out: 409,
+    // The key was used for another request, or its first request is still running.
+    idempotency_conflict: 409,
+    invalid_phone: 422,
+    message_too_long: 422,
+    provider_rejected: 422,
+    quota_exceeded: 429,
+    sms_disabled: 503,
+    internal: 500,
+  } as const satisfies Record<string, number>,
+);
 
 /** Options of {@link SmsError}. */
 export interface SmsErrorOptions {

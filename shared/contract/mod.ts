@@ -9,5 +9,6 @@
 export * from "./client.ts";
 export * from "./errors.ts";
 export * from "./message-limits.ts";
+export * from "./phone.ts";
 export * from "./schemas.ts";
 export * from "./statuses.ts";

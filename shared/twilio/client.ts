@@ -4,22 +4,22 @@
  * {@link isSmsEnabled} false, the app keeps working). A function builds it once in its `index.ts`
  * and hands it to its handler; tests call {@link createTwilioClient} with a config and a `fetch`.
  *
- * Sending posts the one documented form request without loading twilio's library, which would
- * cost a cold start 200-300 ms; the library itself ({@link TwilioClient.rest}) is imported on
- * first use, for listing messages (`messages.ts`).
+ * Sending posts the one documented form request, and listing messages (`messages.ts`) reads
+ * Twilio's JSON pages, both without twilio's library: importing it cost a cold start 200-300 ms,
+ * and even a lazy dynamic import of it put its package in the function's module graph, about
+ * 40 ms of each cold start on the edge runtime's Deno (docs/decisions.md).
  *
- * twilio's requests go through a small `httpClient` (the library's documented extension point)
- * built on `fetch`: it points the client at `TWILIO_API_BASE_URL` (the local sandbox) when set,
- * applies a timeout, and avoids Node's http agent in the edge runtime.
+ * Requests go through a small HTTP client on `fetch`, shaped as twilio's `httpClient` (the
+ * library's documented extension point, so tests and tools can hand it to twilio-node): it points
+ * at `TWILIO_API_BASE_URL` (the local sandbox) when set and applies a timeout.
  *
  * @module
  */
 
 import type { Env } from "../runtime/function.ts";
 import type { SmsEncoding } from "../text/segments.ts";
-import type TwilioSDK from "twilio";
 import { SmsError } from "../contract/errors.ts";
-import { isE164 } from "../compliance/phone.ts";
+import { isE164 } from "../compliance/e164.ts";
 import { analyzeSegments } from "../text/segments.ts";
 import {
   classifyTwilioError,
@@ -137,7 +137,7 @@ export class TwilioTransportError extends Error {
 }
 
 /** The subset of twilio's request options the fetch client uses. */
-interface TwilioRequestOptions {
+export interface TwilioRequestOptions {
   method: string;
   uri: string;
   username?: string;
@@ -149,7 +149,7 @@ interface TwilioRequestOptions {
 }
 
 /** What twilio expects back from an http client. */
-interface TwilioHttpResponse {
+export interface TwilioHttpResponse {
   statusCode: number;
   body: string;
   headers: Record<string, string>;
@@ -226,36 +226,27 @@ export function createFetchHttpClient(options: FetchHttpClientOptions = {}) {
   };
 }
 
-/** The twilio module, as the lazy import returns it. */
-export type TwilioModule = typeof TwilioSDK;
-/** twilio's REST client. */
-export type TwilioRestClient = TwilioSDK.Twilio;
-
 /** Options of {@link createTwilioClient}. */
 export interface TwilioClientOptions {
   /** fetch used for Twilio's API (tests inject one). */
   fetch?: typeof fetch;
   /** Per-request timeout in ms. Default 15 s. */
   timeoutMs?: number;
-  /** Loads the twilio module. Default: `import("twilio")`, on first use. */
-  loadTwilio?: () => Promise<TwilioModule>;
 }
 
 /** Sends messages with one Twilio configuration. */
 export interface TwilioClient {
   readonly config: TwilioConfig;
-  /** twilio's REST client (imports twilio on first call). */
-  rest(): Promise<TwilioRestClient>;
+  /**
+   * One request to Twilio's REST API (`https://api.twilio.com/…`, or the configured base URL),
+   * authenticated with the account's credentials: what `messages.ts` lists messages with.
+   */
+  request(options: TwilioRequestOptions): Promise<TwilioHttpResponse>;
   /**
    * Creates a message with `StatusCallback` and `ValidityPeriod` set. Resolves to Twilio's sid,
    * status and segment count; rejects with a {@link TwilioSendError} carrying the classification.
    */
   sendMessage(params: SendSmsParams): Promise<SendSmsResult>;
-}
-
-async function importTwilio(): Promise<TwilioModule> {
-  const mod = await import("twilio");
-  return (mod.default ?? mod) as TwilioModule;
 }
 
 function asMessageStatus(status: string): MessageStatus {
@@ -281,31 +272,18 @@ function describeFailure(
   return null;
 }
 
-/** Builds a sender for a config; twilio itself is imported on the first send. */
+/** Builds a client for a config. */
 export function createTwilioClient(
   config: TwilioConfig,
   options: TwilioClientOptions = {},
 ): TwilioClient {
-  let clientPromise: Promise<TwilioRestClient> | null = null;
-  const rest = () => {
-    clientPromise ??= (options.loadTwilio ?? importTwilio)().then((twilio) =>
-      twilio(config.accountSid, config.authToken, {
-        httpClient: createFetchHttpClient({
-          baseUrl: config.apiBaseUrl,
-          fetch: options.fetch,
-          timeoutMs: options.timeoutMs,
-        }) as unknown as TwilioSDK.RequestClient,
-        autoRetry: false,
-      })
-    );
-    return clientPromise;
-  };
-
   const http = createFetchHttpClient({
     baseUrl: config.apiBaseUrl,
     fetch: options.fetch,
     timeoutMs: options.timeoutMs,
   });
+  const request = (opts: TwilioRequestOptions) =>
+    http.request({ ...opts, username: config.accountSid, password: config.authToken });
 
   // The one request a send needs, made as twilio-node makes it (same HTTP client, same form),
   // without loading twilio-node: its import costs 200-300 ms of cold start and ~13 MiB.
@@ -378,7 +356,7 @@ export function createTwilioClient(
     }
   }
 
-  return { config, rest, sendMessage };
+  return { config, request, sendMessage };
 }
 
 /** The client for `env`, or `null` when Twilio is not configured there (SMS disabled). */

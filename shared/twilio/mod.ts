@@ -1,10 +1,9 @@
 /**
- * Twilio: the client (sending, and twilio's library for everything else), the Messages list,
+ * Twilio: the client (sending and requests on `fetch`, no twilio library), the Messages list,
  * request signatures, and what each Twilio error code means.
  *
- * A function imports the module it needs rather than this entry: `client.ts` names twilio's
- * package in a dynamic import, which a function that never calls Twilio (twilio-webhook) keeps
- * out of its module graph.
+ * A function imports the module it needs rather than this entry, so its module graph holds only
+ * what it runs (twilio-webhook never calls Twilio's API).
  *
  * @module
  */

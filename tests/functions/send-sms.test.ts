@@ -15,6 +15,11 @@ import {
   zoneAtLocalHour,
 } from "../support/sms.ts";
 import { sendSms } from "@shared/contract/client.ts";
+import {
+  errorBodySchema,
+  sendSmsDeferredResponseSchema,
+  sendSmsSentResponseSchema,
+} from "@shared/contract/schemas.ts";
 import { createSendSmsHandler } from "../../supabase/functions/send-sms/handler.ts";
 import { authConfigFromEnv, createVerifier } from "@shared/runtime/auth.ts";
 import { createDb } from "@shared/runtime/db.ts";
@@ -66,6 +71,7 @@ test("200 sent: log, sid, callback URL and validity period", async (sql) => {
   assert.match(r.data.providerMessageId, /^SM[0-9a-f]{32}$/);
   assert.equal(r.data.segments, 1);
   assert.equal(r.data.encoding, "GSM-7");
+  assert.ok(sendSmsSentResponseSchema.safeParse(r.data).success, JSON.stringify(r.data));
 
   const [log] = await sql`select * from public.send_logs where id = ${r.data.sendLogId}`;
   assert.equal(log.channel, "sms");
@@ -105,6 +111,7 @@ test("202 deferred in quiet hours, scheduled for 08:00 local, nothing sent", asy
   assert.equal(r.status, 202, JSON.stringify(r.json));
   assert.equal(r.json.status, "deferred");
   assert.equal(r.json.reason, "quiet_hours");
+  assert.ok(sendSmsDeferredResponseSchema.safeParse(r.json).success, JSON.stringify(r.json));
   const scheduled = new Date(r.json.scheduledFor as string);
   const local = new Intl.DateTimeFormat("en-GB", {
     timeZone: zone,
@@ -144,6 +151,10 @@ test("refusals write nothing: 400, 401, 404, 409, 422", async (sql) => {
   const landline = await createCustomer(sql, { phoneStatus: "landline" });
   const invalid = await createCustomer(sql, { phoneStatus: "invalid" });
   const noPhone = await createCustomer(sql, { phone: null });
+  // E.164 in form (the database's check), but no numbering plan has them (libphonenumber).
+  const noCountry = await createCustomer(sql, { phone: "+99912345678" });
+  const tooShort = await createCustomer(sql, { phone: "+331234567" });
+  const noAreaCode = await createCustomer(sql, { phone: "+15557654321" });
   const ok = await createCustomer(sql);
   const before = await dbSnapshot(sql);
 
@@ -162,6 +173,9 @@ test("refusals write nothing: 400, 401, 404, 409, 422", async (sql) => {
     [{ customerId: landline.id, body: "hi" }, 422, "invalid_phone"],
     [{ customerId: invalid.id, body: "hi" }, 422, "invalid_phone"],
     [{ customerId: noPhone.id, body: "hi" }, 422, "invalid_phone"],
+    [{ customerId: noCountry.id, body: "hi" }, 422, "invalid_phone"],
+    [{ customerId: tooShort.id, body: "hi" }, 422, "invalid_phone"],
+    [{ customerId: noAreaCode.id, body: "hi" }, 422, "invalid_phone"],
     [{ customerId: ok.id, body: "x".repeat(307) }, 422, "message_too_long"],
     [{ customerId: ok.id, body: "x".repeat(2000) }, 422, "message_too_long"],
     [{ customerId: ok.id, body: "😀".repeat(70) }, 422, "message_too_long"],
@@ -175,6 +189,10 @@ test("refusals write nothing: 400, 401, 404, 409, 422", async (sql) => {
     );
     assert.equal(errorCode(r), code);
     assert.equal(typeof (r.json.error as { message?: unknown }).message, "string");
+    assert.ok(errorBodySchema.safeParse(r.json).success, JSON.stringify(r.json));
+  }
+  for (const c of [noCountry, tooShort, noAreaCode]) {
+    assert.equal((await sandbox.messages(c.phone!)).length, 0, c.phone!);
   }
   assert.deepEqual(await dbSnapshot(sql), before);
   assert.equal((await sandbox.messages(ok.phone!)).length, 0);

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { countSegments } from "@shared/text/segments.ts";
-import { parseTwilioWebhook, type TwilioStatusCallback } from "@shared/contract/schemas.ts";
+import { safeParse } from "@shared/contract/schemas.ts";
+import {
+  parseTwilioWebhook,
+  twilioInboundMessageSchema,
+  type TwilioStatusCallback,
+  twilioStatusCallbackSchema,
+} from "../../supabase/functions/twilio-webhook/params.ts";
 import {
   decideInbound,
   escapeXml,
@@ -86,8 +92,8 @@ Deno.test("paramsFromJson turns numbers and booleans into text and drops nulls",
   assert.equal(paramsFromJson(null), null);
 });
 
-function statusCallback(extra: Record<string, string> = {}): TwilioStatusCallback {
-  const parsed = parseTwilioWebhook({
+async function statusCallback(extra: Record<string, string> = {}): Promise<TwilioStatusCallback> {
+  const parsed = await parseTwilioWebhook({
     MessageSid: SID,
     MessageStatus: "undelivered",
     AccountSid: AC,
@@ -99,9 +105,158 @@ function statusCallback(extra: Record<string, string> = {}): TwilioStatusCallbac
   return parsed.data.data as TwilioStatusCallback;
 }
 
-Deno.test("statusEventArgs keeps identifiers and the token, never the phone numbers", () => {
+Deno.test("params: Twilio status callback and inbound message", async () => {
+  const status = {
+    MessageSid: SID,
+    SmsSid: SID,
+    AccountSid: AC,
+    MessageStatus: "undelivered",
+    ErrorCode: "30003",
+    To: "+14155552671",
+    From: "+15005550006",
+    ApiVersion: "2010-04-01",
+  };
+  const parsed = safeParse(twilioStatusCallbackSchema, status);
+  assert.equal(parsed.ok && parsed.data.ErrorCode, 30003);
+  assert.equal(parsed.ok && parsed.data.ApiVersion, "2010-04-01");
+  const emptyCode = safeParse(twilioStatusCallbackSchema, { ...status, ErrorCode: "" });
+  assert.equal(emptyCode.ok && emptyCode.data.ErrorCode, undefined);
+  assert.equal(
+    safeParse(twilioStatusCallbackSchema, { ...status, MessageStatus: "lost" }).ok,
+    false,
+  );
+  assert.equal(safeParse(twilioStatusCallbackSchema, { ...status, MessageSid: "SM1" }).ok, false);
+
+  const inbound = {
+    MessageSid: SID,
+    AccountSid: AC,
+    From: "+14155552671",
+    To: "+15005550006",
+    Body: "STOP",
+    NumMedia: "0",
+    SmsStatus: "received",
+    OptOutType: "STOP",
+  };
+  const parsedInbound = safeParse(twilioInboundMessageSchema, inbound);
+  assert.equal(parsedInbound.ok && parsedInbound.data.NumMedia, 0);
+
+  const asStatus = await parseTwilioWebhook(new URLSearchParams(status));
+  assert.equal(asStatus.ok && asStatus.data.kind, "status");
+  const asInbound = await parseTwilioWebhook(new URLSearchParams(inbound));
+  assert.equal(asInbound.ok && asInbound.data.kind, "inbound");
+  const noStatus = { ...inbound } as Record<string, string>;
+  delete noStatus.SmsStatus;
+  assert.equal((await parseTwilioWebhook(noStatus)).ok && "inbound", "inbound");
+  const missing = await parseTwilioWebhook({ Body: "hi" });
+  assert.equal(missing.ok, false);
+  assert.equal((await parseTwilioWebhook(null)).ok, false);
+});
+
+Deno.test("params: an inbound message's From and To are read as phone numbers", async () => {
+  const inbound = (From: string, To = "+15005550006") => ({
+    MessageSid: SID,
+    AccountSid: AC,
+    From,
+    To,
+    Body: "STOP",
+    SmsStatus: "received",
+  });
+  const ok = await parseTwilioWebhook(inbound("+33612345678"));
+  assert.ok(ok.ok && ok.data.kind === "inbound");
+  assert.deepEqual(ok.data.numbers, {
+    from: { e164: "+33612345678", country: "FR", type: "mobile", valid: true },
+    to: { e164: "+15005550006", country: "US", type: "personal_number", valid: true },
+  });
+  // A range the metadata does not have (area code 555) is still a number: a STOP from it counts.
+  const unknownRange = await parseTwilioWebhook(inbound("+15557654321"));
+  assert.ok(unknownRange.ok && unknownRange.data.kind === "inbound");
+  assert.deepEqual(unknownRange.data.numbers.from, {
+    e164: "+15557654321",
+    country: null,
+    type: null,
+    valid: false,
+  });
+  for (
+    const [from, to, fields] of [
+      ["+99912345678", "+15005550006", ["From"]],
+      ["+331234567", "+15005550006", ["From"]],
+      ["alice", "+15005550006", ["From"]],
+      ["+14155552671", "12125550101", ["To"]],
+      ["whatsapp:+14155552671", "+", ["From", "To"]],
+    ] as const
+  ) {
+    const r = await parseTwilioWebhook(inbound(from, to));
+    assert.equal(r.ok, false, from);
+    if (!r.ok) {
+      assert.equal(r.code, "invalid_request");
+      assert.deepEqual(Object.keys(r.fieldErrors), fields, from);
+    }
+  }
+  // Status callbacks carry From/To too, and do not need them.
+  const status = await parseTwilioWebhook({
+    MessageSid: SID,
+    AccountSid: AC,
+    MessageStatus: "sent",
+    From: "+99912345678",
+    To: "x",
+  });
+  assert.equal(status.ok && status.data.kind, "status");
+});
+
+Deno.test("params: property — no input makes the webhook parser throw or reject (4,000 cases)", async () => {
+  const nasty = fc.oneof(
+    fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true }),
+    fc.dictionary(
+      fc.constantFrom("MessageSid", "AccountSid", "MessageStatus", "ErrorCode", "Body", "From"),
+      fc.oneof(fc.string(), fc.anything()),
+    ),
+    fc.record({
+      MessageSid: fc.constant(SID),
+      AccountSid: fc.constant(AC),
+      SmsStatus: fc.constant("received"),
+      Body: fc.string(),
+      From: fc.oneof(fc.string(), fc.stringMatching(/^\+\d{0,17}$/)),
+      To: fc.oneof(fc.string(), fc.stringMatching(/^\+\d{0,17}$/)),
+    }),
+  );
+  await fc.assert(
+    fc.asyncProperty(nasty, async (input) => {
+      for (const schema of [twilioStatusCallbackSchema, twilioInboundMessageSchema]) {
+        const r = safeParse(schema as Parameters<typeof safeParse>[0], input);
+        assert.equal(typeof r.ok, "boolean");
+      }
+      assert.equal(typeof (await parseTwilioWebhook(input)).ok, "boolean");
+    }),
+    { numRuns: 4000 },
+  );
+});
+
+Deno.test("params: hostile objects do not throw either", async () => {
+  const throwing = new Proxy({}, {
+    get() {
+      throw new Error("boom");
+    },
+    has() {
+      throw new Error("boom");
+    },
+    ownKeys() {
+      throw new Error("boom");
+    },
+  });
+  const getter = Object.defineProperty({}, "body", {
+    enumerable: true,
+    get() {
+      throw new Error("boom");
+    },
+  });
+  for (const input of [throwing, getter, Object.create(null)]) {
+    assert.equal((await parseTwilioWebhook(input)).ok, false);
+  }
+});
+
+Deno.test("statusEventArgs keeps identifiers and the token, never the phone numbers", async () => {
   const args = statusEventArgs(
-    statusCallback({
+    await statusCallback({
       ErrorCode: "30007",
       ErrorMessage: " filtered ",
       RawDlrDoneDate: "2611261200",
@@ -116,7 +271,7 @@ Deno.test("statusEventArgs keeps identifiers and the token, never the phone numb
     payload: { AccountSid: AC, RawDlrDoneDate: "2611261200", IdempotencyToken: "tok-1" },
   });
   assert.ok(!JSON.stringify(args.payload).includes("+1212"));
-  const plain = statusEventArgs(statusCallback({ ErrorCode: "" }));
+  const plain = statusEventArgs(await statusCallback({ ErrorCode: "" }));
   assert.equal(plain.errorCode, null);
   assert.equal(plain.errorMessage, null);
   assert.equal(plain.payload.IdempotencyToken, undefined);

@@ -7,9 +7,9 @@ import { createSandboxTwilioClient } from "../../local/sandbox/twilio-client.ts"
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 const AUTH_TOKEN = "fedcba9876543210".repeat(2);
 const SERVICE_SID = "MG" + "ab".repeat(16);
-const FROM = "+15550001111";
-const OTHER_FROM = "+15550002222";
-const TO = "+15557654321";
+const FROM = "+16465001111";
+const OTHER_FROM = "+16465002222";
+const TO = "+16465654321";
 const SID = /^SM[0-9a-f]{32}$/;
 const RFC2822 =
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$/;
@@ -288,8 +288,8 @@ Deno.test("a Messaging Service send is accepted, then queued, sent, delivered", 
 
 Deno.test("configured failure numbers end undelivered or failed with ErrorCode", async () => {
   await withSandbox(async ({ send, call, configure, sandbox, receiver }) => {
-    const undeliveredTo = "+15551110001";
-    const failedTo = "+15551110002";
+    const undeliveredTo = "+16465110001";
+    const failedTo = "+16465110002";
     await configure({
       failures: {
         [undeliveredTo]: { status: "undelivered", errorCode: 30003 },
@@ -328,7 +328,7 @@ Deno.test("create validation errors use Twilio's codes", async () => {
     assertTwilioError(await send({ To: TO, Body: "x" }), 400, 21603);
     assertTwilioError(await send({ To: TO, From: FROM }), 400, 21602);
     assertTwilioError(await send({ To: TO, From: FROM, Body: "" }), 400, 21602);
-    assertTwilioError(await send({ To: TO, From: "+15559999999", Body: "x" }), 400, 21606);
+    assertTwilioError(await send({ To: TO, From: "+16465999999", Body: "x" }), 400, 21606);
     assertTwilioError(await send({ To: TO, From: FROM, Body: "x".repeat(1601) }), 400, 21617);
     assert.equal((await send({ To: TO, From: FROM, Body: "x".repeat(1600) })).status, 201);
     assertTwilioError(await send({ To: "12345", From: FROM, Body: "x" }), 400, 21211);
@@ -357,9 +357,25 @@ Deno.test("create validation errors use Twilio's codes", async () => {
   });
 });
 
+Deno.test("a To number no numbering plan has is 21211, as Twilio answers (libphonenumber)", async () => {
+  await withSandbox(async ({ send, call }) => {
+    // Well-formed E.164 all three: no country uses 999, too short for France, 555 is no area
+    // code in service.
+    for (const to of ["+99912345678", "+331234567", "+15557654321"]) {
+      assertTwilioError(await send({ To: to, From: FROM, Body: "x" }), 400, 21211);
+    }
+    assert.equal((await send({ To: "+33612345678", From: FROM, Body: "x" })).status, 201);
+    // Twilio's magic numbers keep their own errors (and +15005550006 is a valid To).
+    assertTwilioError(await send({ To: "+15005550009", From: FROM, Body: "x" }), 400, 21614);
+    assert.equal((await send({ To: "+15005550006", From: FROM, Body: "x" })).status, 201);
+    const messages = (await call("GET", "/api/messages")).body as unknown as { to: string }[];
+    assert.deepEqual(messages.map((m) => m.to).sort(), ["+15005550006", "+33612345678"]);
+  });
+});
+
 Deno.test("the list API filters by To, From and DateSent, newest first, paged", async () => {
   await withSandbox(async ({ send, call, sandbox }) => {
-    const other = "+15557650000";
+    const other = "+16465650000";
     const sids: string[] = [];
     for (const [to, from] of [[TO, FROM], [other, FROM], [TO, OTHER_FROM]]) {
       const res = await send({ To: to, From: from, Body: `to ${to}` });
@@ -431,7 +447,7 @@ Deno.test("the list API filters by To, From and DateSent, newest first, paged", 
 
 Deno.test("/api/inbound posts a signed inbound webhook and returns its answer", async () => {
   await withSandbox(async ({ call, send, receiver, configure }) => {
-    const handset = "+15553334444";
+    const handset = "+16465334444";
     receiver.answer = {
       status: 200,
       contentType: "text/xml",
@@ -697,7 +713,7 @@ Deno.test("twilio-node talks to the sandbox through a RequestClient that rewrite
     assert.equal(created.status, "queued");
     assert.equal(created.numSegments, "1");
     assert.ok(created.dateCreated instanceof Date);
-    await client.messages.create({ to: "+15550009999", from: FROM, body: "second" });
+    await client.messages.create({ to: "+16465009999", from: FROM, body: "second" });
     await client.messages.create({ to: TO, messagingServiceSid: SERVICE_SID, body: "third" });
     await sandbox.idle();
 
@@ -784,9 +800,9 @@ Deno.test("close() cancels held requests and pending callbacks at once", async (
 
 Deno.test("failNext: the next create to a number fails once, with a REST or a delivery error", async () => {
   await withSandbox(async ({ send, call, configure, sandbox, receiver }) => {
-    const rest = "+15551110011";
-    const delivery = "+15551110012";
-    const never = "+15551110013";
+    const rest = "+16465110011";
+    const delivery = "+16465110012";
+    const never = "+16465110013";
     const cb = `${receiver.url}/status`;
     await configure({ failNext: { [rest]: 21610, [delivery]: 30003, [never]: 30034 } });
     assert.deepEqual((await call("GET", "/api/config")).body.failNext, {
@@ -847,7 +863,7 @@ Deno.test("failNext: the next create to a number fails once, with a REST or a de
 
 Deno.test("failNext: a configured `failures` entry still applies after the one-shot is used", async () => {
   await withSandbox(async ({ send, configure, sandbox, receiver }) => {
-    const to = "+15551110021";
+    const to = "+16465110021";
     await configure({
       failures: { [to]: { status: "failed", errorCode: 30008 } },
       failNext: { [to]: 30007 },
@@ -867,8 +883,8 @@ Deno.test("failNext: a configured `failures` entry still applies after the one-s
 
 Deno.test("/api/conversations groups by handset with timelines, replies, refusals and state", async () => {
   await withSandbox(async ({ send, call, configure, sandbox, receiver }) => {
-    const phone = "+15553335555";
-    const other = "+15553336666";
+    const phone = "+16465335555";
+    const other = "+16465336666";
     const cb = `${receiver.url}/status`;
     receiver.answer = {
       status: 200,
@@ -882,7 +898,7 @@ Deno.test("/api/conversations groups by handset with timelines, replies, refusal
     await sandbox.idle();
     await call("POST", "/api/inbound", { json: { from: phone, to: FROM, body: "STOP" } });
     assertTwilioError(await send({ To: phone, From: FROM, Body: "again" }), 400, 21610);
-    await configure({ failNext: { [phone]: 30003, "+15559990000": 21211 } });
+    await configure({ failNext: { [phone]: 30003, "+16465990000": 21211 } });
 
     type View = {
       accountSid: string;
@@ -901,7 +917,7 @@ Deno.test("/api/conversations groups by handset with timelines, replies, refusal
     assert.deepEqual(view.phoneNumbers, [FROM, OTHER_FROM]);
     assert.ok(view.failNextCodes.some((c) => c.code === 21610 && c.kind === "rejected"));
     // Most recent activity first; a number with only an armed failure comes last.
-    assert.deepEqual(view.conversations.map((c) => c.number), [phone, other, "+15559990000"]);
+    assert.deepEqual(view.conversations.map((c) => c.number), [phone, other, "+16465990000"]);
     const [conv, second, armedOnly] = view.conversations;
     assert.deepEqual(conv.optedOutFrom, [FROM]);
     assert.equal(conv.failNext?.code, 30003);
@@ -962,12 +978,12 @@ Deno.test("the inbox page is self-contained: inline script and style under a str
 
 Deno.test("/api/conversations keeps the page light: the most recent 200 numbers and items", async () => {
   await withSandbox(async ({ send, call, sandbox }) => {
-    const busy = "+15554440000";
+    const busy = "+16465440000";
     for (let i = 0; i < 203; i++) {
       assert.equal((await send({ To: busy, From: FROM, Body: `${i}` })).status, 201);
     }
     for (let i = 1; i <= 200; i++) {
-      const to = `+1555444${String(i).padStart(4, "0")}`;
+      const to = `+1646544${String(i).padStart(4, "0")}`;
       assert.equal((await send({ To: to, From: FROM, Body: "hi" })).status, 201);
     }
     await sandbox.idle();

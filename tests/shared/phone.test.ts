@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   areaCodeOf,
+  describePhone,
   isE164,
+  isValidPhone,
   locatePhone,
   lookupAreaCode,
   normalizePhone,
@@ -57,6 +59,46 @@ Deno.test("phone: rejects what it cannot read", () => {
   assert.equal(e164("+1234567890123456"), "!too_long");
   assert.equal(e164("+0 123 456 7890"), "!invalid_country_code");
   assert.equal(e164("41555526711"), "!invalid_nanp_number");
+});
+
+Deno.test("phone: numbers a numbering plan does not have are refused (libphonenumber)", () => {
+  // Well-formed E.164 both, which the hand-written parser accepted.
+  assert.equal(e164("+99912345678"), "!invalid_country_code", "country code 999 is unassigned");
+  assert.equal(e164("+33 1234567"), "!too_short", "too short for France");
+  assert.equal(e164("+33 1 23 45 67 89"), "+33123456789");
+  assert.equal(e164("+1 555 765 4321"), "!invalid_nanp_number", "555 is not an area code");
+  assert.equal(e164("+44 20 7946 095"), "!invalid_number", "a London number is 10 digits");
+  for (const bad of ["+99912345678", "+331234567", "+15557654321", "+0123", "12125550101"]) {
+    assert.equal(describePhone(bad), null, bad);
+    assert.equal(isValidPhone(bad), false, bad);
+  }
+});
+
+Deno.test("phone: the type of a number, as its plan says", () => {
+  const type = (n: string) => describePhone(n)?.type;
+  assert.deepEqual(describePhone("+12125550101"), {
+    e164: "+12125550101",
+    country: "US",
+    type: "fixed_line_or_mobile",
+  });
+  assert.equal(type("+33612345678"), "mobile");
+  assert.equal(type("+442079460958"), "fixed_line");
+  assert.equal(type("+18005550100"), "toll_free");
+  assert.deepEqual(describePhone("+80012345678"), {
+    e164: "+80012345678",
+    country: null,
+    type: "toll_free",
+  });
+  const typed = normalizePhone("06 12 34 56 78", { defaultCountry: "FR" });
+  assert.deepEqual(typed, { ok: true, e164: "+33612345678", country: "FR", type: "mobile" });
+});
+
+Deno.test("phone: Twilio's test numbers are valid NANP personal numbers (area code 500)", () => {
+  for (let n = 1; n <= 9; n++) {
+    const magic = `+1500555000${n}`;
+    assert.deepEqual(describePhone(magic), { e164: magic, country: "US", type: "personal_number" });
+    assert.equal(e164(magic), magic);
+  }
 });
 
 Deno.test("phone: property — output is always E.164 and normalising twice is stable", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startSandbox } from "@local/sandbox/server.ts";
 import { validateTwilioSignature } from "@shared/twilio/signature.ts";
-import { parseTwilioWebhook } from "@shared/contract/schemas.ts";
+import { parseTwilioWebhook } from "../../supabase/functions/twilio-webhook/params.ts";
 import {
   createFetchHttpClient,
   createTwilioClient,
@@ -12,6 +12,7 @@ import {
   type TwilioConfig,
   TwilioSendError,
 } from "@shared/twilio/client.ts";
+import { listMessages } from "@shared/twilio/messages.ts";
 
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 const AUTH_TOKEN = "fedcba9876543210".repeat(2);
@@ -200,28 +201,69 @@ Deno.test("twilio: failures become TwilioSendError with a classification (fake f
   );
 });
 
-Deno.test("twilio: sending never imports twilio; rest() imports it once", async () => {
-  let loads = 0;
-  const sender = createTwilioClient(config(), {
-    loadTwilio: async () => {
-      loads++;
-      return (await import("twilio")).default;
-    },
-    fetch: () =>
-      Promise.resolve(
-        new Response(JSON.stringify({ sid: "SM" + "2".repeat(32), status: "queued" }), {
-          status: 201,
-        }),
-      ),
+Deno.test("twilio: listing messages pages with fetch as twilio-node does, and stops at since", async () => {
+  const seen: { url: string; auth: string | null }[] = [];
+  const page = (n: number, next: boolean) => ({
+    messages: [0, 1].map((i) => ({
+      sid: `SM${String(n * 2 + i).padStart(32, "0")}`,
+      to: TO,
+      from: FROM,
+      body: `m${n * 2 + i}`,
+      direction: "outbound-api",
+      messaging_service_sid: null,
+      // Newest first: page 0 holds the newest two.
+      date_created: new Date(Date.UTC(2026, 11, 4, 12, 0, 0) - (n * 2 + i) * 60_000)
+        .toUTCString().replace("GMT", "+0000"),
+      status: "delivered",
+      num_segments: "1",
+    })),
+    next_page_uri: next
+      ? `/2010-04-01/Accounts/${ACCOUNT_SID}/Messages.json?To=x&PageSize=50&Page=${n + 1}`
+      : null,
   });
-  assert.equal(loads, 0);
-  const result = await sender.sendMessage({ to: TO, body: "x" });
-  assert.equal(result.segments, 1, "falls back to our own count when Twilio omits it");
-  await sender.sendMessage({ to: TO, body: "y" });
-  assert.equal(loads, 0, "the send path costs no twilio import");
-  await sender.rest();
-  await sender.rest();
-  assert.equal(loads, 1);
+  const client = createTwilioClient({ ...loadTwilioConfig(FULL_ENV)!, apiBaseUrl: "http://sb" }, {
+    fetch: (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      seen.push({ url, auth: new Headers(init?.headers).get("authorization") });
+      const n = Number(new URL(url).searchParams.get("Page") ?? 0);
+      if (n === 9) return Promise.resolve(new Response("{}", { status: 500 }));
+      return Promise.resolve(new Response(JSON.stringify(page(n, n < 4)), { status: 200 }));
+    },
+  });
+  const all = await listMessages(client, {
+    to: TO,
+    from: FROM,
+    since: new Date(Date.UTC(2026, 11, 4, 11, 57, 30)),
+    maxPages: 10,
+  });
+  // Pages 0 and 1 (m0..m3); m3, the oldest of page 1, is older than `since`: no page 2.
+  assert.deepEqual(all.map((m) => m.body), ["m0", "m1", "m2", "m3"]);
+  assert.deepEqual(all[0], {
+    sid: `SM${"0".repeat(32)}`,
+    to: TO,
+    from: FROM,
+    body: "m0",
+    direction: "outbound-api",
+    messagingServiceSid: null,
+    dateCreated: new Date(Date.UTC(2026, 11, 4, 12, 0, 0)),
+    status: "delivered",
+    numSegments: "1",
+  });
+  assert.deepEqual(seen.map((s) => s.url), [
+    `http://sb/2010-04-01/Accounts/${ACCOUNT_SID}/Messages.json?To=%2B14155552671&From=%2B15005550006&PageSize=50`,
+    `http://sb/2010-04-01/Accounts/${ACCOUNT_SID}/Messages.json?To=x&PageSize=50&Page=1`,
+  ]);
+  assert.ok(seen.every((s) => s.auth === "Basic " + btoa(`${ACCOUNT_SID}:${AUTH_TOKEN}`)));
+  // At most maxPages pages; a failed page is an error, never a short list.
+  seen.length = 0;
+  const old = new Date(0);
+  assert.equal((await listMessages(client, { to: TO, since: old, maxPages: 3 })).length, 6);
+  assert.equal(seen.length, 3);
+  assert.equal((await listMessages(client, { to: TO, since: old, maxPages: 20 })).length, 10);
+  const failing = createTwilioClient(loadTwilioConfig(FULL_ENV)!, {
+    fetch: () => Promise.resolve(new Response("{}", { status: 500 })),
+  });
+  await assert.rejects(listMessages(failing, { to: TO, since: old, maxPages: 1 }), /500/);
 });
 
 Deno.test("twilio: fetch http client keeps query params and rewrites the origin", async () => {
@@ -246,6 +288,62 @@ Deno.test("twilio: fetch http client keeps query params and rewrites the origin"
 });
 
 // --- against the local Twilio sandbox --------------------------------------------------------
+
+Deno.test("twilio: listing agrees with twilio-node's own paging, on the sandbox", async () => {
+  const sandbox = await startSandbox({
+    port: 0,
+    accountSid: ACCOUNT_SID,
+    authToken: AUTH_TOKEN,
+    phoneNumbers: [FROM],
+    config: { callbackDelayMs: 1 },
+  });
+  try {
+    const client = createTwilioClient({ ...loadTwilioConfig(FULL_ENV)!, apiBaseUrl: sandbox.url });
+    for (let i = 0; i < 55; i++) await client.sendMessage({ to: TO, body: `n${i}` });
+    await client.sendMessage({ to: "+12125550101", body: "elsewhere" });
+    await sandbox.idle();
+    const ours = await listMessages(client, {
+      to: TO,
+      from: FROM,
+      since: new Date(0),
+      maxPages: 5,
+    });
+
+    const twilio = (await import("twilio")).default;
+    const rest = twilio(ACCOUNT_SID, AUTH_TOKEN, {
+      httpClient: createFetchHttpClient({ baseUrl: sandbox.url }) as never,
+      autoRetry: false,
+    });
+    const theirs: Record<string, unknown>[] = [];
+    type Paged = { instances: unknown[]; nextPage(): Promise<Paged | undefined> };
+    let page = await rest.messages.page({ to: TO, from: FROM, pageSize: 50 }) as unknown as
+      | Paged
+      | undefined;
+    while (page) {
+      theirs.push(...page.instances as Record<string, unknown>[]);
+      page = await page.nextPage();
+    }
+    const fields = [
+      "sid",
+      "to",
+      "from",
+      "body",
+      "direction",
+      "messagingServiceSid",
+      "dateCreated",
+      "status",
+      "numSegments",
+    ] as const;
+    const pick = (m: Record<string, unknown>) => fields.map((f) => m[f]);
+    assert.equal(ours.length, 55);
+    assert.deepEqual(
+      ours.map((m) => pick(m as unknown as Record<string, unknown>)),
+      theirs.map(pick),
+    );
+  } finally {
+    await sandbox.close();
+  }
+});
 
 Deno.test("twilio: sends to the sandbox and maps every magic number", async () => {
   const callbacks: { signature: string | null; params: Record<string, string> }[] = [];
@@ -390,7 +488,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
     assert.ok(callbacks.some((cb) => cb.params.MessageSid === sent.sid));
     // …and parse as status callbacks.
     for (const cb of callbacks) {
-      const parsed = parseTwilioWebhook(cb.params);
+      const parsed = await parseTwilioWebhook(cb.params);
       assert.equal(parsed.ok && parsed.data.kind, "status", JSON.stringify(cb.params));
     }
 
@@ -413,7 +511,7 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
       }),
       true,
     );
-    const parsedReply = parseTwilioWebhook(reply.params);
+    const parsedReply = await parseTwilioWebhook(reply.params);
     assert.ok(parsedReply.ok && parsedReply.data.kind === "inbound", JSON.stringify(reply.params));
     assert.equal(parsedReply.data.data.Body, "Stop texting me");
   } finally {

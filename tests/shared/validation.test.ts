@@ -1,23 +1,24 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
-  createPhoneInputSchema,
   createSmsMessageSchema,
-  e164PhoneSchema,
+  errorBodySchema,
+  errorCodeSchema,
   parseError,
   parseSendSmsRequest,
-  parseTwilioWebhook,
-  phoneInputSchema,
   safeParse,
   sendSmsRequestSchema,
+  sendSmsResponseSchema,
   smsMessageSchema,
-  twilioInboundMessageSchema,
-  twilioStatusCallbackSchema,
 } from "@shared/contract/schemas.ts";
+import { ERROR_STATUS, errorBody } from "@shared/contract/errors.ts";
+import {
+  createPhoneInputSchema,
+  e164PhoneSchema,
+  phoneInputSchema,
+} from "@shared/contract/phone.ts";
 
 const CUSTOMER = "3f2a1c4e-8b9d-4e2f-a1b3-5c6d7e8f9a0b";
-const SM = "SM" + "a".repeat(32);
-const AC = "AC" + "b".repeat(32);
 
 Deno.test("validation: message body is trimmed, not empty, soft limit 320, hard limit 1600", () => {
   assert.deepEqual(safeParse(smsMessageSchema, "  hello \n"), { ok: true, data: "hello" });
@@ -96,53 +97,57 @@ Deno.test("validation: phone schemas", () => {
   assert.deepEqual(safeParse(gb, "020 7946 0958"), { ok: true, data: "+442079460958" });
   const bad = safeParse(phoneInputSchema, "call me");
   assert.equal(bad.ok, false);
+  // Well-formed, but no numbering plan has them (libphonenumber).
+  for (const input of ["+99912345678", "+33 1234567", "+1 555 765 4321"]) {
+    assert.equal(safeParse(phoneInputSchema, input).ok, false, input);
+  }
+  for (const input of ["+99912345678", "+331234567", "+15557654321", "+4904000000"]) {
+    assert.equal(safeParse(e164PhoneSchema, input).ok, false, input);
+  }
+  assert.deepEqual(safeParse(e164PhoneSchema, "+4904000000"), {
+    ok: false,
+    code: "invalid_request",
+    message: "must be written +494000000",
+    fieldErrors: { "(root)": ["must be written +494000000"] },
+  });
+  assert.equal(safeParse(e164PhoneSchema, "+15005550006").ok, true, "Twilio's test number");
 });
 
-Deno.test("validation: Twilio status callback and inbound message", () => {
-  const status = {
-    MessageSid: SM,
-    SmsSid: SM,
-    AccountSid: AC,
-    MessageStatus: "undelivered",
-    ErrorCode: "30003",
-    To: "+14155552671",
-    From: "+15005550006",
-    ApiVersion: "2010-04-01",
+Deno.test("validation: send-sms answers and the error body", () => {
+  const ok = (input: unknown) => sendSmsResponseSchema.safeParse(input).success;
+  const sent = {
+    status: "sent",
+    sendLogId: CUSTOMER,
+    providerMessageId: "SM" + "a".repeat(32),
+    segments: 2,
+    encoding: "UCS-2",
   };
-  const parsed = safeParse(twilioStatusCallbackSchema, status);
-  assert.equal(parsed.ok && parsed.data.ErrorCode, 30003);
-  assert.equal(parsed.ok && parsed.data.ApiVersion, "2010-04-01");
-  const emptyCode = safeParse(twilioStatusCallbackSchema, { ...status, ErrorCode: "" });
-  assert.equal(emptyCode.ok && emptyCode.data.ErrorCode, undefined);
+  const deferred = {
+    status: "deferred",
+    sendLogId: CUSTOMER,
+    retryId: CUSTOMER,
+    reason: "quiet_hours",
+    scheduledFor: "2026-12-04T13:00:00.000Z",
+  };
+  assert.ok(ok(sent));
+  assert.ok(ok(deferred));
+  assert.equal(ok({ ...sent, status: "deferred" }), false);
+  assert.equal(ok({ ...sent, segments: 0 }), false);
+  assert.equal(ok({ ...sent, encoding: "UTF-8" }), false);
+  assert.equal(ok({ ...deferred, reason: "later" }), false);
+  assert.equal(ok({ ...deferred, scheduledFor: "tomorrow" }), false);
+
+  // One enum, ERROR_STATUS's codes, and every error body a function builds fits the schema.
+  assert.deepEqual(errorCodeSchema.options, Object.keys(ERROR_STATUS));
+  for (const code of errorCodeSchema.options) {
+    assert.ok(errorBodySchema.safeParse(errorBody(code, "m", { twilioCode: 1 })).success);
+  }
+  assert.equal(errorBodySchema.safeParse(errorBody("internal", "m")).success, true);
   assert.equal(
-    safeParse(twilioStatusCallbackSchema, { ...status, MessageStatus: "lost" }).ok,
+    errorBodySchema.safeParse({ error: { code: "teapot", message: "m" } }).success,
     false,
   );
-  assert.equal(safeParse(twilioStatusCallbackSchema, { ...status, MessageSid: "SM1" }).ok, false);
-
-  const inbound = {
-    MessageSid: SM,
-    AccountSid: AC,
-    From: "+14155552671",
-    To: "+15005550006",
-    Body: "STOP",
-    NumMedia: "0",
-    SmsStatus: "received",
-    OptOutType: "STOP",
-  };
-  const parsedInbound = safeParse(twilioInboundMessageSchema, inbound);
-  assert.equal(parsedInbound.ok && parsedInbound.data.NumMedia, 0);
-
-  const asStatus = parseTwilioWebhook(new URLSearchParams(status));
-  assert.equal(asStatus.ok && asStatus.data.kind, "status");
-  const asInbound = parseTwilioWebhook(new URLSearchParams(inbound));
-  assert.equal(asInbound.ok && asInbound.data.kind, "inbound");
-  const noStatus = { ...inbound } as Record<string, string>;
-  delete noStatus.SmsStatus;
-  assert.equal(parseTwilioWebhook(noStatus).ok && "inbound", "inbound");
-  const missing = parseTwilioWebhook({ Body: "hi" });
-  assert.equal(missing.ok, false);
-  assert.equal(parseTwilioWebhook(null).ok, false);
+  assert.equal(errorBodySchema.safeParse({ error: { code: "internal" } }).success, false);
 });
 
 const schemas = [
@@ -150,8 +155,6 @@ const schemas = [
   sendSmsRequestSchema,
   e164PhoneSchema,
   phoneInputSchema,
-  twilioStatusCallbackSchema,
-  twilioInboundMessageSchema,
 ];
 
 Deno.test("validation: property — no input makes a parser throw (4,000 cases)", () => {
@@ -174,7 +177,6 @@ Deno.test("validation: property — no input makes a parser throw (4,000 cases)"
         assert.equal(typeof r.ok, "boolean");
       }
       assert.equal(typeof parseSendSmsRequest(input).ok, "boolean");
-      assert.equal(typeof parseTwilioWebhook(input).ok, "boolean");
     }),
     { numRuns: 4000 },
   );
@@ -200,6 +202,5 @@ Deno.test("validation: hostile objects do not throw either", () => {
   });
   for (const input of [throwing, getter, Object.create(null)]) {
     assert.equal(parseSendSmsRequest(input).ok, false);
-    assert.equal(parseTwilioWebhook(input).ok, false);
   }
 });

@@ -20,9 +20,14 @@ export function zoneAtLocalHour(hour: number, now = new Date()): string {
   return offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`;
 }
 
-/** A random NANP number in area code 212 (New York), unique enough for a test run. */
+/**
+ * A random NANP number in area code 212 (New York), unique enough for a test run. The exchange
+ * starts with 2-9, as in every number in service: send-sms refuses any other (libphonenumber).
+ */
 export function randomPhone(): string {
-  return `+1212${String(Math.floor(Math.random() * 1e7)).padStart(7, "0")}`;
+  return `+1212${2 + Math.floor(Math.random() * 8)}${
+    String(Math.floor(Math.random() * 1e6)).padStart(6, "0")
+  }`;
 }
 
 /** What a test customer looks like. */

@@ -17,6 +17,7 @@ import {
 import { applyProviderError, recordSendFailure, recordSendResult } from "@shared/store.ts";
 import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import { assertSendable, decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
+import { describePhone } from "@shared/compliance/phone.ts";
 import { type TwilioClient, TwilioSendError } from "@shared/twilio/client.ts";
 import { retryDelayMs } from "@shared/twilio/errors.ts";
 import type { SendSmsDeferredResponse, SendSmsSentResponse } from "@shared/contract/schemas.ts";
@@ -83,6 +84,7 @@ async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
 
 const asSendCustomer = (c: CustomerRow): SendCustomer => ({
   phone: c.phone,
+  number: c.phone ? describePhone(c.phone) : null,
   phoneStatus: c.phone_status,
   consentStatus: c.sms_consent_status,
   timeZone: c.time_zone,

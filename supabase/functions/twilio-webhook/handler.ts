@@ -19,12 +19,12 @@ import type { Logger } from "@shared/runtime/log.ts";
 import { applyProviderError, type ProviderEffectResult } from "@shared/store.ts";
 import { formParams, validateTwilioWebhook } from "@shared/twilio/signature.ts";
 import { classifyTwilioError } from "@shared/twilio/errors.ts";
+import { parseError } from "@shared/contract/schemas.ts";
 import {
-  parseError,
   parseTwilioWebhook,
   type TwilioInboundMessage,
   type TwilioStatusCallback,
-} from "@shared/contract/schemas.ts";
+} from "./params.ts";
 import {
   clip,
   decideInbound,
@@ -211,7 +211,7 @@ export function createWebhookHandler(
       throw new SmsError("sms_disabled", "Twilio webhook is not configured");
     }
     const params = await authenticate(req, config, maxBytes);
-    const parsed = parseTwilioWebhook(params);
+    const parsed = await parseTwilioWebhook(params);
     if (!parsed.ok) throw parseError(parsed);
     const sql = await connectedSql(deps);
     const idempotencyToken = req.headers.get("i-twilio-idempotency-token");

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Db, RpcRow, Tx } from "@shared/runtime/db.ts";
-import type { TwilioInboundMessage } from "@shared/contract/schemas.ts";
+import type { TwilioInboundMessage } from "./params.ts";
 import type { StatusEventArgs } from "./webhook.ts";
 
 /** What `sms.record_status_event` answered (its event id read as text). */

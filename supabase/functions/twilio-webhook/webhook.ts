@@ -8,7 +8,7 @@
 
 import { classifyReply } from "@shared/compliance/keywords.ts";
 import type { KeywordClass } from "@shared/compliance/keywords.ts";
-import type { TwilioInboundMessage, TwilioStatusCallback } from "@shared/contract/schemas.ts";
+import type { TwilioInboundMessage, TwilioStatusCallback } from "./params.ts";
 
 /** Largest webhook body accepted. Twilio's own are a few KiB; 64 KiB leaves room for media. */
 export const WEBHOOK_MAX_BODY_BYTES = 64 * 1024;

@@ -11,7 +11,6 @@ import {
   type FunctionsClient,
   measureMessage,
   type MessageLengthFacts,
-  safeParse,
   sendSms,
   type SendSmsOutcome,
   type SendSmsResponse,
@@ -41,10 +40,10 @@ export function counter(body: string): MessageLengthFacts & { withinLimits: bool
   return measureMessage(body);
 }
 
-/** The body schema the form validates with: the trimmed body, or null. */
+/** The body schema the form validates with (zod's own safeParse): the trimmed body, or null. */
 export function validBody(input: unknown): string | null {
-  const result = safeParse(smsMessageSchema, input);
-  return result.ok ? result.data : null;
+  const result = smsMessageSchema.safeParse(input);
+  return result.success ? result.data : null;
 }
 
 /** Never called: each line is a mistake the types must catch. */
