@@ -88,8 +88,14 @@ async function checkDist(pkg: PackageJson) {
   const denoJson = await readJson<{ imports: Record<string, string> }>(
     join(PROJECT_ROOT, "deno.json"),
   );
-  const denoPin = (name: string) =>
-    /^npm:(?:@[^/]+\/)?[^@]+@(.+)$/.exec(denoJson.imports[name])?.[1];
+  // The version deno.json pins for the package itself or for a subpath of it (`zod/mini`).
+  const denoPin = (name: string) => {
+    const spec = Object.entries(denoJson.imports as Record<string, string>)
+      .find(([key]) => key === name || key.startsWith(`${name}/`))?.[1];
+    return spec?.startsWith(`npm:${name}@`)
+      ? spec.slice(`npm:${name}@`.length).split("/")[0]
+      : undefined;
+  };
   for (const [name, version] of Object.entries(pkg.dependencies ?? {})) {
     assert.equal(version, denoPin(name), `${name}: the package must pin what deno.json pins`);
   }
