@@ -111,3 +111,19 @@ export function errorResponse(error: unknown, options: ErrorResponseOptions = {}
     headers,
   });
 }
+
+/** Outcome of a parser (the contract's, the webhook's): the data, or the error with messages per field. */
+export type ParseResult<T> =
+  | { ok: true; data: T }
+  | {
+    ok: false;
+    code: "invalid_request" | "message_too_long";
+    message: string;
+    /** Messages per field path (`body`, `customerId`, `(root)`…). */
+    fieldErrors: Record<string, string[]>;
+  };
+
+/** Converts a failed {@link ParseResult} into the {@link SmsError} a handler throws or answers. */
+export function parseError(result: Extract<ParseResult<unknown>, { ok: false }>): SmsError {
+  return new SmsError(result.code, result.message, { fieldErrors: result.fieldErrors });
+}

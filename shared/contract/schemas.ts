@@ -13,7 +13,9 @@
 
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
-import { ERROR_STATUS, SmsError } from "./errors.ts";
+import { ERROR_STATUS, type ParseResult } from "./errors.ts";
+
+export type { ParseResult } from "./errors.ts";
 
 /** Default soft limit of a message body, in characters (about two segments). */
 export const DEFAULT_MAX_BODY_CHARS = 320;
@@ -160,17 +162,6 @@ export const errorBodySchema = /* @__PURE__ */ z.object({
 /** The JSON error body every function answers with. */
 export type ErrorBody = z.output<typeof errorBodySchema>;
 
-/** Outcome of a parser in this module. */
-export type ParseResult<T> =
-  | { ok: true; data: T }
-  | {
-    ok: false;
-    code: "invalid_request" | "message_too_long";
-    message: string;
-    /** Messages per field path (`body`, `customerId`, `(root)`…). */
-    fieldErrors: Record<string, string[]>;
-  };
-
 const ROOT = "(root)";
 
 // zod's English wording where a schema gives no message of its own ("Invalid input: expected
@@ -229,9 +220,4 @@ export function parseSendSmsRequest(
     if (requestSchemas.size < 16) requestSchemas.set(maxChars, schema);
   }
   return safeParse(schema, input);
-}
-
-/** Converts a failed {@link ParseResult} into the {@link SmsError} a handler throws or answers. */
-export function parseError(result: Extract<ParseResult<unknown>, { ok: false }>): SmsError {
-  return new SmsError(result.code, result.message, { fieldErrors: result.fieldErrors });
 }

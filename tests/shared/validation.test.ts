@@ -4,14 +4,13 @@ import {
   createSmsMessageSchema,
   errorBodySchema,
   errorCodeSchema,
-  parseError,
   parseSendSmsRequest,
   safeParse,
   sendSmsRequestSchema,
   sendSmsResponseSchema,
   smsMessageSchema,
 } from "@shared/contract/schemas.ts";
-import { ERROR_STATUS, errorBody } from "@shared/contract/errors.ts";
+import { ERROR_STATUS, errorBody, parseError } from "@shared/contract/errors.ts";
 import {
   createPhoneInputSchema,
   e164PhoneSchema,

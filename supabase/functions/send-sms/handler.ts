@@ -5,7 +5,7 @@
  */
 import type { Verifier } from "@shared/runtime/auth.ts";
 import { asService, type Db, rpcRefusal, type Sql } from "@shared/runtime/db.ts";
-import { errorBody, isSmsError, SmsError } from "@shared/contract/errors.ts";
+import { errorBody, isSmsError, parseError, SmsError } from "@shared/contract/errors.ts";
 import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/runtime/function.ts";
 import { jsonResponse, parseJson, readBody } from "@shared/runtime/http.ts";
 import type { Logger } from "@shared/runtime/log.ts";
@@ -21,11 +21,7 @@ import { describePhone } from "@shared/compliance/phone.ts";
 import { type TwilioClient, TwilioSendError } from "@shared/twilio/client.ts";
 import { retryDelayMs } from "@shared/twilio/errors.ts";
 import type { SendSmsDeferredResponse, SendSmsSentResponse } from "@shared/contract/schemas.ts";
-import {
-  parseError,
-  parseSendSmsRequest,
-  TWILIO_MAX_BODY_CHARS,
-} from "@shared/contract/schemas.ts";
+import { parseSendSmsRequest, TWILIO_MAX_BODY_CHARS } from "@shared/contract/schemas.ts";
 
 import {
   type Answer,

@@ -12,14 +12,13 @@
  * @module
  */
 import { asService, type Db, type Sql, type Tx } from "@shared/runtime/db.ts";
-import { SmsError } from "@shared/contract/errors.ts";
+import { parseError, SmsError } from "@shared/contract/errors.ts";
 import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/runtime/function.ts";
 import { mediaType, parseJson, readBody } from "@shared/runtime/http.ts";
 import type { Logger } from "@shared/runtime/log.ts";
 import { applyProviderError, type ProviderEffectResult } from "@shared/store.ts";
 import { formParams, validateTwilioWebhook } from "@shared/twilio/signature.ts";
 import { classifyTwilioError } from "@shared/twilio/errors.ts";
-import { parseError } from "@shared/contract/schemas.ts";
 import {
   parseTwilioWebhook,
   type TwilioInboundMessage,
