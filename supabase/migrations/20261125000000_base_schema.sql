@@ -126,8 +126,8 @@ create table if not exists public.send_logs (
   id uuid primary key default gen_random_uuid(),
   business_id uuid not null references public.businesses (id) on delete cascade,
   contact_id uuid references public.customers (id) on delete set null,
-  status text not null default 'queued'
-    check (status in ('queued', 'sent', 'delivered', 'bounced', 'failed')),
+  -- Checked by send_logs_status_check, which comes with the channel (send_logs migration).
+  status text not null default 'queued',
   provider_message_id text,
   subject text,
   error text,

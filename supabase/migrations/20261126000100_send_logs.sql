@@ -127,6 +127,7 @@ comment on column public.send_logs.status_at is 'When the log reached its curren
 comment on column public.send_logs.content_filtered is
   'The carrier filtered this text (30007): it must never be sent again as is';
 
+-- The app's own email-only status check (phase 20) gives way to the two-channel one.
 alter table public.send_logs drop constraint if exists send_logs_status_check;
 alter table public.send_logs
   add constraint send_logs_channel_check check (channel in ('email', 'sms')),
