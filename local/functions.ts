@@ -173,6 +173,10 @@ export class FunctionProcess {
     };
     const headers = new Headers(init.headers);
     for (const h of HOP_BY_HOP) headers.delete(h);
+    // The client's accept-encoding is for the last hop (this server's Deno.serve compresses for
+    // it). Forwarded, it would make fetch hand back the worker's compressed bytes undecoded;
+    // without it fetch asks for and decodes its own encodings.
+    headers.delete("accept-encoding");
     const idle = new AbortController();
     const timer = setTimeout(() => idle.abort(), this.limits.idleTimeoutMs);
     try {
@@ -187,7 +191,8 @@ export class FunctionProcess {
       ]);
       const out = new Headers(upstream.headers);
       for (const h of HOP_BY_HOP) out.delete(h);
-      // fetch has already decoded a compressed body; the next hop compresses again if it may.
+      // fetch has decoded the body (and kept the header); this server compresses again if the
+      // client accepts it.
       if (out.has("content-encoding")) {
         out.delete("content-encoding");
         out.delete("content-length");

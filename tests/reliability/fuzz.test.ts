@@ -72,7 +72,7 @@ async function send(url: string, req: FuzzRequest, fixed: Record<string, string>
     body: fetchBody(req.method, req.body),
     duplex: "half",
   } as RequestInit);
-  return await answerOf(res);
+  return await answerOf(res, { ownAcceptEncoding: headers.has("accept-encoding") });
 }
 
 const upper = (m: string) => m.toUpperCase();

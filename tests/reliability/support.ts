@@ -3,6 +3,7 @@
  * database to compare it against, the contract's error shape, the stack's function processes,
  * Twilio-signed webhook requests, and the exactly-once check over a business's send logs.
  */
+import zlib from "node:zlib";
 import assert from "node:assert/strict";
 import twilio from "twilio";
 import type postgres from "postgres";
@@ -96,8 +97,34 @@ export interface Answer {
   json: unknown;
 }
 
+/**
+ * Deno.serve compresses a body for a client that accepts it; fetch decodes it only when it chose
+ * the encodings itself (keeping the header), not when the caller sent its own `accept-encoding`
+ * as the fuzz tests do.
+ */
+function decode(bytes: Uint8Array, encoding: string | null): Uint8Array {
+  switch (encoding?.trim().toLowerCase()) {
+    case undefined:
+    case "":
+    case "identity":
+      return bytes;
+    case "gzip":
+      return zlib.gunzipSync(bytes);
+    case "deflate":
+      return zlib.inflateSync(bytes);
+    case "br":
+      return zlib.brotliDecompressSync(bytes);
+    default:
+      throw new Error(`unexpected content-encoding ${encoding}`);
+  }
+}
+
 export async function answerOf(res: Response): Promise<Answer> {
-  const text = await res.text();
+  const bytes = decode(
+    new Uint8Array(await res.arrayBuffer()),
+    res.headers.get("content-encoding"),
+  );
+  const text = new TextDecoder().decode(bytes);
   let json: unknown = undefined;
   try {
     json = JSON.parse(text);
