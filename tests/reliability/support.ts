@@ -119,11 +119,12 @@ function decode(bytes: Uint8Array, encoding: string | null): Uint8Array {
   }
 }
 
-export async function answerOf(res: Response): Promise<Answer> {
-  const bytes = decode(
-    new Uint8Array(await res.arrayBuffer()),
-    res.headers.get("content-encoding"),
-  );
+export async function answerOf(
+  res: Response,
+  options: { ownAcceptEncoding?: boolean } = {},
+): Promise<Answer> {
+  const raw = new Uint8Array(await res.arrayBuffer());
+  const bytes = options.ownAcceptEncoding ? decode(raw, res.headers.get("content-encoding")) : raw;
   const text = new TextDecoder().decode(bytes);
   let json: unknown = undefined;
   try {
