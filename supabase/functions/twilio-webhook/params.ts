@@ -65,12 +65,30 @@ const SERVICE_SID = sidPattern("MG");
 const DIGITS = /^\d+$/;
 const OPT_OUT_TYPES = ["STOP", "START", "HELP"];
 
+/** How a field is checked (absent is fine unless `required`). */
+interface Rule {
+  required?: boolean;
+  ok?: (value: string) => boolean;
+  message?: string;
+}
+const MESSAGE_SID_RULE: Rule = {
+  required: true,
+  ok: (v) => MESSAGE_SID.test(v),
+  message: "must be a message sid",
+};
+const ACCOUNT_SID_RULE: Rule = {
+  required: true,
+  ok: (v) => ACCOUNT_SID.test(v),
+  message: "must be a AC sid",
+};
+const SERVICE_SID_RULE: Rule = { ok: (v) => SERVICE_SID.test(v), message: "must be a MG sid" };
+
 /** Reads one field: absent (optional) → undefined; otherwise a string that passes `ok`. */
 function field(
   fields: Fields,
   errors: Errors,
   name: string,
-  rule: { required?: boolean; ok?: (value: string) => boolean; message?: string } = {},
+  rule: Rule = {},
 ): string | undefined {
   const value = fields[name];
   if (value === undefined) {
@@ -120,29 +138,18 @@ export function parseStatusCallback(fields: unknown): ParseResult<TwilioStatusCa
   });
   const data: TwilioStatusCallback = {
     ...f,
-    MessageSid: field(f, errors, "MessageSid", {
-      required: true,
-      ok: (v) => MESSAGE_SID.test(v),
-      message: "must be a message sid",
-    })!,
+    MessageSid: field(f, errors, "MessageSid", MESSAGE_SID_RULE)!,
     MessageStatus: field(f, errors, "MessageStatus", {
       required: true,
       ok: (v) => (MESSAGE_STATUSES as readonly string[]).includes(v),
       message: "unknown message status",
     }) as MessageStatus,
-    AccountSid: field(f, errors, "AccountSid", {
-      required: true,
-      ok: (v) => ACCOUNT_SID.test(v),
-      message: "must be a AC sid",
-    })!,
+    AccountSid: field(f, errors, "AccountSid", ACCOUNT_SID_RULE)!,
     From: text("From"),
     To: text("To"),
     ErrorCode: errorCode ? Number(errorCode) : undefined,
     ErrorMessage: text("ErrorMessage"),
-    MessagingServiceSid: field(f, errors, "MessagingServiceSid", {
-      ok: (v) => SERVICE_SID.test(v),
-      message: "must be a MG sid",
-    }),
+    MessagingServiceSid: field(f, errors, "MessagingServiceSid", SERVICE_SID_RULE),
     SmsSid: text("SmsSid"),
     SmsStatus: text("SmsStatus"),
     ApiVersion: text("ApiVersion"),
@@ -167,25 +174,14 @@ export function parseInboundMessage(fields: unknown): ParseResult<TwilioInboundM
   };
   const data: TwilioInboundMessage = {
     ...f,
-    MessageSid: field(f, errors, "MessageSid", {
-      required: true,
-      ok: (v) => MESSAGE_SID.test(v),
-      message: "must be a message sid",
-    })!,
-    AccountSid: field(f, errors, "AccountSid", {
-      required: true,
-      ok: (v) => ACCOUNT_SID.test(v),
-      message: "must be a AC sid",
-    })!,
+    MessageSid: field(f, errors, "MessageSid", MESSAGE_SID_RULE)!,
+    AccountSid: field(f, errors, "AccountSid", ACCOUNT_SID_RULE)!,
     From: field(f, errors, "From", notEmpty)!,
     To: field(f, errors, "To", notEmpty)!,
     Body: field(f, errors, "Body") ?? "",
     NumMedia: count("NumMedia"),
     NumSegments: count("NumSegments"),
-    MessagingServiceSid: field(f, errors, "MessagingServiceSid", {
-      ok: (v) => SERVICE_SID.test(v),
-      message: "must be a MG sid",
-    }),
+    MessagingServiceSid: field(f, errors, "MessagingServiceSid", SERVICE_SID_RULE),
     OptOutType: field(f, errors, "OptOutType", {
       ok: (v) => OPT_OUT_TYPES.includes(v),
       message: "must be STOP, START or HELP",
