@@ -306,72 +306,68 @@ export type Database = {
         Row: {
           acting_user_id: string | null;
           business_id: string;
+          consent_language: string | null;
           created_at: string;
-          customer_id: string;
+          customer_id: string | null;
           details: NonNullable<Json>;
           error_code: number | null;
           from_status: string | null;
           id: number;
+          ip_address: unknown;
           keyword: string | null;
           message_sid: string | null;
+          method: string | null;
           occurred_at: string;
+          phone: string | null;
           source: string;
+          source_url: string | null;
           to_status: string;
+          user_agent: string | null;
         };
         ComputedFields: never;
         Insert: {
           acting_user_id?: string | null;
           business_id: string;
+          consent_language?: string | null;
           created_at?: string;
-          customer_id: string;
+          customer_id?: string | null;
           details?: NonNullable<Json>;
           error_code?: number | null;
           from_status?: string | null;
           id?: never;
+          ip_address?: unknown;
           keyword?: string | null;
           message_sid?: string | null;
+          method?: string | null;
           occurred_at?: string;
+          phone?: string | null;
           source: string;
+          source_url?: string | null;
           to_status: string;
+          user_agent?: string | null;
         };
         Update: {
           acting_user_id?: string | null;
           business_id?: string;
+          consent_language?: string | null;
           created_at?: string;
-          customer_id?: string;
+          customer_id?: string | null;
           details?: NonNullable<Json>;
           error_code?: number | null;
           from_status?: string | null;
           id?: never;
+          ip_address?: unknown;
           keyword?: string | null;
           message_sid?: string | null;
+          method?: string | null;
           occurred_at?: string;
+          phone?: string | null;
           source?: string;
+          source_url?: string | null;
           to_status?: string;
+          user_agent?: string | null;
         };
-        Relationships: [
-          {
-            foreignKeyName: "sms_consent_events_business_id_fkey";
-            columns: ["business_id"];
-            isOneToOne: false;
-            referencedRelation: "businesses";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "sms_consent_events_customer_id_fkey";
-            columns: ["customer_id"];
-            isOneToOne: false;
-            referencedRelation: "contacts";
-            referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "sms_consent_events_customer_id_fkey";
-            columns: ["customer_id"];
-            isOneToOne: false;
-            referencedRelation: "customers";
-            referencedColumns: ["id"];
-          },
-        ];
+        Relationships: [];
       };
       sms_inbound_messages: {
         Row: {
@@ -568,6 +564,10 @@ export type Database = {
           isSetofReturn: true;
         };
       };
+      export_sms_consent_history: {
+        Args: { p_business_id: string; p_phone: string };
+        Returns: Json;
+      };
     };
     Enums: {
       [_ in never]: never;
@@ -578,6 +578,28 @@ export type Database = {
   };
   sms: {
     Tables: {
+      consent_retention: {
+        Row: {
+          id: boolean;
+          keep_years: number;
+          opt_out_keep_years: number;
+          updated_at: string;
+        };
+        ComputedFields: never;
+        Insert: {
+          id?: boolean;
+          keep_years?: number;
+          opt_out_keep_years?: number;
+          updated_at?: string;
+        };
+        Update: {
+          id?: boolean;
+          keep_years?: number;
+          opt_out_keep_years?: number;
+          updated_at?: string;
+        };
+        Relationships: [];
+      };
       idempotency_keys: {
         Row: {
           business_id: string;
@@ -818,6 +840,33 @@ export type Database = {
           to_status: string;
         }[];
       };
+      apply_number_consent: {
+        Args: {
+          p_acting_user?: string;
+          p_at: string;
+          p_business_id: string;
+          p_consent_language?: string;
+          p_customer_id: string;
+          p_details?: Json;
+          p_error_code?: number;
+          p_from_status: string;
+          p_ip_address?: unknown;
+          p_keyword?: string;
+          p_message_sid?: string;
+          p_method?: string;
+          p_phone: string;
+          p_source: string;
+          p_source_url?: string;
+          p_to_status: string;
+          p_update_self?: boolean;
+          p_user_agent?: string;
+        };
+        Returns: {
+          cancelled_retries: number;
+          changed_customers: number;
+          event_id: number;
+        }[];
+      };
       apply_provider_error: {
         Args: {
           p_effect: string;
@@ -829,7 +878,7 @@ export type Database = {
         Returns: Json;
       };
       cancel_pending_retries: {
-        Args: { p_customer_id: string; p_reason: string };
+        Args: { p_business_id: string; p_customer_id: string; p_phone: string; p_reason: string };
         Returns: number;
       };
       cancel_retry: {
@@ -1010,6 +1059,10 @@ export type Database = {
         Args: { business_id: string; roles?: (string)[]; user_id: string };
         Returns: boolean;
       };
+      lock_number_send: {
+        Args: { p_business_id: string; p_customer_id: string; p_phone: string };
+        Returns: undefined;
+      };
       lock_sendable_customer: {
         Args: { p_acting_user: string; p_customer_id: string };
         Returns: Database["public"]["Tables"]["customers"]["Row"];
@@ -1021,9 +1074,24 @@ export type Database = {
         };
       };
       log_status_for: { Args: { provider_status: string }; Returns: string };
+      number_consent: {
+        Args: { p_business_id: string; p_phone: string };
+        Returns: {
+          event_id: number;
+          occurred_at: string;
+          sender_wide: boolean;
+          status: string;
+        }[];
+      };
       provider_message_ids_from_text: { Args: { legacy_id: string }; Returns: Json };
+      prune_consent_events: { Args: { p_now?: string }; Returns: number };
       recent_sends: {
-        Args: { p_business_id: string; p_phone: string; p_since: string };
+        Args: {
+          p_business_id: string;
+          p_exclude_send_log_id?: string;
+          p_phone: string;
+          p_since: string;
+        };
         Returns: (string)[];
       };
       record_inbound_message: {
@@ -1039,6 +1107,27 @@ export type Database = {
           p_to: string;
         };
         Returns: Json;
+      };
+      record_opt_in: {
+        Args: {
+          p_acting_user?: string;
+          p_business_id: string;
+          p_consent_language: string;
+          p_customer_id?: string;
+          p_details?: Json;
+          p_ip_address?: unknown;
+          p_keyword?: string;
+          p_method: string;
+          p_occurred_at?: string;
+          p_phone: string;
+          p_source_url?: string;
+          p_user_agent?: string;
+        };
+        Returns: {
+          changed_customers: number;
+          event_id: number;
+          status: string;
+        }[];
       };
       record_send_result: {
         Args: {

@@ -602,15 +602,15 @@ comment on function sms.reserve_send_slot(text, integer, numeric, integer) is
 
 -- What the worker holding retry p_retry_id needs to decide its fate, read under locks held until
 -- the caller's transaction ends:
--- * a per-customer advisory lock, so two workers deciding for one customer (frequency cap) take
---   turns, and the second sees the first's 'sending' mark;
+-- * the number's send lock (sms.lock_number_send, shared with send-sms), so two workers deciding
+--   for one number (frequency cap) take turns, and the second sees the first's 'sending' mark;
 -- * the customer FOR SHARE, so a consent change waits until the decision (and its 'sending'
 --   mark) is committed, and is otherwise seen;
 -- * the queue row FOR UPDATE.
 -- lease_held is false (and nothing else is returned) when the row is no longer this worker's, or
 -- its lease ends within p_min_lease_seconds: a send must never outlive the lease, or a reclaiming
--- worker could send the same message again. recent_sends: when this customer's other SMS were
--- handed to Twilio (or are being handed, 'sending') since p_since, oldest first.
+-- worker could send the same message again. recent_sends: the business's other SMS to this
+-- number since p_since, oldest first (sms.recent_sends, the one definition send-sms uses too).
 create function sms.retry_send_context(
   p_retry_id uuid,
   p_worker text,
@@ -649,7 +649,8 @@ begin
     return next;
     return;
   end if;
-  perform pg_advisory_xact_lock(hashtextextended('sms_customer_send:' || v_customer_id, 0));
+  select c.* into v_customer from public.customers c where c.id = v_customer_id;
+  perform sms.lock_number_send(v_customer.business_id, v_customer.phone, v_customer.id);
   select c.* into v_customer from public.customers c where c.id = v_customer_id for share;
   select q.* into v_row from sms.retry_queue q
    where q.id = p_retry_id and q.status = 'processing' and q.locked_by = p_worker
@@ -674,22 +675,9 @@ begin
   log_to_phone := v_log.to_phone;
   log_twilio_sid := v_log.provider_message_id ->> 'twilio_sid';
   log_created_at := v_log.created_at;
-  select coalesce(array_agg(s.at order by s.at), '{}'::timestamptz[]) into recent_sends
-    from (
-      -- Accepted by Twilio: the provider's create answer carries the sid.
-      select e.occurred_at as at
-        from public.send_logs l
-        join public.sms_message_events e on e.send_log_id = l.id
-       where l.customer_id = v_customer_id and l.channel = 'sms' and l.id <> v_row.send_log_id
-         and e.source = 'api' and e.message_sid is not null and e.occurred_at > v_since
-      union all
-      -- Being handed to Twilio right now by another worker or send-sms.
-      select l.status_at
-        from public.send_logs l
-       where l.customer_id = v_customer_id and l.channel = 'sms' and l.id <> v_row.send_log_id
-         and l.status = 'sending' and (l.provider_message_id ->> 'twilio_sid') is null
-         and l.status_at > v_since
-    ) s;
+  -- The frequency cap's one definition (send path migration): per business and number.
+  recent_sends := sms.recent_sends(v_customer.business_id, v_customer.phone, v_since,
+                                   v_row.send_log_id);
   return next;
 end
 $$;

@@ -252,12 +252,20 @@ comment on function sms.reserve_quota(uuid, integer, integer) is
 -- send-sms's read and write
 -- =================================================================================================
 
--- When the business's SMS to p_phone since p_since went (or are going) to the carrier, oldest
--- first: the moment a log was first marked sending or queued, else its creation. The frequency cap
--- counts these.
+-- The frequency cap's one definition, for both send paths (send-sms's send_context and
+-- start_send, process-retries' retry_send_context): when the business's SMS to p_phone went (or
+-- are going) to the carrier since p_since, oldest first. Counted per business and number, never
+-- per customer record: two records with one number share the cap. A log counts from the moment
+-- it was first marked sending or queued (a deferred message counts when it went, not when it was
+-- written), else its creation; p_exclude_send_log_id leaves out the message being decided.
 -- (plpgsql, not sql, here and below: a security definer sql function cannot be inlined and is
 -- planned again at every call; plpgsql keeps its plans for the session.)
-create function sms.recent_sends(p_business_id uuid, p_phone text, p_since timestamptz)
+create function sms.recent_sends(
+  p_business_id uuid,
+  p_phone text,
+  p_since timestamptz,
+  p_exclude_send_log_id uuid default null
+)
 returns timestamptz[]
 language plpgsql
 stable
@@ -274,7 +282,24 @@ begin
               from public.send_logs l
              where l.business_id = p_business_id and l.channel = 'sms' and l.to_phone = p_phone
                and l.status in ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'read')
-               and l.created_at > p_since) x);
+               and l.id is distinct from p_exclude_send_log_id) x
+     where x.at > p_since);
+end
+$$;
+
+-- The lock two sends to one number take turns on (send-sms's start_send and process-retries'
+-- retry_send_context), so the second sees the first's 'sending' mark under the frequency cap: per
+-- business and number (per record when there is no number).
+create function sms.lock_number_send(p_business_id uuid, p_phone text, p_customer_id uuid)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(
+    'sms_number_send:' || p_business_id::text || ':'
+      || coalesce(p_phone, p_customer_id::text), 0));
 end
 $$;
 
@@ -347,7 +372,7 @@ $$;
 
 -- Writes the outcome send-sms decided for a new message, in one statement:
 -- * membership of p_acting_user;
--- * the customer's send lock (shared with process-retries), then the fingerprint of what the
+-- * the number's send lock (shared with process-retries), then the fingerprint of what the
 --   decision read: a different one raises send_context_changed (another send to this number went
 --   out, or the customer's number or zone changed) and the caller decides again;
 -- * p_defer_reason null: the send log, 'sending' (create_send_log re-checks consent and phone
@@ -385,9 +410,9 @@ begin
     raise exception 'customer_not_found'
       using errcode = 'P0002', detail = 'the acting user is not a member of this business';
   end if;
-  perform pg_catalog.pg_advisory_xact_lock(
-    pg_catalog.hashtextextended('sms_customer_send:' || p_customer_id::text, 0));
-  -- Read again after the lock: the row above may predate a change committed while we waited.
+  perform sms.lock_number_send(v_customer.business_id, v_customer.phone, v_customer.id);
+  -- Read again after the lock: the row above may predate a change committed while we waited (a
+  -- new number changes the fingerprint).
   select c.* into v_customer from public.customers c where c.id = p_customer_id;
   if p_fingerprint is distinct from sms.send_fingerprint(
        v_customer.phone, v_customer.time_zone, v_customer.us_state,

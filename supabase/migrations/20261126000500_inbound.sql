@@ -4,11 +4,13 @@
 -- reply names a phone number, not a business. sms.record_inbound_message() decides who a reply
 -- concerns and applies it in one transaction:
 --
--- * opt-out (STOP, "stop texting me"...): every customer with that phone, in every business,
---   is opted out with a keyword consent event; their pending retries are cancelled. A wrongly
+-- * opt-out (STOP, "stop texting me"...): the number is opted out in every business that has a
+--   customer with it (one keyword consent event per business; every record follows) and, for
+--   records created later, in every business (sms.number_consent); their pending retries are
+--   cancelled. A wrongly
 --   honoured opt-out costs one START, a missed one is a violation per message.
--- * opt-in (START, YES, UNSTOP): re-opts-in only the customers whose latest opt-out came from
---   the handset (a keyword, or Twilio's 21610 which a STOP to Twilio caused). Opt-outs a business
+-- * opt-in (START, YES, UNSTOP): re-opts-in the number only in the businesses whose latest
+--   opt-out of it came from the handset (a keyword, or Twilio's 21610 which a STOP to Twilio caused). Opt-outs a business
 --   recorded itself (api, import) stand: a keyword to a shared number cannot overrule them.
 -- * help and free text concern the business that last texted that phone (the conversation the
 --   recipient is answering); when none ever did, every business with that customer.
@@ -159,8 +161,11 @@ begin
     on conflict on constraint sms_inbound_messages_sid_business_key do nothing;
 
     if p_kind = 'opt_out' then
+      -- One record per business: the change applies to the number, and every record of that
+      -- business with it follows (consent migration).
       for v_customer in
-        select c.id from public.customers c where c.id = any (v_customer_ids) order by c.id
+        select distinct on (c.business_id) c.id from public.customers c
+         where c.id = any (v_customer_ids) order by c.business_id, c.id
       loop
         select * into v_change from sms.apply_consent_change(
           p_customer_id => v_customer.id,
@@ -175,16 +180,17 @@ begin
       end loop;
     elsif p_kind = 'opt_in' then
       for v_customer in
-        select c.id from public.customers c
+        select distinct on (c.business_id) c.id from public.customers c
          where c.id = any (v_customer_ids) and c.sms_consent_status = 'opted_out'
            and exists (
              select 1 from (
                select e.source, e.error_code from public.sms_consent_events e
-                where e.customer_id = c.id and e.to_status = 'opted_out'
+                where e.business_id = c.business_id and e.phone = c.phone
+                  and e.to_status = 'opted_out'
                 order by e.occurred_at desc, e.id desc limit 1) last_out
               where last_out.source = 'keyword'
                  or (last_out.source = 'provider_error' and last_out.error_code = 21610))
-         order by c.id
+         order by c.business_id, c.id
       loop
         select * into v_change from sms.apply_consent_change(
           p_customer_id => v_customer.id,
@@ -196,6 +202,16 @@ begin
           p_occurred_at => v_at);
         v_changed := v_changed + (case when v_change.changed then 1 else 0 end);
       end loop;
+      -- Records opted out only by the handset's STOP recorded in another business (created after
+      -- it) return to their business's own state for the number: the handset lifted its STOP.
+      perform pg_catalog.set_config('sms.consent_change_by_rpc', 'on', true);
+      update public.customers c
+         set sms_consent_status = n.status, updated_at = now()
+        from public.customers c2
+        cross join lateral sms.number_consent(c2.business_id, c2.phone) n
+       where c2.id = c.id and c.id = any (v_customer_ids) and c.sms_consent_status = 'opted_out'
+         and n.status <> 'opted_out';
+      perform pg_catalog.set_config('sms.consent_change_by_rpc', 'off', true);
     end if;
   end if;
 

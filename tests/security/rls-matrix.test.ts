@@ -33,6 +33,8 @@ const MEMBER_MAY: Record<string, Op[]> = {
   "public.sms_inbound_messages": ["select"],
   "public.sms_message_events": ["select"],
   // Internals: the Edge Functions' and cron's only.
+  // How long consent events are kept: the owner's setting, read by service_role.
+  "sms.consent_retention": [],
   "sms.idempotency_keys": [],
   // Hourly counters behind the daily quota, kept by a trigger: nobody but the owner touches them.
   "sms.quota_usage": [],
@@ -43,10 +45,11 @@ const MEMBER_MAY: Record<string, Op[]> = {
 };
 
 /**
- * What the frontend may execute in `public` (through PostgREST's /rpc): nothing. It calls the
- * send-sms Edge Function and reads tables; docs/architecture.md lists the same.
+ * What the frontend may execute in `public` (through PostgREST's /rpc): only the export of a
+ * number's consent history, which checks membership itself. Otherwise it calls the send-sms Edge
+ * Function and reads tables; docs/architecture.md lists the same.
  */
-const FRONTEND_MAY_EXECUTE = new Set<string>([]);
+const FRONTEND_MAY_EXECUTE = new Set<string>(["public.export_sms_consent_history(uuid, text)"]);
 
 /** Functions a signed-in user may execute outside `public`: the membership rule policies call. */
 const AUTHENTICATED_MAY_EXECUTE = new Set(["sms.is_member(uuid, uuid, text[])"]);
@@ -54,6 +57,7 @@ const AUTHENTICATED_MAY_EXECUTE = new Set(["sms.is_member(uuid, uuid, text[])"])
 /** What the functions' service work (service_role) may execute; everything else is its owner's. */
 const SERVICE_MAY_EXECUTE = new Set([
   "public.claim_due_scheduled_sends(integer, text)",
+  "public.export_sms_consent_history(uuid, text)",
   "sms.advance_status(uuid, text, timestamptz, integer, text)",
   "sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)",
   "sms.apply_provider_error(uuid, integer, text, text, text)",
@@ -68,6 +72,9 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.fail_retry(uuid, text, text, timestamptz, integer, boolean, boolean)",
   "sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)",
   "sms.invoke_process_retries()",
+  "sms.prune_consent_events(timestamptz)",
+  "sms.record_opt_in(uuid, text, text, text, text, text, inet, text, uuid, uuid, timestamptz, " +
+  "jsonb)",
   "sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)",
   "sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)",
   "sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)",

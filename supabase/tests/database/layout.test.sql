@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(103);
+select plan(111);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -55,9 +55,16 @@ select has_index('public', 'sms_message_events', 'sms_message_events_business_id
 
 -- sms_consent_events ----------------------------------------------------------------------------
 select columns_are('public', 'sms_consent_events', array[
-  'id', 'business_id', 'customer_id', 'from_status', 'to_status', 'source', 'message_sid',
-  'keyword', 'acting_user_id', 'error_code', 'details', 'occurred_at', 'created_at'],
+  'id', 'business_id', 'customer_id', 'phone', 'from_status', 'to_status', 'source', 'method',
+  'consent_language', 'source_url', 'ip_address', 'user_agent', 'message_sid', 'keyword',
+  'acting_user_id', 'error_code', 'details', 'occurred_at', 'created_at'],
   'sms_consent_events columns');
+select has_index('public', 'sms_consent_events', 'sms_consent_events_number_idx',
+  'consent events: (business, number) indexed');
+select is_empty($$
+  select c.conname from pg_constraint c
+   where c.conrelid = 'public.sms_consent_events'::regclass and c.contype = 'f'
+$$, 'consent events have no foreign key: they outlive customers and businesses');
 select has_index('public', 'sms_consent_events', 'sms_consent_events_customer_id_idx',
   'consent events: customer_id indexed');
 select has_index('public', 'sms_consent_events', 'sms_consent_events_business_id_idx',
@@ -190,15 +197,22 @@ select is_empty($$
    where n.nspname in ('public', 'sms') and p.prosecdef
      and (has_function_privilege('anon', p.oid, 'execute')
           or (has_function_privilege('authenticated', p.oid, 'execute')
-              and p.oid <> 'sms.is_member(uuid, uuid, text[])'::regprocedure))
-$$, 'anon and authenticated cannot execute any security definer function but sms.is_member');
+              and p.oid not in ('sms.is_member(uuid, uuid, text[])'::regprocedure,
+                                'public.export_sms_consent_history(uuid, text)'::regprocedure)))
+$$, 'anon and authenticated cannot execute any security definer function but sms.is_member and the consent export');
 select is_empty($$
   select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
    where n.nspname = 'public'
      and (has_function_privilege('anon', p.oid, 'execute')
-          or has_function_privilege('authenticated', p.oid, 'execute'))
+          or (has_function_privilege('authenticated', p.oid, 'execute')
+              and p.oid <> 'public.export_sms_consent_history(uuid, text)'::regprocedure))
      and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
-$$, 'nothing in public is executable by anon or authenticated');
+$$, 'nothing in public is executable by anon, nor by authenticated but the consent export');
+select ok(has_function_privilege('authenticated', 'public.export_sms_consent_history(uuid, text)',
+                                 'execute')
+          and not has_function_privilege('anon', 'public.export_sms_consent_history(uuid, text)',
+                                         'execute'),
+  'a signed-in member may export consent history; anon may not');
 select ok(has_function_privilege('authenticated', 'sms.is_member(uuid, uuid, text[])', 'execute')
           and not has_function_privilege('anon', 'sms.is_member(uuid, uuid, text[])', 'execute'),
   'policies can call sms.is_member as the signed-in user');
@@ -216,6 +230,8 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.create_send_log(uuid, integer, text, uuid, text)',
     'sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)',
     'sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)',
+    'sms.record_opt_in(uuid, text, text, text, text, text, inet, text, uuid, uuid, timestamptz, jsonb)',
+    'sms.prune_consent_events(timestamptz)',
     'sms.claim_idempotency_key(uuid, text, text, uuid)',
     'sms.complete_idempotency_key(uuid, text, integer, jsonb, uuid)',
     'sms.release_idempotency_key(uuid, text)',
@@ -237,8 +253,11 @@ select ok(not has_function_privilege('service_role', p, 'execute'),
     'sms.lock_sendable_customer(uuid, uuid)',
     'sms.defer_send_log(uuid)',
     'sms.end_send_log(uuid, text, text, integer)',
-    'sms.cancel_pending_retries(uuid, text)',
-    'sms.recent_sends(uuid, text, timestamptz)',
+    'sms.cancel_pending_retries(uuid, text, uuid, text)',
+    'sms.recent_sends(uuid, text, timestamptz, uuid)',
+    'sms.lock_number_send(uuid, text, uuid)',
+    'sms.number_consent(uuid, text)',
+    'sms.apply_number_consent(uuid, text, uuid, text, text, text, timestamptz, text, text, uuid, integer, jsonb, text, text, text, inet, text, boolean)',
     'sms.send_fingerprint(text, text, text, timestamptz[])'
   ]) as p;
 
