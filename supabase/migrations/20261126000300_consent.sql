@@ -1,13 +1,14 @@
 -- SMS consent: kept per phone number, with its evidence.
 --
 -- Consent belongs to the number (E.164), per business; an opt-out the handset sent to the shared
--- sender (a STOP keyword, or Twilio's 21610 caused by one) holds for the number in every business
+-- sender (a STOP keyword) holds for the number in every business
 -- that sends from it, which is every business of the project (one sender, see the inbound
 -- migration). The number's state is derived from sms_consent_events by sms.number_consent():
 -- * the latest event of (business, number), phone changes aside;
--- * unless the handset's latest word to the sender (any business's keyword or 21610 event) is an
---   opt-out at least as recent: then the number is opted out, also in a business that had no
---   record of it then and in records created later.
+-- * unless the handset's latest word to the shared sender (a STOP or START keyword event, in any
+--   business) is an opt-out at least as recent: then the number is opted out, also in a business
+--   that had no record of it then and in records created later. (Twilio's 21610 is recorded in
+--   the business whose send it refused; any other business's send gets its own 21610.)
 -- customers.sms_consent_status (and sms_consent_at / sms_opted_out_at) is kept in step with the
 -- number's state in the transaction that changes it (docs/decisions.md, "Compliance depth:
 -- consent per number (issue 19)"):
@@ -89,10 +90,10 @@ create index sms_consent_events_business_id_idx
 -- The number's state and history in a business (sms.number_consent, the export).
 create index sms_consent_events_number_idx
   on public.sms_consent_events (business_id, phone, occurred_at desc, id desc);
--- The handset's own words to the shared sender, in any business.
+-- The handset's own words to the shared sender (STOP, START), in any business.
 create index sms_consent_events_handset_idx
   on public.sms_consent_events (phone, occurred_at desc, id desc)
-  where source = 'keyword' or (source = 'provider_error' and error_code = 21610);
+  where source = 'keyword';
 -- Pruning.
 create index sms_consent_events_occurred_at_idx on public.sms_consent_events (occurred_at);
 
@@ -172,8 +173,7 @@ begin
    where e.business_id = p_business_id and e.phone = p_phone and e.source <> 'phone_change'
    order by e.occurred_at desc, e.id desc limit 1;
   select e.* into v_handset from public.sms_consent_events e
-   where e.phone = p_phone
-     and (e.source = 'keyword' or (e.source = 'provider_error' and e.error_code = 21610))
+   where e.phone = p_phone and e.source = 'keyword'
    order by e.occurred_at desc, e.id desc limit 1;
   if v_handset.id is not null and v_handset.to_status = 'opted_out'
      and (v_own.id is null
@@ -479,7 +479,8 @@ $$;
 
 -- A member's own form (the acting user from the JWT) or an import / system write (no user), as
 -- the row is written (before insert or update of phone or consent):
--- * the number is opted out: the record is opted out, whatever was written;
+-- * the number is opted out: the record is opted out, whatever was written (writing 'opted_out'
+--   records the business's own opt-out, which START does not lift);
 -- * the phone changed: consent becomes the new number's state, phone_status 'unknown' (unless the
 --   same statement set it), recorded as a 'phone_change' event; the record's pending retries (for
 --   the old number) are cancelled;
@@ -526,7 +527,10 @@ begin
     perform sms.cancel_pending_retries(new.business_id, null, new.id, 'phone_changed');
   end if;
 
-  if v_state.status = 'opted_out' or v_requested is null then
+  -- (A business writing 'opted_out' for a number the handset opted out records its own opt-out:
+  -- the consumer's START will not lift that one.)
+  if (v_state.status = 'opted_out' and v_requested is distinct from 'opted_out')
+     or v_requested is null then
     -- The number's state, not what was written.
     new.sms_consent_status := v_state.status;
     if v_state.status = 'opted_out' then

@@ -138,19 +138,24 @@ Deno.test('"stop texting me" is an opt-out too (FCC: any reasonable means)', asy
 Deno.test("START re-opts-in keyword opt-outs only", async () => {
   await withHandset(async ({ sql, phone, acmeId, bayId }) => {
     await inbound(phone, "stop");
-    // A third record with the phone, opted out by its business itself (not by text).
+    // Acme then opts the number out itself (a record written as opted out): consent belongs to
+    // the number, so both of Acme's records stay opted out; Bay's opt-out was the STOP's only.
     const other = await newCustomer(sql, acme.id, { phone, consent: "opted_out" });
     const answer = await inbound(phone, "Start");
     assert.match(messageOf(answer) ?? "", /You are resubscribed.*STOP to opt out\.$/);
     assert.deepEqual(await consentOf(sql, [acmeId, bayId, other.id]), [
-      "opted_in",
+      "opted_out",
       "opted_in",
       "opted_out",
     ]);
     const [event] = await sql<{ source: string; to_status: string; keyword: string }[]>`
       select source, to_status, keyword from public.sms_consent_events
-       where message_sid = ${answer.messageSid} and customer_id = ${acmeId}`;
+       where message_sid = ${answer.messageSid} and customer_id = ${bayId}`;
     assert.deepEqual({ ...event }, { source: "keyword", to_status: "opted_in", keyword: "start" });
+    const [acmeStart] = await sql<{ n: number }[]>`
+      select count(*)::int as n from public.sms_consent_events
+       where message_sid = ${answer.messageSid} and business_id = ${acme.id}`;
+    assert.equal(acmeStart.n, 0, "Acme's own opt-out is not lifted by a text");
   });
 });
 
