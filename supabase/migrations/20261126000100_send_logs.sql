@@ -150,7 +150,7 @@ create unique index send_logs_twilio_sid_key
   where (provider_message_id ->> 'twilio_sid') is not null;
 -- Foreign key, per-customer history and the 24-hour frequency cap.
 create index send_logs_customer_id_idx on public.send_logs (customer_id, created_at desc);
--- The recent sends to a number (sms.recent_sends, the send path): the business's SMS logs to it.
+-- The recent sends to a number (sms.recent_sends, both send paths): the business's SMS logs to it.
 create index send_logs_sms_recipient_idx on public.send_logs (business_id, to_phone, created_at)
   where channel = 'sms';
 

@@ -597,6 +597,61 @@ comment on function sms.reserve_send_slot(text, integer, numeric, integer) is
   'Shared sender pacing: milliseconds to wait before sending p_segments, or null past p_max_wait_ms.';
 
 -- =================================================================================================
+-- The frequency cap: one definition and one lock for both send paths
+-- =================================================================================================
+
+-- The frequency cap's one definition, for both send paths (send-sms's send_context and
+-- start_send, process-retries' retry_send_context): when the business's SMS to p_phone went (or
+-- are going) to the carrier since p_since, oldest first. Counted per business and number, never
+-- per customer record: two records with one number share the cap. A log counts from the moment
+-- it was first marked sending or queued (a deferred message counts when it went, not when it was
+-- written), else its creation; p_exclude_send_log_id leaves out the message being decided.
+-- (plpgsql, not sql: a security definer sql function cannot be inlined and is planned again at
+-- every call; plpgsql keeps its plans for the session.)
+create function sms.recent_sends(
+  p_business_id uuid,
+  p_phone text,
+  p_since timestamptz,
+  p_exclude_send_log_id uuid default null
+)
+returns timestamptz[]
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return (
+    select coalesce(array_agg(x.at order by x.at), '{}'::timestamptz[])
+      from (select coalesce(
+                     (select min(e.occurred_at) from public.sms_message_events e
+                       where e.send_log_id = l.id and e.status in ('sending', 'queued')),
+                     l.created_at) as at
+              from public.send_logs l
+             where l.business_id = p_business_id and l.channel = 'sms' and l.to_phone = p_phone
+               and l.status in ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'read')
+               and l.id is distinct from p_exclude_send_log_id) x
+     where x.at > p_since);
+end
+$$;
+
+-- The lock two sends to one number take turns on (send-sms's start_send and process-retries'
+-- retry_send_context), so the second sees the first's 'sending' mark under the frequency cap: per
+-- business and number (per record when there is no number).
+create function sms.lock_number_send(p_business_id uuid, p_phone text, p_customer_id uuid)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(
+    'sms_number_send:' || p_business_id::text || ':'
+      || coalesce(p_phone, p_customer_id::text), 0));
+end
+$$;
+
+-- =================================================================================================
 -- A held row's context, under the locks its checks need
 -- =================================================================================================
 

@@ -918,3 +918,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test("process-retries: two customer records with one number share the frequency cap", async () => {
+  const sql = db();
+  const phone = randomPhone();
+  // Florida: at most 3 messages per 24 hours to a number.
+  const tenant = await makeTenant(sql, "cap per number", [
+    { timeZone: dayZone(), phone },
+    { timeZone: dayZone(), phone },
+  ]);
+  try {
+    await withCronPaused(sql, async () => {
+      const [first, second] = tenant.customers;
+      await sql`update public.customers set us_state = 'FL' where business_id = ${tenant.businessId}`;
+      // Three messages went to the number today, all through the first record.
+      await sql`
+        insert into public.send_logs (business_id, channel, customer_id, to_phone, status,
+                                      segments, encoding, status_at, created_at)
+        select ${tenant.businessId}, 'sms', ${first.id}, ${phone}, 'delivered', 1, 'GSM-7',
+               now() - make_interval(hours => h), now() - make_interval(hours => h)
+          from generate_series(1, 3) h`;
+      const [row] = await enqueue(sql, { ...tenant, customers: [second] }, 1, {
+        tag: `cap per number ${crypto.randomUUID()}`,
+      });
+      const r = await invoke(ENDPOINT);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const state = (await rowStates(sql, tenant.businessId)).find((s) => s.id === row.retryId)!;
+      assert.deepEqual(
+        [state.status, state.reason, state.log_status, state.sid],
+        ["pending", "frequency_cap", "deferred", null],
+        "the second record's message waits: the number's three sends count",
+      );
+      assert.ok(state.scheduled_for.getTime() > Date.now() + 20 * 3_600_000, "until the cap frees");
+      const sent = (await sandboxMessages()).filter((m) => m.to === phone);
+      assert.equal(sent.length, 0, "nothing texted");
+    });
+  } finally {
+    await forget(tenant);
+    await sql.end();
+  }
+});

@@ -426,3 +426,56 @@ test("429 quota_exceeded: concurrent sends never overshoot the daily quota", asy
     await sql`update public.businesses set sms_daily_quota = null where id = ${acme.id}`;
   }
 });
+
+// Consent belongs to the number (issue 19) ---------------------------------------------------------
+
+test("a record created or imported as opted in after its number's STOP: 409 opted_out, nothing written", async (sql) => {
+  const first = await createCustomer(sql);
+  await sql`
+    select sms.record_inbound_message(${"SM" + crypto.randomUUID().replaceAll("-", "")},
+      ${first.phone}, '+15005550006', 'STOP', 'opt_out', 'stop')`;
+  await sql`delete from public.customers where id = ${first.id}`;
+  // Re-created by an import (no user), as opted in.
+  const imported = await createCustomer(sql, { phone: first.phone, consent: "opted_in" });
+  // Created by a member's form (supabase-js: role authenticated, the member's claims).
+  const [formRow] = await sql.begin(async (tx) => {
+    await tx`select set_config('role', 'authenticated', true),
+                    set_config('request.jwt.claims', ${
+      JSON.stringify({ sub: acme.users[0].id, role: "authenticated" })
+    }, true)`;
+    return await tx<{ id: string; sms_consent_status: string }[]>`
+      insert into public.customers (business_id, name, phone, phone_status, sms_consent_status,
+                                    sms_consent_at, time_zone, us_state)
+      values (${acme.id}, 'From the form', ${first.phone}, 'valid', 'opted_in', now(),
+              ${zoneAtLocalHour(13)}, 'NY')
+      returning id, sms_consent_status`;
+  });
+  assert.equal(formRow.sms_consent_status, "opted_out", "the form reads back opted out");
+  const before = await dbSnapshot(sql);
+  for (const id of [imported.id, formRow.id]) {
+    const r = await invoke({ customerId: id, body: "We miss you!" });
+    assert.equal(r.status, 409, JSON.stringify(r.json));
+    assert.equal(errorCode(r), "opted_out");
+  }
+  assert.deepEqual(await dbSnapshot(sql), before, "nothing written");
+  assert.equal((await sandbox.messages(first.phone!)).length, 0, "nothing texted");
+});
+
+test("a phone change resets consent: the new number is not texted on the old one's consent", async (sql) => {
+  const c = await createCustomer(sql);
+  const newPhone = randomPhone();
+  await sql`update public.customers set phone = ${newPhone} where id = ${c.id}`;
+  const [row] = await sql`
+    select sms_consent_status, phone_status from public.customers where id = ${c.id}`;
+  assert.deepEqual({ ...row }, { sms_consent_status: "unknown", phone_status: "unknown" });
+  const before = await dbSnapshot(sql);
+  const r = await invoke({ customerId: c.id, body: "Hello new number" });
+  assert.equal(r.status, 409, JSON.stringify(r.json));
+  assert.equal(errorCode(r), "no_consent");
+  assert.deepEqual(await dbSnapshot(sql), before, "nothing written");
+  assert.equal((await sandbox.messages(newPhone)).length, 0);
+  const [event] = await sql`
+    select source, phone, details ->> 'from_phone' as from_phone from public.sms_consent_events
+     where customer_id = ${c.id} and source = 'phone_change'`;
+  assert.deepEqual({ ...event }, { source: "phone_change", phone: newPhone, from_phone: c.phone });
+});
