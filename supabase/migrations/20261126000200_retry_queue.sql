@@ -629,7 +629,8 @@ returns table (
   log_to_phone text,
   log_twilio_sid text,
   log_created_at timestamptz,
-  recent_sends timestamptz[]
+  recent_sends timestamptz[],
+  help_contact text
 )
 language plpgsql
 security definer
@@ -674,6 +675,9 @@ begin
   log_to_phone := v_log.to_phone;
   log_twilio_sid := v_log.provider_message_id ->> 'twilio_sid';
   log_created_at := v_log.created_at;
+  -- Without a help contact the business may not send (the row is cancelled).
+  select b.sms_help_contact into help_contact from public.businesses b
+   where b.id = v_row.business_id;
   select coalesce(array_agg(s.at order by s.at), '{}'::timestamptz[]) into recent_sends
     from (
       -- Accepted by Twilio: the provider's create answer carries the sid.

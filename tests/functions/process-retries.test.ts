@@ -101,7 +101,9 @@ async function makeTenant(
   customers: { timeZone: string; phone?: string; consent?: string }[],
 ): Promise<Tenant> {
   const businessId = crypto.randomUUID();
-  await sql`insert into public.businesses (id, name) values (${businessId}, ${`pr ${label}`})`;
+  await sql`
+    insert into public.businesses (id, name, sms_help_contact)
+    values (${businessId}, ${`pr ${label}`}, 'help@pr.test')`;
   const out: Customer[] = [];
   for (const c of customers) {
     const id = crypto.randomUUID();
