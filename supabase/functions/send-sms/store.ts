@@ -21,12 +21,14 @@ export type SendContextRow = RpcRow<"sms", "send_context", {
 }>;
 
 /** The customer a decision is about. */
-export type CustomerRow = Omit<
-  SendContextRow,
-  "customer_id" | "recent_sends" | "fingerprint" | "help_contact"
-> & {
-  id: string;
-};
+export type CustomerRow =
+  & Omit<
+    SendContextRow,
+    "customer_id" | "recent_sends" | "fingerprint" | "help_contact"
+  >
+  & {
+    id: string;
+  };
 
 /** What a decision was made on. */
 export interface SendContext extends CustomerRow {

@@ -84,7 +84,11 @@ export function helpReply(businesses: readonly ReplyBusiness[]): string {
     .map((b) => ({ name: tidy(b.name ?? "", 60), contact: tidy(b.helpContact ?? "", 60) }))
     .filter((b) => b.contact !== "");
   if (withContact.length === 0) {
-    return fit(brands(businesses), [fallback, "Help: reply here. Reply STOP to opt out."], fallback);
+    return fit(
+      brands(businesses),
+      [fallback, "Help: reply here. Reply STOP to opt out."],
+      fallback,
+    );
   }
   const first = withContact[0];
   const firstOnly = `Help: ${first.contact}. Reply STOP to opt out.`;
