@@ -34,6 +34,8 @@ const MEMBER_MAY: Record<string, Op[]> = {
   "public.sms_message_events": ["select"],
   // Internals: the Edge Functions' and cron's only.
   "sms.idempotency_keys": [],
+  // The webhook's record of what it answered each inbound MessageSid with.
+  "sms.inbound_answers": [],
   // Hourly counters behind the daily quota, kept by a trigger: nobody but the owner touches them.
   "sms.quota_usage": [],
   "sms.retry_queue": [],
@@ -68,6 +70,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.fail_retry(uuid, text, text, timestamptz, integer, boolean, boolean)",
   "sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)",
   "sms.invoke_process_retries()",
+  "sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)",
   "sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)",
   "sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)",
   "sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)",
