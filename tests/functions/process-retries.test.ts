@@ -712,6 +712,33 @@ Deno.test("process-retries: opted out while waiting → never texted; quiet hour
   }
 });
 
+Deno.test("process-retries: a business without a help contact → its held rows are cancelled, never texted", async () => {
+  const sql = db();
+  const tenant = await makeTenant(sql, "no help contact", [{ timeZone: dayZone() }]);
+  try {
+    await withCronPaused(sql, async () => {
+      const tag = `help ${crypto.randomUUID()}`;
+      const [row] = await enqueue(sql, tenant, 1, { tag });
+      // The owner removed the contact after the message was queued.
+      await sql`update public.businesses set sms_help_contact = null
+                 where id = ${tenant.businessId}`;
+      const r = await invoke(ENDPOINT);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const [state] = await rowStates(sql, tenant.businessId);
+      assert.deepEqual([state.status, state.last_error, state.log_status], [
+        "cancelled",
+        "help_contact_missing",
+        "canceled",
+      ]);
+      const byBody = messagesByBody(await sandboxMessages(), [row.body]);
+      assert.equal(byBody.size, 0, "nothing was texted");
+    });
+  } finally {
+    await forget(tenant);
+    await sql.end();
+  }
+});
+
 Deno.test("process-retries: runs stop starting sends at their budget and hand back what they did not start", async () => {
   const sql = db();
   const tenant = await makeTenant(
