@@ -5,7 +5,9 @@
  *   only forward, and apply what an `ErrorCode` means (opt-out, phone status, business alert,
  *   filtered content) in the same transaction.
  * - Inbound replies are classified (opt-out, opt-in, help, other) and applied by
- *   `sms.record_inbound_message`; the answer is a confirmation, the help text, or nothing.
+ *   `sms.record_inbound_message`; the answer is a confirmation, the help text, or nothing
+ *   (`sms.record_inbound_answer`: never to a redelivery or to a keyword Twilio answers, and one
+ *   opt-out confirmation per window).
  *
  * Clients come in through {@link FunctionDeps}, so tests can build a handler of their own.
  *
