@@ -156,8 +156,11 @@ export interface InboundDecision {
   kind: KeywordClass;
   /** The keyword or phrase that decided (for the consent evidence); `null` for `other`. */
   keyword: string | null;
-  /** `exact` keyword, a revocation word or phrase `contains`ed, or Twilio's `OptOutType`. */
-  via: "exact" | "contains" | "twilio" | null;
+  /**
+   * `exact` keyword, a misspelt opt-out keyword (`fuzzy`), a revocation word or phrase
+   * `contains`ed, or Twilio's `OptOutType`.
+   */
+  via: "exact" | "fuzzy" | "contains" | "twilio" | null;
   /** Twilio's Advanced Opt-Out already matched and answered the keyword: we must stay silent. */
   twilioHandled: boolean;
 }
