@@ -465,6 +465,9 @@ export function isMisspelling(word: string): string | null {
   return null;
 }
 
+/** Words that may surround a misspelt keyword without making it a sentence. */
+const POLITENESS = new Set(["please", "pls", "plz", "now", "thanks", "thank", "you", "thx", "ok"]);
+
 function containsPhrase(normalized: string, phrase: string): boolean {
   return ` ${normalized} `.includes(` ${phrase} `);
 }
@@ -492,8 +495,10 @@ export function classifyReply(text: string): KeywordMatch {
     if (EXACT_OPT_IN.has(candidate)) return { kind: "opt_in", matched: candidate, via: "exact" };
     if (EXACT_HELP.has(candidate)) return { kind: "help", matched: candidate, via: "exact" };
   }
-  if (!unique.includes(" ")) {
-    const keyword = isMisspelling(unique);
+  // A misspelt keyword sent alone, or with only politeness around it ("pls stpo", "stpo now").
+  const core = [...new Set(words.filter((w) => !POLITENESS.has(w)))];
+  if (core.length === 1) {
+    const keyword = isMisspelling(core[0]);
     if (keyword) return { kind: "opt_out", matched: keyword, via: "fuzzy" };
   }
 
