@@ -180,14 +180,11 @@ const REVOCATION_PHRASES = [
   "remove us",
   "remove my number",
   "remove this number",
-  "please remove",
   "take me off",
   "take us off",
   "take my number off",
   "take this number off",
   "off your list",
-  "off the list",
-  "off this list",
   "off your mailing list",
   "off your texting list",
   "delete me",
@@ -213,7 +210,6 @@ const REVOCATION_PHRASES = [
   "this is spam",
   "keep texting me",
   "keep messaging me",
-  "keep sending me",
   // Spanish.
   "dar de baja",
   "darme de baja",
@@ -251,7 +247,7 @@ const REVOCATION_PHRASES = [
 // Message nouns in English, Spanish and French, used by the patterns below.
 const MESSAGES = String
   .raw`(?:texts?|txts?|text messages?|messages?|msgs?|sms|smss|spam|promos?|promotions?|offers|ads|deals|marketing|notifications?|alerts?|reminders?|updates|mensajes?|textos?|msjs?|mensajitos|publicidad|promociones|courriels|textos)`;
-const NEG = String.raw`(?:do not|dont|don t|never|no longer|no need to|pls dont|please dont)`;
+const NEG = String.raw`(?:do not|dont|don t|never|no longer)`;
 
 // Sentences: "please don't message me again", "I no longer want these", "no more texts",
 // "don't send me these", "no me manden más mensajes", "je ne veux plus recevoir de messages".
@@ -260,7 +256,7 @@ const NEG = String.raw`(?:do not|dont|don t|never|no longer|no need to|pls dont|
 // which keeps the first request of a cold instance as fast as before.
 const PATTERNS: readonly (readonly [triggers: readonly string[], source: string])[] = [
   [
-    ["not ", "dont", "don t", "never", "no longer", "no need"],
+    ["not ", "dont", "don t", "never", "no longer"],
     String.raw`\b${NEG} (?:ever )?(?:text|txt|message|msg|sms|contact|spam)(?:ing)? (?:me|us)\b`,
   ],
   [["bother"], String.raw`\b${NEG} (?:ever )?bother(?:ing)? (?:me|us)\b`],

@@ -308,6 +308,10 @@ const ORDINARY: string[] = [
   "Nobody answered the phone",
   "Happy holidays!",
   "ok thx",
+  "Please remove the mushrooms from my order",
+  "keep sending me updates, love them",
+  "no need to text me back",
+  "Is the blue one off the list?",
   // Spanish.
   "¿A qué hora abren?",
   "Gracias, nos vemos mañana",
