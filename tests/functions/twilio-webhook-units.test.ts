@@ -347,12 +347,33 @@ Deno.test("decideInbound: the common classifier, FCC phrases included, and Twili
     twilioHandled: true,
   });
   // A custom Twilio keyword we do not know is still honoured.
-  assert.deepEqual(d("ARRET", "STOP"), {
+  assert.deepEqual(d("OPTOUTALL", "STOP"), {
     kind: "opt_out",
     keyword: "stop",
     via: "twilio",
     twilioHandled: true,
   });
+  // AWS's French ARRET is one of ours now: our match is kept, Twilio's handling noted.
+  assert.deepEqual(d("ARRET", "STOP"), {
+    kind: "opt_out",
+    keyword: "arret",
+    via: "exact",
+    twilioHandled: true,
+  });
+  // Revocation by any reasonable means: misspellings, sentences, Spanish and French.
+  assert.deepEqual(d("STPO"), {
+    kind: "opt_out",
+    keyword: "stop",
+    via: "fuzzy",
+    twilioHandled: false,
+  });
+  assert.equal(d("please don't message me again").via, "contains");
+  assert.equal(d("take me off your list").kind, "opt_out");
+  assert.equal(d("PARAR").kind, "opt_out");
+  assert.equal(d("Désabonner").kind, "opt_out");
+  assert.equal(d("see you at the end of the week").kind, "other");
+  // Twilio's own START on a reply we read as a revocation: the revocation wins.
+  assert.equal(d("stpo", "START").kind, "opt_out");
   assert.equal(d("AIDE", "HELP").kind, "help");
   // An opt-out on our side wins over anything Twilio says.
   assert.equal(d("stop it", "HELP").kind, "opt_out");

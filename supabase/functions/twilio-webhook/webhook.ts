@@ -196,8 +196,11 @@ export interface InboundDecision {
   kind: KeywordClass;
   /** The keyword or phrase that decided (for the consent evidence); `null` for `other`. */
   keyword: string | null;
-  /** `exact` keyword, a revocation word or phrase `contains`ed, or Twilio's `OptOutType`. */
-  via: "exact" | "contains" | "twilio" | null;
+  /**
+   * `exact` keyword, a misspelt opt-out keyword (`fuzzy`), a revocation word or phrase
+   * `contains`ed, or Twilio's `OptOutType`.
+   */
+  via: "exact" | "fuzzy" | "contains" | "twilio" | null;
   /**
    * Twilio already answered the keyword (Advanced Opt-Out set `OptOutType`, or its opt-out
    * handling is on and the reply is one of its default keywords): we must stay silent.
