@@ -194,6 +194,9 @@ export function functionEnv(
     TWILIO_PHONE_NUMBER: info.twilio.phoneNumber,
     TWILIO_API_BASE_URL: info.sandboxUrl,
     TWILIO_WEBHOOK_URL: info.twilio.webhookUrl,
+    // The sandbox does not answer STOP/START/HELP itself (Twilio's default handling); its
+    // Advanced Opt-Out simulation sends OptOutType, which the webhook honours either way.
+    TWILIO_OPT_OUT_HANDLING: "off",
     PROCESS_RETRIES_SECRET: info.processRetriesSecret,
   };
   // Deno itself must find its module cache (it would look under HOME), and must not install

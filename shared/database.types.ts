@@ -640,6 +640,31 @@ export type Database = {
         };
         Relationships: [];
       };
+      inbound_answers: {
+        Row: {
+          answered_by: string | null;
+          from_phone: string;
+          kind: string;
+          message_sid: string;
+          received_at: string;
+        };
+        ComputedFields: never;
+        Insert: {
+          answered_by?: string | null;
+          from_phone: string;
+          kind: string;
+          message_sid: string;
+          received_at?: string;
+        };
+        Update: {
+          answered_by?: string | null;
+          from_phone?: string;
+          kind?: string;
+          message_sid?: string;
+          received_at?: string;
+        };
+        Relationships: [];
+      };
       quota_usage: {
         Row: {
           business_id: string;
@@ -1094,6 +1119,19 @@ export type Database = {
         };
         Returns: (string)[];
       };
+      record_inbound_answer: {
+        Args: {
+          p_changed?: boolean;
+          p_confirmation_window?: string;
+          p_from: string;
+          p_kind: string;
+          p_message_sid: string;
+          p_received_at?: string;
+          p_twilio_answered?: boolean;
+          p_wants_reply: boolean;
+        };
+        Returns: boolean;
+      };
       record_inbound_message: {
         Args: {
           p_body: string;
@@ -1223,6 +1261,7 @@ export type Database = {
         Returns: {
           consent_status: string;
           customer_id: string;
+          help_contact: string;
           lease_held: boolean;
           log_created_at: string;
           log_status: string;
@@ -1241,6 +1280,7 @@ export type Database = {
           business_id: string;
           customer_id: string;
           fingerprint: string;
+          help_contact: string;
           phone: string;
           phone_status: string;
           recent_sends: (string)[];

@@ -9,9 +9,12 @@ values
    '{"provider": "email"}', '{"name": "Ben Bay"}', now())
 on conflict (id) do nothing;
 
-insert into public.businesses (id, name, time_zone) values
-  ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'Acme Plumbing', 'America/New_York'),
-  ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'Bay Dental', 'America/Los_Angeles')
+-- Each with the help contact a business needs to send SMS (named in the answer to HELP).
+insert into public.businesses (id, name, time_zone, sms_help_contact) values
+  ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'Acme Plumbing', 'America/New_York',
+   'help@acme.test'),
+  ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'Bay Dental', 'America/Los_Angeles',
+   '(415) 555-0100')
 on conflict (id) do nothing;
 
 insert into public.business_members (business_id, user_id, role) values

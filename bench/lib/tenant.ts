@@ -43,6 +43,9 @@ export async function scratchTenant(
   const userId = crypto.randomUUID();
   const email = `bench-${userId.slice(0, 8)}@bench.test`;
   await sql`insert into public.businesses (id, name) values (${businessId}, ${`bench: ${label}`})`;
+  // A business sends SMS only with a help contact (send-sms: help_contact_missing).
+  await sql`update public.businesses set sms_help_contact = 'help@bench.test'
+             where id = ${businessId}`;
   // The per-business daily quota (1,000 by default) would stop a benchmark half-way.
   const [{ quota }] = await sql<{ quota: boolean }[]>`
     select exists (select 1 from information_schema.columns

@@ -24,6 +24,8 @@ export const ERROR_STATUS = Object.freeze(
     opted_out: 409,
     // The key was used for another request, or its first request is still running.
     idempotency_conflict: 409,
+    // The business has no help contact (businesses.sms_help_contact): CTIA's HELP answer needs one.
+    help_contact_missing: 409,
     invalid_phone: 422,
     message_too_long: 422,
     provider_rejected: 422,

@@ -126,6 +126,10 @@ const RPC_REFUSALS: Record<string, { code: SmsErrorCode; message: string }> = {
   customer_not_found: { code: "customer_not_found", message: "Customer not found" },
   opted_out: { code: "opted_out", message: "The customer has opted out of SMS" },
   no_consent: { code: "no_consent", message: "The customer has not consented to SMS" },
+  help_contact_missing: {
+    code: "help_contact_missing",
+    message: "This business has no SMS help contact; add one before sending SMS",
+  },
   quota_exceeded: {
     code: "quota_exceeded",
     message: "This business has reached its daily SMS limit; try again later",

@@ -65,8 +65,20 @@ comment on column public.businesses.time_zone is 'IANA zone used when a customer
 alter table public.businesses
   add column if not exists sms_daily_quota integer
     check (sms_daily_quota is null or sms_daily_quota >= 0),
+  -- A phone number, an email address or a web address, in GSM-7 characters and short enough to
+  -- go whole into the one-segment answer to HELP (twilio-webhook replies.ts): a business without
+  -- one cannot send SMS (send-sms: help_contact_missing).
   add column if not exists sms_help_contact text
-    check (char_length(sms_help_contact) between 1 and 60),
+    constraint businesses_sms_help_contact_check check (
+      char_length(sms_help_contact) between 3 and 60
+      and (
+        -- email
+        sms_help_contact ~ '^[A-Za-z0-9.!#$%&''*+/=?_-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$'
+        -- web address (scheme optional)
+        or sms_help_contact ~* '^(https?://)?[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]{1,5})?(/[A-Za-z0-9._%/?=&#+:@!$,;*()-]*)?$'
+        -- phone: digits with the usual separators, 7 to 15 digits
+        or (sms_help_contact ~ '^\+?[0-9(][0-9 ().-]*[0-9]$'
+            and char_length(regexp_replace(sms_help_contact, '[^0-9]', '', 'g')) between 7 and 15))),
   add column if not exists sms_sender_alert text,
   add column if not exists sms_sender_alert_code integer,
   add column if not exists sms_sender_alert_at timestamptz;

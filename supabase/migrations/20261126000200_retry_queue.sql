@@ -684,7 +684,8 @@ returns table (
   log_to_phone text,
   log_twilio_sid text,
   log_created_at timestamptz,
-  recent_sends timestamptz[]
+  recent_sends timestamptz[],
+  help_contact text
 )
 language plpgsql
 security definer
@@ -730,9 +731,12 @@ begin
   log_to_phone := v_log.to_phone;
   log_twilio_sid := v_log.provider_message_id ->> 'twilio_sid';
   log_created_at := v_log.created_at;
-  -- The frequency cap's one definition (send path migration): per business and number.
+  -- The frequency cap's one definition (above): per business and number.
   recent_sends := sms.recent_sends(v_customer.business_id, v_customer.phone, v_since,
                                    v_row.send_log_id);
+  -- Without a help contact the business may not send (the row is cancelled).
+  select b.sms_help_contact into help_contact from public.businesses b
+   where b.id = v_row.business_id;
   return next;
 end
 $$;

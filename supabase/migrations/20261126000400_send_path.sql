@@ -279,7 +279,8 @@ $$;
 
 -- The customer as send-sms decides on them, for a member of their business (p_acting_user); no
 -- row for a customer of another business, exactly as for a missing one. Reads without locks:
--- start_send re-checks the fingerprint under them.
+-- start_send re-checks the fingerprint under them. help_contact is the business's: null means it
+-- may not send SMS (help_contact_missing).
 create function sms.send_context(
   p_customer_id uuid,
   p_acting_user uuid,
@@ -294,7 +295,8 @@ returns table (
   time_zone text,
   us_state text,
   recent_sends timestamptz[],
-  fingerprint text
+  fingerprint text,
+  help_contact text
 )
 language plpgsql
 stable
@@ -320,12 +322,15 @@ begin
   recent_sends := sms.recent_sends(v_customer.business_id, v_customer.phone, p_since);
   fingerprint := sms.send_fingerprint(v_customer.phone, v_customer.time_zone,
                                       v_customer.us_state, recent_sends);
+  select b.sms_help_contact into help_contact from public.businesses b
+   where b.id = v_customer.business_id;
   return next;
 end
 $$;
 
 -- Writes the outcome send-sms decided for a new message, in one statement:
 -- * membership of p_acting_user;
+-- * the business's help contact (help_contact_missing without one: CTIA's HELP needs it);
 -- * the number's send lock (shared with process-retries), then the fingerprint of what the
 --   decision read: a different one raises send_context_changed (another send to this number went
 --   out, or the customer's number or zone changed) and the caller decides again;
@@ -333,7 +338,8 @@ $$;
 --   under a share lock); otherwise the deferred log and its retry row (enqueue_retry);
 -- * last, the business's daily quota, counting the new log (reserve_quota): its lock is held
 --   from there to the commit only, so a busy business's sends wait on each other for that long.
--- Errors as create_send_log and enqueue_retry, plus quota_exceeded (nothing written).
+-- Errors as create_send_log and enqueue_retry, plus help_contact_missing and quota_exceeded
+-- (nothing written).
 create function sms.start_send(
   p_customer_id uuid,
   p_acting_user uuid,
@@ -363,6 +369,11 @@ begin
   if p_acting_user is not null and not sms.is_member(v_customer.business_id, p_acting_user) then
     raise exception 'customer_not_found'
       using errcode = 'P0002', detail = 'the acting user is not a member of this business';
+  end if;
+  if not exists (select 1 from public.businesses b
+                  where b.id = v_customer.business_id and b.sms_help_contact is not null) then
+    raise exception 'help_contact_missing' using errcode = 'P0001',
+      detail = 'the business has no SMS help contact (businesses.sms_help_contact)';
   end if;
   perform sms.lock_number_send(v_customer.business_id, v_customer.phone, v_customer.id);
   -- Read again after the lock: the row above may predate a change committed while we waited (a

@@ -7,17 +7,21 @@
 -- * opt-out (STOP, "stop texting me"...): the number is opted out in every business that has a
 --   customer with it (one keyword consent event per business; every record follows) and, for
 --   records created later, in every business (sms.number_consent); their pending retries are
---   cancelled. A wrongly
---   honoured opt-out costs one START, a missed one is a violation per message.
+--   cancelled. A wrongly honoured opt-out costs one START, a missed one is a violation per
+--   message.
 -- * opt-in (START, YES, UNSTOP): re-opts-in the number only in the businesses whose latest
---   opt-out of it came from the handset (a keyword, or Twilio's 21610 which a STOP to Twilio caused). Opt-outs a business
---   recorded itself (api, import) stand: a keyword to a shared number cannot overrule them.
+--   opt-out of it came from the handset (a keyword, or Twilio's 21610 which a STOP to Twilio
+--   caused). Opt-outs a business recorded itself (api, import) stand: a keyword to a shared
+--   number cannot overrule them.
 -- * help and free text concern the business that last texted that phone (the conversation the
 --   recipient is answering); when none ever did, every business with that customer.
 --
 -- Each reply is stored once per business it concerns (sms_inbound_messages), which is both the
 -- business's inbox (members read their own rows) and the webhook's idempotency record: a repeated
--- delivery of the same MessageSid changes nothing. The business's help contact, named in the
+-- delivery of the same MessageSid changes nothing. sms.record_inbound_answer() then says whether
+-- the webhook answers with a text (sms.inbound_answers, one row per MessageSid): never to a
+-- redelivery, never when Twilio's opt-out handling answered, and one opt-out confirmation per
+-- window to a number that was already opted out. The business's help contact, named in the
 -- answer to HELP, is businesses.sms_help_contact (base schema).
 
 -- =================================================================================================
@@ -233,9 +237,103 @@ comment on function sms.record_inbound_message(text, text, text, text, text, tex
   'Records an inbound SMS reply once per business it concerns and applies STOP/START (twilio-webhook).';
 
 -- =================================================================================================
+-- Answers: one confirmation per opt-out
+-- =================================================================================================
+
+-- Every inbound MessageSid the webhook answered, known sender or not, and whether its answer
+-- carried a text (ours) or Twilio's opt-out handling answered the keyword itself. It is what
+-- makes a redelivered webhook an empty answer, and what tells whether a STOP that changed nothing
+-- (the number was already opted out) comes within the confirmation window of an earlier
+-- confirmation to that number.
+create table sms.inbound_answers (
+  message_sid text primary key check (char_length(message_sid) between 2 and 64),
+  from_phone text not null check (char_length(from_phone) between 1 and 64),
+  kind text not null check (kind in ('opt_out', 'opt_in', 'help', 'other')),
+  -- Who answered with a text: 'app' (our TwiML), 'twilio' (its opt-out handling), or nobody.
+  answered_by text check (answered_by in ('app', 'twilio')),
+  received_at timestamptz not null default now()
+);
+comment on table sms.inbound_answers is
+  'Inbound replies answered by twilio-webhook, once per MessageSid; written only by '
+  'record_inbound_answer().';
+
+-- The last confirmation of an opt-out to a number.
+create index inbound_answers_confirmations_idx on sms.inbound_answers (from_phone, received_at desc)
+  where kind = 'opt_out' and answered_by is not null;
+
+alter table sms.inbound_answers enable row level security;
+grant select on sms.inbound_answers to service_role;
+
+-- Decides whether the webhook answers an inbound reply with its text, and records it, once per
+-- MessageSid (call it in the transaction of record_inbound_message, after it):
+-- * a MessageSid already answered (Twilio redelivered the webhook): false;
+-- * p_twilio_answered (Twilio's opt-out handling answered the keyword): false, recorded as
+--   Twilio's answer;
+-- * p_wants_reply false (free text): false;
+-- * an opt-out that changed nothing (p_changed false: the number was already opted out, or no
+--   business knows it) when the number had a confirmation, ours or Twilio's, within
+--   p_confirmation_window: false (no second confirmation);
+-- * otherwise true: the caller answers with its text.
+create function sms.record_inbound_answer(
+  p_message_sid text,
+  p_from text,
+  p_kind text,
+  p_wants_reply boolean,
+  p_twilio_answered boolean default false,
+  p_changed boolean default true,
+  p_confirmation_window interval default interval '24 hours',
+  p_received_at timestamptz default null
+)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_at timestamptz := coalesce(p_received_at, now());
+  v_reply boolean := coalesce(p_wants_reply, false) and not coalesce(p_twilio_answered, false);
+  v_inserted integer;
+begin
+  if p_message_sid is null or char_length(p_message_sid) not between 2 and 64 then
+    raise exception 'a message sid is required' using errcode = '22023';
+  end if;
+  if coalesce(p_from, '') = '' then
+    raise exception 'from is required' using errcode = '22023';
+  end if;
+  if p_kind is null or p_kind not in ('opt_out', 'opt_in', 'help', 'other') then
+    raise exception 'p_kind must be opt_out, opt_in, help or other' using errcode = '22023';
+  end if;
+  -- Two replies from one handset at once: the second sees the first's confirmation.
+  perform pg_advisory_xact_lock(hashtextextended('sms_inbound_answer:' || left(p_from, 64), 0));
+
+  if v_reply and p_kind = 'opt_out' and not coalesce(p_changed, true)
+     and coalesce(p_confirmation_window, interval '0') > interval '0' then
+    v_reply := not exists (
+      select 1 from sms.inbound_answers a
+       where a.from_phone = left(p_from, 64) and a.kind = 'opt_out'
+         and a.answered_by is not null
+         and a.received_at > v_at - p_confirmation_window);
+  end if;
+
+  insert into sms.inbound_answers (message_sid, from_phone, kind, answered_by, received_at)
+  values (p_message_sid, left(p_from, 64), p_kind,
+          case when v_reply then 'app'
+               when coalesce(p_twilio_answered, false) then 'twilio' end, v_at)
+  on conflict (message_sid) do nothing;
+  get diagnostics v_inserted = row_count;
+  return v_inserted = 1 and v_reply;
+end
+$$;
+comment on function sms.record_inbound_answer(text, text, text, boolean, boolean, boolean,
+  interval, timestamptz) is
+  'Whether twilio-webhook answers an inbound reply with its text: once per MessageSid, one '
+  'opt-out confirmation per window (twilio-webhook).';
+
+-- =================================================================================================
 -- Grants (everything else here is its owner's)
 -- =================================================================================================
 
 grant execute on function
-  sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)
+  sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz),
+  sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)
   to service_role;

@@ -15,7 +15,9 @@ export interface ScratchTenant {
 export async function scratchTenant(sql: postgres.Sql, label: string): Promise<ScratchTenant> {
   const businessId = crypto.randomUUID();
   const customerId = crypto.randomUUID();
-  await sql`insert into public.businesses (id, name) values (${businessId}, ${`test ${label}`})`;
+  await sql`
+    insert into public.businesses (id, name, sms_help_contact)
+    values (${businessId}, ${`test ${label}`}, 'help@test.test')`;
   await sql`
     insert into public.customers (id, business_id, name, phone, phone_status, sms_consent_status,
                                   sms_consent_at)

@@ -34,6 +34,24 @@ Deno.test("decideRetry: a sid on the log means it already went out: complete, ne
   assert.deepEqual(d, { action: "complete", reason: "already_sent", sid: "SMabc" });
 });
 
+Deno.test("decideRetry: a business without a help contact → cancel (help_contact_missing)", () => {
+  assert.deepEqual(decideRetry({ ...NY_FACTS, helpContactMissing: true }, NOON_NY), {
+    action: "cancel",
+    reason: "help_contact_missing",
+  });
+  // Even outside the window: it is cancelled, not held for later.
+  assert.deepEqual(
+    decideRetry({ ...NY_FACTS, helpContactMissing: true }, new Date("2026-07-01T06:00:00Z")),
+    { action: "cancel", reason: "help_contact_missing" },
+  );
+  // Already sent stays already sent.
+  assert.equal(
+    decideRetry({ ...NY_FACTS, helpContactMissing: true, logTwilioSid: "SMabc" }, NOON_NY).action,
+    "complete",
+  );
+  assert.equal(decideRetry({ ...NY_FACTS, helpContactMissing: false }, NOON_NY).action, "send");
+});
+
 Deno.test("decideRetry: consent gone or phone unusable → cancel", () => {
   const cases: [Partial<RetrySendFacts>, string][] = [
     [{ consentStatus: "opted_out" }, "opted_out"],

@@ -101,7 +101,9 @@ async function makeTenant(
   customers: { timeZone: string; phone?: string; consent?: string }[],
 ): Promise<Tenant> {
   const businessId = crypto.randomUUID();
-  await sql`insert into public.businesses (id, name) values (${businessId}, ${`pr ${label}`})`;
+  await sql`
+    insert into public.businesses (id, name, sms_help_contact)
+    values (${businessId}, ${`pr ${label}`}, 'help@pr.test')`;
   const out: Customer[] = [];
   for (const c of customers) {
     const id = crypto.randomUUID();
@@ -703,6 +705,33 @@ Deno.test("process-retries: opted out while waiting → never texted; quiet hour
       assert.equal(states.get(normal.retryId)!.status, "completed");
       const byBody = messagesByBody(await sandboxMessages(), rows.map((x) => x.body));
       assert.deepEqual([...byBody.keys()], [normal.body], "only the normal row was texted");
+    });
+  } finally {
+    await forget(tenant);
+    await sql.end();
+  }
+});
+
+Deno.test("process-retries: a business without a help contact → its held rows are cancelled, never texted", async () => {
+  const sql = db();
+  const tenant = await makeTenant(sql, "no help contact", [{ timeZone: dayZone() }]);
+  try {
+    await withCronPaused(sql, async () => {
+      const tag = `help ${crypto.randomUUID()}`;
+      const [row] = await enqueue(sql, tenant, 1, { tag });
+      // The owner removed the contact after the message was queued.
+      await sql`update public.businesses set sms_help_contact = null
+                 where id = ${tenant.businessId}`;
+      const r = await invoke(ENDPOINT);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const [state] = await rowStates(sql, tenant.businessId);
+      assert.deepEqual([state.status, state.last_error, state.log_status], [
+        "cancelled",
+        "help_contact_missing",
+        "canceled",
+      ]);
+      const byBody = messagesByBody(await sandboxMessages(), [row.body]);
+      assert.equal(byBody.size, 0, "nothing was texted");
     });
   } finally {
     await forget(tenant);

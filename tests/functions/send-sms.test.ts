@@ -198,6 +198,60 @@ test("refusals write nothing: 400, 401, 404, 409, 422", async (sql) => {
   assert.equal((await sandbox.messages(ok.phone!)).length, 0);
 });
 
+test("409 help_contact_missing: a business without a help contact writes nothing", async (sql) => {
+  // A business of its own (no help contact), with the seeded Acme owner as a member.
+  const businessId = crypto.randomUUID();
+  await sql`insert into public.businesses (id, name) values (${businessId}, 'No Contact Co')`;
+  try {
+    await sql`insert into public.business_members (business_id, user_id, role)
+              values (${businessId}, ${acme.users[0].id}, 'owner')`;
+    const c = await createCustomer(sql, { businessId });
+    const scoped = async () => {
+      const [row] = await sql<{ n: string }[]>`
+        select concat_ws(',',
+          (select count(*) from public.send_logs where business_id = ${businessId}),
+          (select count(*) from sms.retry_queue where business_id = ${businessId}),
+          (select count(*) from sms.idempotency_keys where business_id = ${businessId}),
+          (select count(*) from sms.quota_usage where business_id = ${businessId})) as n`;
+      return row.n;
+    };
+    const before = await scoped();
+    const sentBefore = (await sandbox.messages(c.phone!)).length;
+    for (
+      const body of [{ customerId: c.id, body: "Hi" }, {
+        customerId: c.id,
+        body: "Hi",
+        idempotencyKey: "help-contact-1",
+      }]
+    ) {
+      const r = await invoke(body);
+      assert.equal(r.status, 409, JSON.stringify(r.json));
+      assert.equal(errorCode(r), "help_contact_missing");
+      assert.ok(errorBodySchema.safeParse(r.json).success, JSON.stringify(r.json));
+    }
+    assert.equal(await scoped(), before, "nothing written");
+    assert.equal((await sandbox.messages(c.phone!)).length, sentBefore, "nothing sent");
+
+    // The check constraint takes a phone, an email or a URL, and nothing else.
+    for (const bad of ["reply here", "x", "call us!", "help@", "12345"]) {
+      await assert.rejects(
+        sql`update public.businesses set sms_help_contact = ${bad} where id = ${businessId}`,
+        /businesses_sms_help_contact_check/,
+        bad,
+      );
+    }
+    for (
+      const good of ["+1 (212) 555-0100", "help@nocontact.test", "https://nocontact.test/help"]
+    ) {
+      await sql`update public.businesses set sms_help_contact = ${good} where id = ${businessId}`;
+    }
+    const ok = await invoke({ customerId: c.id, body: "Hi" });
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  } finally {
+    await sql`delete from public.businesses where id = ${businessId}`;
+  }
+});
+
 test("message_too_long names the segments and the characters that forced UCS-2", async () => {
   const r = await invoke({
     customerId: crypto.randomUUID(),

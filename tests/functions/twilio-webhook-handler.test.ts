@@ -116,3 +116,57 @@ Deno.test("logs carry no message body, no full phone number, no token", async ()
     await sql.end();
   }
 });
+
+Deno.test("with Twilio's opt-out handling on (the default) the webhook adds no reply to its keywords", async () => {
+  const info = stack();
+  const sql = createDb(info.dbUrl, { max: 1 });
+  const phone = newPhone();
+  try {
+    // No TWILIO_OPT_OUT_HANDLING: on. Twilio's default filtering sends no OptOutType.
+    const env = {
+      TWILIO_AUTH_TOKEN: TOKEN,
+      TWILIO_WEBHOOK_URL: PUBLIC_URL,
+      TWILIO_PHONE_NUMBER: info.twilio.phoneNumber,
+    };
+    const serve = serveFunction("twilio-webhook", createWebhookHandler(deps(env, sql)), {
+      logSink: () => {},
+    });
+    const [{ id: customerId }] = await sql<{ id: string }[]>`
+      insert into public.customers (business_id, name, phone, phone_status, sms_consent_status,
+                                    sms_consent_at, time_zone, us_state)
+      values (${info.seed.businesses[0].id}, 'Handling On', ${phone}, 'valid', 'opted_in', now(),
+              'America/New_York', 'NY')
+      returning id`;
+    const reply = async (body: string) => {
+      const res = await serve(signedRequest(inboundParams(phone, body)));
+      assert.equal(res.status, 200);
+      const m = /<Message>([^<]*)<\/Message>/.exec(await res.text());
+      return m ? m[1] : null;
+    };
+    const consent = async () =>
+      (await sql<{ s: string }[]>`
+        select sms_consent_status as s from public.customers where id = ${customerId}`)[0].s;
+    assert.equal(await reply("STOP"), null, "Twilio confirmed it");
+    assert.equal(await consent(), "opted_out", "and it is applied");
+    assert.equal(await reply("Start"), null);
+    assert.equal(await consent(), "opted_in");
+    assert.equal(await reply("HELP"), null);
+    assert.equal(await reply("info"), null);
+    // A revocation Twilio does not match is ours to confirm.
+    assert.match(await reply("please stop texting me") ?? "", /You are unsubscribed/);
+    assert.equal(await consent(), "opted_out");
+    // Off: ours again.
+    const off = serveFunction(
+      "twilio-webhook",
+      createWebhookHandler(deps({ ...env, TWILIO_OPT_OUT_HANDLING: "off" }, sql)),
+      { logSink: () => {} },
+    );
+    const res = await off(signedRequest(inboundParams(phone, "HELP")));
+    assert.match(await res.text(), /<Message>[^<]*For help contact help@acme\.test/);
+  } finally {
+    await sql`delete from sms.inbound_answers where from_phone = ${phone}`;
+    await sql`delete from public.sms_inbound_messages where from_phone = ${phone}`;
+    await sql`delete from public.customers where phone = ${phone}`;
+    await sql.end();
+  }
+});

@@ -83,6 +83,7 @@ async function withHandset(
     const b = await newCustomer(sql, bay.id, { phone });
     await fn({ sql, phone, acmeId: a.id, bayId: b.id });
   } finally {
+    await sql`delete from sms.inbound_answers where from_phone = ${phone}`;
     await sql`delete from public.sms_inbound_messages where from_phone = ${phone}`;
     await sql`delete from public.send_logs where to_phone = ${phone}`;
     await sql`delete from public.customers where phone = ${phone}`;
@@ -235,18 +236,49 @@ Deno.test("with Twilio's Advanced Opt-Out the keyword is applied and answered wi
   });
 });
 
-Deno.test("a re-delivered reply is applied once and answered the same", async () => {
+Deno.test("a re-delivered STOP is applied once and sends one confirmation in total", async () => {
   await withHandset(async ({ sql, phone, acmeId }) => {
     const params = inboundParams(phone, "STOP");
     const first = await postForm(params, { idempotencyToken: "inbound-1" });
     const again = await postForm(params, { idempotencyToken: "inbound-1" });
     assert.equal(first.status, 200);
     assert.equal(again.status, 200);
-    assert.equal(again.text, first.text);
+    assert.match(first.text, /<Message>[^<]*You are unsubscribed/, "the first is confirmed");
+    assert.equal(again.text, EMPTY_TWIML, "the redelivery is answered with nothing");
+    // Also for a number no business knows (nothing is stored for it in any inbox).
+    const stranger = inboundParams(newPhone(), "STOP");
+    assert.match((await postForm(stranger)).text, /You are unsubscribed/);
+    assert.equal((await postForm(stranger)).text, EMPTY_TWIML);
     const [row] = await sql<{ n: number }[]>`
       select count(*)::int as n from public.sms_consent_events
        where message_sid = ${params.MessageSid} and customer_id = ${acmeId}`;
     assert.equal(row.n, 1, "one consent event");
+  });
+});
+
+Deno.test("a STOP from an already opted-out number within the window gets no second confirmation", async () => {
+  await withHandset(async ({ sql, phone, acmeId, bayId }) => {
+    const first = await inbound(phone, "STOP");
+    assert.match(messageOf(first) ?? "", /You are unsubscribed/);
+    // Again, as a keyword and as a phrase: already opted out, confirmed minutes ago.
+    const again = await inbound(phone, "STOP");
+    assert.equal(messageOf(again), null);
+    assert.equal(messageOf(await inbound(phone, "please stop texting me")), null);
+    assert.deepEqual(await consentOf(sql, [acmeId, bayId]), ["opted_out", "opted_out"]);
+    const [row] = await sql<{ n: number }[]>`
+      select count(*)::int as n from public.sms_inbound_messages
+       where message_sid = ${again.messageSid}`;
+    assert.equal(row.n, 2, "still recorded in both inboxes");
+    // START, then STOP again: a new opt-out, confirmed.
+    assert.match(messageOf(await inbound(phone, "START")) ?? "", /You are resubscribed/);
+    assert.match(messageOf(await inbound(phone, "stop")) ?? "", /You are unsubscribed/);
+    // HELP is always answered, with the contact.
+    assert.match(messageOf(await inbound(phone, "HELP")) ?? "", /For help contact /);
+    // Outside the window (the earlier confirmations moved back 25 hours): confirmed again.
+    await sql`update sms.inbound_answers set received_at = received_at - interval '25 hours'
+               where from_phone = ${phone}`;
+    assert.match(messageOf(await inbound(phone, "STOP")) ?? "", /You are unsubscribed/);
+    assert.equal(messageOf(await inbound(phone, "STOP")), null);
   });
 });
 

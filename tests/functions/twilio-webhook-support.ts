@@ -151,7 +151,9 @@ export function inboundParams(from: string, body: string, extra: Record<string, 
 /** A business of the test's own, removed (with everything in it) by `drop()`. */
 export async function scratchBusiness(sql: postgres.Sql, label: string) {
   const id = crypto.randomUUID();
-  await sql`insert into public.businesses (id, name) values (${id}, ${`Test ${label}`})`;
+  await sql`
+    insert into public.businesses (id, name, sms_help_contact)
+    values (${id}, ${`Test ${label}`}, 'help@test.test')`;
   return { id, drop: () => sql`delete from public.businesses where id = ${id}`.then(() => {}) };
 }
 

@@ -16,6 +16,7 @@ import {
   paramsFromJson,
   publicWebhookUrl,
   statusEventArgs,
+  twilioDefaultKeyword,
   twiml,
   webhookConfigFromEnv,
 } from "../../supabase/functions/twilio-webhook/webhook.ts";
@@ -49,8 +50,51 @@ Deno.test("webhookConfigFromEnv needs the auth token and a valid public URL", ()
       accountSid: null,
       phoneNumber: "+15005550006",
       messagingServiceSid: null,
+      twilioOptOutHandling: true,
+      optOutConfirmationWindowHours: 24,
     },
   );
+  const base = { TWILIO_AUTH_TOKEN: "t", TWILIO_WEBHOOK_URL: url };
+  const cfg = (extra: Record<string, string>) => webhookConfigFromEnv({ ...base, ...extra })!;
+  assert.equal(cfg({ TWILIO_OPT_OUT_HANDLING: "off" }).twilioOptOutHandling, false);
+  assert.equal(cfg({ TWILIO_OPT_OUT_HANDLING: " OFF " }).twilioOptOutHandling, false);
+  assert.equal(cfg({ TWILIO_OPT_OUT_HANDLING: "false" }).twilioOptOutHandling, false);
+  assert.equal(cfg({ TWILIO_OPT_OUT_HANDLING: "on" }).twilioOptOutHandling, true);
+  assert.equal(cfg({ TWILIO_OPT_OUT_HANDLING: "maybe" }).twilioOptOutHandling, true, "default");
+  assert.equal(
+    cfg({ SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS: "0" }).optOutConfirmationWindowHours,
+    0,
+  );
+  assert.equal(
+    cfg({ SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS: "72" }).optOutConfirmationWindowHours,
+    72,
+  );
+  assert.equal(
+    cfg({ SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS: "-1" }).optOutConfirmationWindowHours,
+    24,
+  );
+  assert.equal(
+    cfg({ SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS: "x" }).optOutConfirmationWindowHours,
+    24,
+  );
+});
+
+Deno.test("twilioDefaultKeyword: Twilio's default keywords, whole message only", () => {
+  for (const w of ["STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT", "OPTOUT", "revoke"]) {
+    assert.equal(twilioDefaultKeyword(w), "opt_out", w);
+  }
+  for (const w of ["START", "yes", "Unstop"]) assert.equal(twilioDefaultKeyword(w), "opt_in", w);
+  for (const w of ["HELP", "info", " Help! "]) assert.equal(twilioDefaultKeyword(w), "help", w);
+  for (const w of ["stop texting me", "please stop", "help me", "", "STOP ALL", "alto"]) {
+    assert.equal(twilioDefaultKeyword(w), null, w);
+  }
+  // With Twilio's handling on, its keywords count as answered by Twilio; phrases stay ours.
+  const on = { twilioOptOutHandling: true };
+  assert.equal(decideInbound({ Body: "START" }, on).twilioHandled, true);
+  assert.equal(decideInbound({ Body: "info" }, on).twilioHandled, true);
+  assert.equal(decideInbound({ Body: "STOP" }, on).twilioHandled, true);
+  assert.equal(decideInbound({ Body: "please stop texting me" }, on).twilioHandled, false);
+  assert.equal(decideInbound({ Body: "START" }).twilioHandled, false, "off: ours to answer");
 });
 
 Deno.test("publicWebhookUrl: the configured URL with the request's query, never the request's host", () => {
@@ -303,12 +347,33 @@ Deno.test("decideInbound: the common classifier, FCC phrases included, and Twili
     twilioHandled: true,
   });
   // A custom Twilio keyword we do not know is still honoured.
-  assert.deepEqual(d("ARRET", "STOP"), {
+  assert.deepEqual(d("OPTOUTALL", "STOP"), {
     kind: "opt_out",
     keyword: "stop",
     via: "twilio",
     twilioHandled: true,
   });
+  // AWS's French ARRET is one of ours now: our match is kept, Twilio's handling noted.
+  assert.deepEqual(d("ARRET", "STOP"), {
+    kind: "opt_out",
+    keyword: "arret",
+    via: "exact",
+    twilioHandled: true,
+  });
+  // Revocation by any reasonable means: misspellings, sentences, Spanish and French.
+  assert.deepEqual(d("STPO"), {
+    kind: "opt_out",
+    keyword: "stop",
+    via: "fuzzy",
+    twilioHandled: false,
+  });
+  assert.equal(d("please don't message me again").via, "contains");
+  assert.equal(d("take me off your list").kind, "opt_out");
+  assert.equal(d("PARAR").kind, "opt_out");
+  assert.equal(d("Désabonner").kind, "opt_out");
+  assert.equal(d("see you at the end of the week").kind, "other");
+  // Twilio's own START on a reply we read as a revocation: the revocation wins.
+  assert.equal(d("stpo", "START").kind, "opt_out");
   assert.equal(d("AIDE", "HELP").kind, "help");
   // An opt-out on our side wins over anything Twilio says.
   assert.equal(d("stop it", "HELP").kind, "opt_out");
@@ -382,9 +447,21 @@ Deno.test("replies: one segment, the business named, the way out stated", () => 
     "Bay Dental: For help reply to this message. Msg&data rates may apply. Reply STOP to opt out.",
   );
   // With several businesses no single contact is named.
-  assert.match(
+  // With several businesses each is named with its contact (CTIA: HELP always carries one).
+  assert.equal(
     helpReply([ACME, BAY]),
-    /^Acme Plumbing, Bay Dental: For help reply to this message/,
+    "For help contact Acme Plumbing: help@acme.test. Msg&data rates may apply. Reply STOP to opt out.",
+  );
+  assert.equal(
+    helpReply([ACME, { name: "Bay Dental", helpContact: "(415) 555-0100" }]),
+    "For help contact Acme Plumbing: help@acme.test; Bay Dental: (415) 555-0100. Msg&data rates may apply. Reply STOP to opt out.",
+  );
+  // Too long together: the first (the one that texted last) with its own contact.
+  const longA = { name: "A".repeat(60), helpContact: "https://" + "a".repeat(40) + ".com/h" };
+  const longB = { name: "B".repeat(60), helpContact: "+1 212 555 0100" };
+  assert.equal(
+    helpReply([longA, longB]),
+    `${"A".repeat(60)}: Help: ${longA.helpContact}. Reply STOP to opt out.`,
   );
   assert.match(helpReply([]), /^For help reply to this message.*Reply STOP to opt out\.$/);
 });

@@ -329,8 +329,8 @@ export async function makeTenant(
 ): Promise<Tenant> {
   const businessId = crypto.randomUUID();
   await sql`
-    insert into public.businesses (id, name, sms_daily_quota)
-    values (${businessId}, ${`rel ${label}`}, 1000000)`;
+    insert into public.businesses (id, name, sms_daily_quota, sms_help_contact)
+    values (${businessId}, ${`rel ${label}`}, 1000000, 'help@rel.test')`;
   // The seeded owner is a member, so tests can call send-sms for this business as that user.
   const owner = info.seed.businesses[0].users[0];
   await sql`

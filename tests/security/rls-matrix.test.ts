@@ -36,6 +36,8 @@ const MEMBER_MAY: Record<string, Op[]> = {
   // How long consent events are kept: the owner's setting, read by service_role.
   "sms.consent_retention": [],
   "sms.idempotency_keys": [],
+  // The webhook's record of what it answered each inbound MessageSid with.
+  "sms.inbound_answers": [],
   // Hourly counters behind the daily quota, kept by a trigger: nobody but the owner touches them.
   "sms.quota_usage": [],
   "sms.retry_queue": [],
@@ -75,6 +77,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.prune_consent_events(timestamptz)",
   "sms.record_opt_in(uuid, text, text, text, text, text, inet, text, uuid, uuid, timestamptz, " +
   "jsonb)",
+  "sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)",
   "sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)",
   "sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)",
   "sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)",

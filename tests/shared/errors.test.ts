@@ -11,6 +11,7 @@ Deno.test("errors: every code has its contract status", () => {
     no_consent: 409,
     opted_out: 409,
     idempotency_conflict: 409,
+    help_contact_missing: 409,
     invalid_phone: 422,
     message_too_long: 422,
     provider_rejected: 422,

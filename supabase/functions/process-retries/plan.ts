@@ -29,10 +29,17 @@ export interface RetrySendFacts {
   logTwilioSid: string | null;
   /** When the customer's other SMS were handed to Twilio recently. */
   recentSends: readonly Date[];
+  /** The business has no help contact (`businesses.sms_help_contact`): it may not send. */
+  helpContactMissing?: boolean;
 }
 
 /** Why a held row is cancelled instead of sent. */
-export type RetryCancelReason = "opted_out" | "no_consent" | "invalid_phone" | "phone_changed";
+export type RetryCancelReason =
+  | "opted_out"
+  | "no_consent"
+  | "invalid_phone"
+  | "phone_changed"
+  | "help_contact_missing";
 
 /** What to do with a held row now. */
 export type RetryDecision =
@@ -52,7 +59,7 @@ export type DecideRetryOptions = Omit<SendWindowOptions, "recentSends">;
 /**
  * Decides, at `now`, whether a held row may be sent. In order: a sid on the log means it already
  * went out (complete, never resend); consent gone, phone unusable or changed since the message
- * was written → cancel; outside the recipient's window or over a state's frequency cap →
+ * was written, or the business has no help contact → cancel; outside the recipient's window or over a state's frequency cap →
  * reschedule to the first instant both allow (the row keeps its attempt); else send.
  */
 export function decideRetry(
@@ -65,6 +72,9 @@ export function decideRetry(
   }
   const refusal = sendRefusal(facts);
   if (refusal) return { action: "cancel", reason: refusal };
+  // As send-sms refuses it (help_contact_missing): cancelled, not held, so a business that
+  // removes its contact does not build up a backlog that goes out at once when it adds one.
+  if (facts.helpContactMissing) return { action: "cancel", reason: "help_contact_missing" };
   // Consent is evidence about the number it was given for; a message written for an old number
   // is not sent to the new one.
   if (facts.logToPhone && facts.logToPhone !== facts.phone) {

@@ -331,6 +331,13 @@ export function createSendSmsHandler(
       }
       : null;
     try {
+      // CTIA: the answer to HELP names a contact; a business without one sends nothing.
+      if (!context.helpContact) {
+        throw new SmsError(
+          "help_contact_missing",
+          "This business has no SMS help contact; add one before sending SMS",
+        );
+      }
       assertSendable(asSendCustomer(customer));
     } catch (refusal) {
       // A repeat of a request that was already answered gets that answer, even when the

@@ -17,15 +17,23 @@ export type SendContextRow = RpcRow<"sms", "send_context", {
   time_zone: string | null;
   us_state: string | null;
   recent_sends: (Date | string)[];
+  help_contact: string | null;
 }>;
 
 /** The customer a decision is about. */
-export type CustomerRow = Omit<SendContextRow, "customer_id" | "recent_sends" | "fingerprint"> & {
-  id: string;
-};
+export type CustomerRow =
+  & Omit<
+    SendContextRow,
+    "customer_id" | "recent_sends" | "fingerprint" | "help_contact"
+  >
+  & {
+    id: string;
+  };
 
 /** What a decision was made on. */
 export interface SendContext extends CustomerRow {
+  /** The business's help contact; `null`: it may not send SMS. */
+  helpContact: string | null;
   recentSends: Date[];
   fingerprint: string;
   since: Date;
@@ -65,6 +73,7 @@ export async function loadSendContext(
     sms_consent_status: row.sms_consent_status,
     time_zone: row.time_zone,
     us_state: row.us_state,
+    helpContact: row.help_contact,
     recentSends: row.recent_sends.map((at) => new Date(at)),
     fingerprint: row.fingerprint,
     since: a.since,

@@ -5,7 +5,9 @@
  *   only forward, and apply what an `ErrorCode` means (opt-out, phone status, business alert,
  *   filtered content) in the same transaction.
  * - Inbound replies are classified (opt-out, opt-in, help, other) and applied by
- *   `sms.record_inbound_message`; the answer is a confirmation, the help text, or nothing.
+ *   `sms.record_inbound_message`; the answer is a confirmation, the help text, or nothing
+ *   (`sms.record_inbound_answer`: never to a redelivery or to a keyword Twilio answers, and one
+ *   opt-out confirmation per window).
  *
  * Clients come in through {@link FunctionDeps}, so tests can build a handler of their own.
  *
@@ -41,7 +43,7 @@ import {
 } from "./webhook.ts";
 import { type ReplyBusiness, replyText } from "./replies.ts";
 
-import { recordInboundMessage, recordStatusEvent } from "./store.ts";
+import { recordInboundAnswer, recordInboundMessage, recordStatusEvent } from "./store.ts";
 
 /** Options of {@link createWebhookHandler}. */
 export interface WebhookHandlerOptions {
@@ -150,7 +152,9 @@ async function handleInbound(
   message: TwilioInboundMessage,
   context: { config: WebhookConfig; idempotencyToken: string | null; log: Logger },
 ): Promise<Response> {
-  const decision = decideInbound(message);
+  const decision = decideInbound(message, {
+    twilioOptOutHandling: context.config.twilioOptOutHandling,
+  });
   const logFields = {
     messageSid: message.MessageSid,
     from: maskPhone(message.From),
@@ -170,20 +174,30 @@ async function handleInbound(
   if (message.OptOutType) details.opt_out_type = message.OptOutType;
   if (context.idempotencyToken) details.idempotency_token = clip(context.idempotencyToken, 200);
 
-  const result = await asService(
-    sql,
-    (tx: Tx) =>
-      recordInboundMessage(tx, {
-        message,
-        kind: decision.kind,
-        keyword: decision.keyword,
-        details,
-      }),
-  );
-  const businesses: ReplyBusiness[] = result.businesses.map((b) => ({
-    name: b.name,
-    helpContact: b.help_contact,
-  }));
+  const { result, reply } = await asService(sql, async (tx: Tx) => {
+    const result = await recordInboundMessage(tx, {
+      message,
+      kind: decision.kind,
+      keyword: decision.keyword,
+      details,
+    });
+    const businesses: ReplyBusiness[] = result.businesses.map((b) => ({
+      name: b.name,
+      helpContact: b.help_contact,
+    }));
+    const text = replyText(decision.kind, { businesses });
+    // A redelivery, a keyword Twilio answered, or a repeated opt-out within the window: nothing.
+    const answer = await recordInboundAnswer(tx, {
+      messageSid: message.MessageSid,
+      from: message.From,
+      kind: decision.kind,
+      wantsReply: text !== null,
+      twilioAnswered: decision.twilioHandled,
+      changed: result.changed_customers > 0,
+      windowHours: context.config.optOutConfirmationWindowHours,
+    });
+    return { result, reply: answer ? text : null };
+  });
   context.log.info("inbound", {
     ...logFields,
     duplicate: result.duplicate,
@@ -191,10 +205,9 @@ async function handleInbound(
     changedCustomers: result.changed_customers,
     cancelledRetries: result.cancelled_retries,
     businesses: result.businesses.map((b) => b.id),
+    answered: reply !== null,
   });
-  return twimlResponse(
-    replyText(decision.kind, { businesses, twilioHandled: decision.twilioHandled }),
-  );
+  return twimlResponse(reply);
 }
 
 /** Builds the handler from the function's clients. */

@@ -63,21 +63,43 @@ export function optInConfirmation(businesses: readonly ReplyBusiness[]): string 
   return fit(brands(businesses), [text, "Resubscribed. Reply STOP to opt out."], text);
 }
 
+const helpTexts = (contact: string) => [
+  `For help contact ${contact}. Msg&data rates may apply. Reply STOP to opt out.`,
+  `Help: ${contact}. Reply STOP to opt out.`,
+];
+
 /**
- * The answer to HELP: who is texting, how to reach them, and how to opt out. The contact is named
- * only when the reply concerns one business (with several, it would be someone else's).
+ * The answer to HELP: who is texting, how to reach them, and how to opt out. It always carries
+ * the help contact (CTIA): a business cannot send SMS without one (send-sms:
+ * `help_contact_missing`), and the column's check keeps it to GSM-7 characters short enough that
+ * `Help: <contact>. Reply STOP to opt out.` is one segment. When the reply concerns several
+ * businesses, each is named with its contact if that fits, else the first (the one that texted
+ * last) with its own. Only a business that has no contact at all (it never sent, or removed it)
+ * gets "reply to this message".
  */
 export function helpReply(businesses: readonly ReplyBusiness[]): string {
   const fallback = "For help reply to this message. Msg&data rates may apply. " +
     "Reply STOP to opt out.";
-  const contact = businesses.length === 1 ? tidy(businesses[0].helpContact ?? "", 60) : "";
-  const texts = contact
-    ? [
-      `For help contact ${contact}. Msg&data rates may apply. Reply STOP to opt out.`,
-      `Help: ${contact}. Reply STOP to opt out.`,
-    ]
-    : [fallback, "Help: reply here. Reply STOP to opt out."];
-  return fit(brands(businesses), texts, fallback);
+  const withContact = businesses
+    .map((b) => ({ name: tidy(b.name ?? "", 60), contact: tidy(b.helpContact ?? "", 60) }))
+    .filter((b) => b.contact !== "");
+  if (withContact.length === 0) {
+    return fit(
+      brands(businesses),
+      [fallback, "Help: reply here. Reply STOP to opt out."],
+      fallback,
+    );
+  }
+  const first = withContact[0];
+  const firstOnly = `Help: ${first.contact}. Reply STOP to opt out.`;
+  const last = fitsOneSegment(firstOnly) ? firstOnly : fallback;
+  const several = businesses.length > 1;
+  if (several) {
+    const list = withContact.map((b) => b.name ? `${b.name}: ${b.contact}` : b.contact).join("; ");
+    for (const text of helpTexts(list)) if (fitsOneSegment(text)) return text;
+  }
+  const brand = several ? (first.name ? [first.name] : []) : brands(businesses);
+  return fit(brand, helpTexts(first.contact), last);
 }
 
 /**

@@ -37,6 +37,36 @@ export interface InboundResult {
   businesses: { id: string; name: string; help_contact: string | null }[];
 }
 
+/**
+ * Whether to answer an inbound reply with our text, recorded once per MessageSid (see
+ * `sms.record_inbound_answer`): never to a redelivery or a keyword Twilio answered, and one
+ * opt-out confirmation per window to a number that was already opted out.
+ */
+export async function recordInboundAnswer(
+  tx: Tx,
+  a: {
+    messageSid: string;
+    from: string;
+    kind: string;
+    wantsReply: boolean;
+    twilioAnswered: boolean;
+    changed: boolean;
+    windowHours: number;
+  },
+): Promise<boolean> {
+  const [row] = await tx<{ reply: boolean }[]>`
+    select sms.record_inbound_answer(
+      p_message_sid => ${a.messageSid},
+      p_from => ${a.from},
+      p_kind => ${a.kind},
+      p_wants_reply => ${a.wantsReply},
+      p_twilio_answered => ${a.twilioAnswered},
+      p_changed => ${a.changed},
+      p_confirmation_window => make_interval(secs => ${a.windowHours * 3600}::double precision)
+    ) as reply`;
+  return row.reply;
+}
+
 /** Records an inbound message once per MessageSid, with its opt-out/opt-in effect. */
 export async function recordInboundMessage(
   tx: Tx,

@@ -6,7 +6,12 @@
  * @module
  */
 
-import { classifyReply } from "@shared/compliance/keywords.ts";
+import {
+  classifyReply,
+  HELP_KEYWORDS,
+  OPT_IN_KEYWORDS,
+  OPT_OUT_KEYWORDS,
+} from "@shared/compliance/keywords.ts";
 import type { KeywordClass } from "@shared/compliance/keywords.ts";
 import type { TwilioInboundMessage, TwilioStatusCallback } from "./params.ts";
 
@@ -25,6 +30,36 @@ export interface WebhookConfig {
   phoneNumber: string | null;
   /** `TWILIO_MESSAGING_SERVICE_SID`, when set. */
   messagingServiceSid: string | null;
+  /**
+   * `TWILIO_OPT_OUT_HANDLING` (`on`, the default, or `off`): whether Twilio's own opt-out
+   * handling (default filtering or Advanced Opt-Out) answers STOP, START and HELP and their
+   * default synonyms on our sender. On: the webhook never adds a reply to those keywords.
+   */
+  twilioOptOutHandling: boolean;
+  /**
+   * `SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS` (default 24): an opt-out that changes nothing (the
+   * number was already opted out) is not confirmed again within this many hours of the last
+   * confirmation to the number. 0: every such opt-out is confirmed.
+   */
+  optOutConfirmationWindowHours: number;
+}
+
+/** Default of `SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS`. */
+export const DEFAULT_OPT_OUT_CONFIRMATION_WINDOW_HOURS = 24;
+
+/** `on`/`off` (also true/false, yes/no, 1/0); anything else, or nothing, is the default. */
+function flag(value: string | undefined, fallback: boolean): boolean {
+  const v = clean(value)?.toLowerCase();
+  if (v === "on" || v === "true" || v === "yes" || v === "1") return true;
+  if (v === "off" || v === "false" || v === "no" || v === "0") return false;
+  return fallback;
+}
+
+function hours(value: string | undefined, fallback: number): number {
+  const v = clean(value);
+  if (v === null || !/^\d+(\.\d+)?$/.test(v)) return fallback;
+  // At most a year: the window is a lookup, not a retention period.
+  return Math.min(Number(v), 24 * 366);
 }
 
 function clean(value: string | undefined): string | null {
@@ -53,6 +88,11 @@ export function webhookConfigFromEnv(
     accountSid: clean(env.TWILIO_ACCOUNT_SID),
     phoneNumber: clean(env.TWILIO_PHONE_NUMBER),
     messagingServiceSid: clean(env.TWILIO_MESSAGING_SERVICE_SID),
+    twilioOptOutHandling: flag(env.TWILIO_OPT_OUT_HANDLING, true),
+    optOutConfirmationWindowHours: hours(
+      env.SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS,
+      DEFAULT_OPT_OUT_CONFIRMATION_WINDOW_HOURS,
+    ),
   };
 }
 
@@ -156,10 +196,33 @@ export interface InboundDecision {
   kind: KeywordClass;
   /** The keyword or phrase that decided (for the consent evidence); `null` for `other`. */
   keyword: string | null;
-  /** `exact` keyword, a revocation word or phrase `contains`ed, or Twilio's `OptOutType`. */
-  via: "exact" | "contains" | "twilio" | null;
-  /** Twilio's Advanced Opt-Out already matched and answered the keyword: we must stay silent. */
+  /**
+   * `exact` keyword, a misspelt opt-out keyword (`fuzzy`), a revocation word or phrase
+   * `contains`ed, or Twilio's `OptOutType`.
+   */
+  via: "exact" | "fuzzy" | "contains" | "twilio" | null;
+  /**
+   * Twilio already answered the keyword (Advanced Opt-Out set `OptOutType`, or its opt-out
+   * handling is on and the reply is one of its default keywords): we must stay silent.
+   */
   twilioHandled: boolean;
+}
+
+const TWILIO_DEFAULT_KEYWORDS: ReadonlyMap<string, KeywordClass> = new Map([
+  ...OPT_OUT_KEYWORDS.map((k) => [k, "opt_out"] as const),
+  ...OPT_IN_KEYWORDS.map((k) => [k, "opt_in"] as const),
+  ...HELP_KEYWORDS.map((k) => [k, "help"] as const),
+]);
+
+/**
+ * The class of a reply Twilio's default opt-out handling answers itself, or `null`: the whole
+ * message is one of its default keywords (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT,
+ * REVOKE; START, YES, UNSTOP; HELP, INFO), any case, surrounding spaces and trailing `.!?`
+ * ignored. "Stop texting me" is not one: Twilio matches single words only.
+ */
+export function twilioDefaultKeyword(body: string): KeywordClass | null {
+  const word = body.trim().replace(/[.!?]+$/, "").trim().toUpperCase();
+  return TWILIO_DEFAULT_KEYWORDS.get(word) ?? null;
 }
 
 const OPT_OUT_TYPE_KIND: Readonly<Record<string, KeywordClass>> = {
@@ -171,15 +234,19 @@ const OPT_OUT_TYPE_KIND: Readonly<Record<string, KeywordClass>> = {
 /**
  * Classifies a reply with the common classifier (FCC phrases included) and Twilio's
  * `OptOutType`. An opt-out from either side wins (when in doubt, honour it); otherwise Twilio's
- * type wins over our class, since it may match custom keywords configured in Twilio.
+ * type wins over our class, since it may match custom keywords configured in Twilio. With
+ * `twilioOptOutHandling`, a reply that is one of Twilio's default keywords counts as answered by
+ * Twilio even without `OptOutType` (default filtering does not send it).
  */
 export function decideInbound(
   message: Pick<TwilioInboundMessage, "Body" | "OptOutType">,
+  options: { twilioOptOutHandling?: boolean } = {},
 ): InboundDecision {
   const match = classifyReply(message.Body ?? "");
   const optOutType = message.OptOutType ?? null;
   const twilioKind = optOutType ? OPT_OUT_TYPE_KIND[optOutType] ?? null : null;
-  const twilioHandled = twilioKind !== null;
+  const twilioHandled = twilioKind !== null ||
+    (options.twilioOptOutHandling === true && twilioDefaultKeyword(message.Body ?? "") !== null);
   if (match.kind === "opt_out" || twilioKind === null || twilioKind === match.kind) {
     return {
       kind: match.kind,

@@ -2,7 +2,7 @@
 -- the phone, START only to handset opt-outs, stores help and free text for the business that last
 -- texted the phone, and does all of it once per MessageSid; members read only their own replies.
 begin;
-select plan(49);
+select plan(60);
 
 -- Start from no SMS traffic (a local stack may have some); all of it comes back at the rollback.
 delete from public.send_logs where channel = 'sms';
@@ -183,6 +183,37 @@ select is((select r from text3),
   'an unknown number matches no one');
 select is((select count(*)::int from public.sms_inbound_messages
             where message_sid = 'SM80000000000000000000000000000009'), 0, 'and nothing is stored');
+
+-- Answers: one confirmation per opt-out -----------------------------------------------------------
+select ok(has_function_privilege('service_role',
+  'sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)',
+  'execute') and not has_function_privilege('authenticated',
+  'sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)',
+  'execute'), 'only service_role records answers');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a001', '+12125550150',
+  'opt_out', true, p_changed => true), true, 'a first opt-out is confirmed');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a001', '+12125550150',
+  'opt_out', true, p_changed => true), false, 'its redelivery is not');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a002', '+12125550150',
+  'opt_out', true, p_changed => false), false,
+  'an opt-out that changed nothing, within the window, is not confirmed again');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a003', '+12125550150',
+  'opt_out', true, p_changed => true), true, 'a new opt-out (after a START) is');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a004', '+12125550150',
+  'opt_out', true, p_changed => false, p_received_at => now() + interval '25 hours'), true,
+  'after the window an opt-out that changed nothing is confirmed again');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a005', '+12125550150',
+  'opt_out', true, p_changed => false, p_confirmation_window => interval '0'), true,
+  'a zero window confirms every opt-out');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a006', '+12125550151',
+  'opt_out', true, p_twilio_answered => true), false, 'Twilio answered: we stay silent');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a007', '+12125550151',
+  'opt_out', true, p_changed => false), false, '... and Twilio''s confirmation counts');
+select is(sms.record_inbound_answer('SM8000000000000000000000000000a008', '+12125550151',
+  'help', true), true, 'HELP is answered');
+select is((select array_agg(coalesce(answered_by, '-') order by message_sid)
+             from sms.inbound_answers where from_phone in ('+12125550150', '+12125550151')),
+  array['app', '-', 'app', 'app', 'app', 'twilio', '-', 'app'], 'each answer is recorded once');
 
 -- Row-level security ---------------------------------------------------------------------------------
 set local role authenticated;

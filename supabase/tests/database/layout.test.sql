@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(111);
+select plan(112);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -244,7 +244,8 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.send_context(uuid, uuid, timestamptz)',
     'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)',
     'sms.apply_provider_error(uuid, integer, text, text, text)',
-    'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)'
+    'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
+    'sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)'
   ]) as p;
 
 select ok(not has_function_privilege('service_role', p, 'execute'),

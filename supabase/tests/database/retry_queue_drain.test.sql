@@ -1,7 +1,7 @@
 -- process-retries' RPCs: the shared sender pacer (sms.reserve_send_slot) and a held row's
 -- context (sms.retry_send_context): lease check, customer facts, recent sends.
 begin;
-select plan(27);
+select plan(28);
 
 delete from public.send_logs where channel = 'sms';
 delete from sms.send_pacing;
@@ -54,6 +54,8 @@ $$;
 select is((select row(p.*)::text from pg_temp.ctx('w1') p),
   '(t,opted_in,+12125550101,valid,America/New_York,NY,deferred,+12125550101,,0)',
   'the holder gets the customer''s consent, phone, zone and state, and its log');
+select is((select help_contact from sms.retry_send_context((select retry_id from q), 'w1')),
+  'help@acme.test', 'and the business''s help contact (none: the row is cancelled)');
 select is((select lease_held from pg_temp.ctx('w2')), false, 'another worker gets nothing');
 select is((select phone from pg_temp.ctx('w2')), null, '(not even the phone)');
 select is((select lease_held from pg_temp.ctx('w1', 120)), false,

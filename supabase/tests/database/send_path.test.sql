@@ -1,7 +1,7 @@
 -- send-sms's two calls: sms.send_context reads (members only), sms.start_send writes the decided
 -- outcome after checking that what the decision read still holds.
 begin;
-select plan(16);
+select plan(22);
 
 -- Two earlier sends to Olivia's number, one failed (does not count).
 insert into public.send_logs (business_id, customer_id, channel, status, to_phone, created_at)
@@ -81,6 +81,32 @@ select ok(not has_function_privilege('authenticated',
 select ok(not has_function_privilege('authenticated',
   'sms.send_context(uuid, uuid, timestamptz)', 'execute'),
   'authenticated cannot read through it');
+
+-- A help contact is required ---------------------------------------------------------------------
+reset role;
+select is((select help_contact from ctx), 'help@acme.test', 'send_context names the help contact');
+select throws_ok($$update public.businesses set sms_help_contact = 'reply to this message'
+                    where id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'$$, '23514', null,
+  'a help contact is a phone, an email or a URL');
+select lives_ok($$update public.businesses set sms_help_contact = '+1 (212) 555-0100'
+                   where id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'$$, 'a phone number is one');
+update public.businesses set sms_help_contact = null where id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
+select is((select help_contact from sms.send_context('a0000000-0000-4000-8000-000000000002',
+    '11111111-1111-4111-8111-111111111111', now() - interval '7 days')), null,
+  'send_context: no help contact');
+create temporary table logs_before on commit drop as
+  select count(*)::int as n from public.send_logs;
+set local role service_role;
+select throws_ok(
+  $$select * from sms.start_send('a0000000-0000-4000-8000-000000000002',
+      '11111111-1111-4111-8111-111111111111',
+      (select fingerprint from sms.send_context('a0000000-0000-4000-8000-000000000002',
+         '11111111-1111-4111-8111-111111111111', now() - interval '7 days')),
+      now() - interval '7 days', 1, 'GSM-7', 100)$$,
+  'P0001', 'help_contact_missing', 'start_send refuses a business without a help contact');
+reset role;
+select is((select count(*)::int from public.send_logs), (select n from logs_before),
+  'and writes nothing');
 
 select * from finish();
 rollback;
