@@ -206,6 +206,7 @@ export type Database = {
         Row: {
           business_id: string;
           channel: string;
+          consent_event_id: number | null;
           contact_id: string | null;
           content_filtered: boolean;
           created_at: string;
@@ -227,6 +228,7 @@ export type Database = {
         Insert: {
           business_id: string;
           channel?: string;
+          consent_event_id?: number | null;
           contact_id?: string | null;
           content_filtered?: boolean;
           created_at?: string;
@@ -247,6 +249,7 @@ export type Database = {
         Update: {
           business_id?: string;
           channel?: string;
+          consent_event_id?: number | null;
           contact_id?: string | null;
           content_filtered?: boolean;
           created_at?: string;

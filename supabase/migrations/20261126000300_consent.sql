@@ -596,6 +596,37 @@ select c.business_id, c.id, c.phone, c.sms_consent_status, 'import',
  order by c.created_at, c.id;
 
 -- =================================================================================================
+-- The consent a send relied on
+-- =================================================================================================
+
+-- Every SMS send log records, as it goes out (inserted or moved to 'sending': send-sms and
+-- process-retries alike), the consent event its number's state rested on then: the first part of
+-- a send's compliance receipt. No foreign key: the event is kept while a record relies on it, and
+-- the log may outlive it only past retention.
+alter table public.send_logs add column consent_event_id bigint;
+comment on column public.send_logs.consent_event_id is
+  'SMS: the consent event (sms_consent_events.id) the number''s opt-in rested on when it was sent';
+
+create function sms.send_logs_consent_receipt()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if new.channel = 'sms' and new.status = 'sending'
+     and (tg_op = 'INSERT' or old.status is distinct from 'sending') then
+    select n.event_id into new.consent_event_id
+      from sms.number_consent(new.business_id, new.to_phone) n;
+  end if;
+  return new;
+end
+$$;
+create trigger send_logs_consent_receipt
+  before insert or update of status on public.send_logs
+  for each row execute function sms.send_logs_consent_receipt();
+
+-- =================================================================================================
 -- Retention: pruning
 -- =================================================================================================
 

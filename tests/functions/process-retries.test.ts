@@ -703,6 +703,12 @@ Deno.test("process-retries: opted out while waiting → never texted; quiet hour
       assert.equal(consent.sms_consent_status, "opted_out", "21610's effect was applied");
 
       assert.equal(states.get(normal.retryId)!.status, "completed");
+      // The consent the retried send relied on when it went out (issue 19).
+      const [receipt] = await sql`
+        select e.to_status, e.phone from public.send_logs l
+          join public.sms_consent_events e on e.id = l.consent_event_id
+         where l.id = ${normal.sendLogId}`;
+      assert.deepEqual({ ...receipt }, { to_status: "opted_in", phone: normal.customer.phone });
       const byBody = messagesByBody(await sandboxMessages(), rows.map((x) => x.body));
       assert.deepEqual([...byBody.keys()], [normal.body], "only the normal row was texted");
     });

@@ -80,6 +80,10 @@ test("200 sent: log, sid, callback URL and validity period", async (sql) => {
   assert.equal(log.provider_message_id.twilio_sid, r.data.providerMessageId);
   // Twilio answers "queued", which ranks below our own "sending": callbacks move it on.
   assert.ok(["sending", "sent", "delivered"].includes(log.status), log.status);
+  // The consent the send relied on (issue 19): the number's opt-in event.
+  const [consent] = await sql`
+    select e.to_status, e.phone from public.sms_consent_events e where e.id = ${log.consent_event_id}`;
+  assert.deepEqual({ ...consent }, { to_status: "opted_in", phone: c.phone });
 
   const sent = await sandbox.messages(c.phone!);
   assert.equal(sent.length, 1);

@@ -4,7 +4,7 @@
 -- number's history; pruning respects retention; the frequency cap counts per number in both
 -- send paths.
 begin;
-select plan(63);
+select plan(67);
 
 delete from public.send_logs where channel = 'sms';
 
@@ -325,6 +325,22 @@ select is((select cardinality(recent_sends) from sms.retry_send_context(
 select is((select cardinality(recent_sends) from sms.send_context(
              'a0000000-0000-4000-8000-0000000000a8', '11111111-1111-4111-8111-111111111111',
              now() - interval '1 day')), 1, 'as send-sms does, with the same definition');
+
+-- The consent a send relied on (the first part of item 8's receipt) ---------------------------------
+select is((select consent_event_id from public.send_logs
+            where customer_id = 'a0000000-0000-4000-8000-000000000008' and channel = 'sms'),
+  (select event_id from sms.number_consent('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '+13055550108')),
+  'a log sent now records the consent event the number''s opt-in rests on');
+select is((select consent_event_id from public.send_logs where id = (select send_log_id from q)),
+  null, 'a deferred log has none yet');
+select sms.record_status_event(null, 'sending', null, null, '{}'::jsonb, null, 'system',
+  (select send_log_id from q));
+select is((select consent_event_id from public.send_logs where id = (select send_log_id from q)),
+  (select event_id from sms.number_consent('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '+13055550108')),
+  'process-retries'' send records it as it goes out');
+select is((select e.to_status from public.send_logs l
+             join public.sms_consent_events e on e.id = l.consent_event_id
+            where l.id = (select send_log_id from q)), 'opted_in', 'an opt-in, readable by join');
 
 select * from finish();
 rollback;
