@@ -142,7 +142,12 @@ export interface DecideSendOptions extends SendWindowOptions {
 export function decideSend(customer: SendCustomer, options: DecideSendOptions): SendDecision {
   assertSendable(customer);
   const window = sendWindow(
-    { timeZone: customer.timeZone, state: customer.state, phone: customer.phone },
+    {
+      timeZone: customer.timeZone,
+      state: customer.state,
+      phone: customer.phone,
+      country: customer.number?.country ?? null,
+    },
     options.now,
     options,
   );
