@@ -14,9 +14,15 @@
  * @module
  */
 
+import { listAreaCodes, locatePhone } from "./area-codes.ts";
+
 /** IANA zones per ISO 3166-1 country, for the countries outside +1 this module knows. */
 export const COUNTRY_TIME_ZONES: Readonly<Record<string, readonly string[]>> = {
   GB: ["Europe/London"],
+  // The Crown Dependencies share +44 (libphonenumber names them) and London's clock.
+  GG: ["Europe/Guernsey"],
+  JE: ["Europe/Jersey"],
+  IM: ["Europe/Isle_of_Man"],
   IE: ["Europe/Dublin"],
   FR: ["Europe/Paris"],
   DE: ["Europe/Berlin"],
@@ -74,4 +80,62 @@ export function countryOfCallingCode(phone: string): string | null {
     if (country) return country;
   }
   return null;
+}
+
+/**
+ * The countries a business may text unless it changes `businesses.sms_allowed_countries`: the
+ * US and its territories (libphonenumber gives the territories their own codes), as Twilio's
+ * geo permissions allow by default.
+ */
+export const DEFAULT_ALLOWED_COUNTRIES: readonly string[] = ["US", "PR", "VI", "GU", "AS", "MP"];
+
+const US_TERRITORIES = new Set(["PR", "VI", "GU", "AS", "MP"]);
+
+/**
+ * The country of an E.164 number without libphonenumber: +1 by its area code (the territories
+ * by their own code, as libphonenumber does; a non-geographic +1 code such as toll-free is "US",
+ * also as libphonenumber does), other numbers by {@link countryOfCallingCode}. `null` when it
+ * cannot tell.
+ */
+export function countryOfNumber(phone: string): string | null {
+  if (!phone.startsWith("+1")) return countryOfCallingCode(phone);
+  const located = locatePhone(phone);
+  if (!located) return "US";
+  return located.regions.find((r) => US_TERRITORIES.has(r)) ?? located.country;
+}
+
+let placeable: Set<string> | null = null;
+
+/** Every country {@link countryOfNumber} can name. */
+function placeableCountries(): Set<string> {
+  placeable ??= new Set([
+    "US",
+    ...US_TERRITORIES,
+    ...listAreaCodes().map((a) => a.country),
+    ...Object.keys(COUNTRY_TIME_ZONES),
+  ]);
+  return placeable;
+}
+
+/**
+ * Whether a business whose permitted countries are `allowed` may text `phone`.
+ *
+ * `country` is libphonenumber's answer where the caller has it (send-sms: `describePhone`;
+ * `null` for a non-geographic number such as +800, which no country permission covers). Without
+ * it (process-retries keeps libphonenumber out of its graph) the country comes from
+ * {@link countryOfNumber}; a number it cannot place is refused only when every permitted country
+ * is one it could have placed (the default list, for one): then the number is in none of them.
+ * Otherwise it passes, as send-sms (which asked libphonenumber) accepted it.
+ */
+export function countryPermitted(
+  phone: string,
+  allowed: readonly string[],
+  country?: string | null,
+): boolean {
+  const permitted = new Set(allowed.map((c) => c.toUpperCase()));
+  if (country !== undefined) return country !== null && permitted.has(country.toUpperCase());
+  const placed = countryOfNumber(phone);
+  if (placed !== null) return permitted.has(placed);
+  const known = placeableCountries();
+  return ![...permitted].every((c) => known.has(c));
 }

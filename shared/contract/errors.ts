@@ -25,6 +25,8 @@ export const ERROR_STATUS = Object.freeze(
     // The key was used for another request, or its first request is still running.
     idempotency_conflict: 409,
     invalid_phone: 422,
+    // The number's country is not among the business's sms_allowed_countries.
+    country_not_permitted: 422,
     message_too_long: 422,
     provider_rejected: 422,
     quota_exceeded: 429,

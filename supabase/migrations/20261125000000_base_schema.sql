@@ -69,11 +69,19 @@ alter table public.businesses
     check (char_length(sms_help_contact) between 1 and 60),
   add column if not exists sms_sender_alert text,
   add column if not exists sms_sender_alert_code integer,
-  add column if not exists sms_sender_alert_at timestamptz;
+  add column if not exists sms_sender_alert_at timestamptz,
+  add column if not exists sms_allowed_countries text[] not null
+    default '{US,PR,VI,GU,AS,MP}'
+    check (pg_catalog.array_position(sms_allowed_countries, null) is null
+           and pg_catalog.array_to_string(sms_allowed_countries, ',') ~ '^([A-Z]{2}(,[A-Z]{2})*)?$');
 comment on column public.businesses.sms_daily_quota is
   'SMS a business may send per rolling 24 h; null: the deployment default (SMS_DAILY_QUOTA)';
 comment on column public.businesses.sms_help_contact is
   'How recipients reach the business (phone, email or URL); named in the answer to HELP';
+comment on column public.businesses.sms_allowed_countries is
+  'ISO 3166-1 alpha-2 countries the business may text (like Twilio''s geo permissions): default '
+  'the US and its territories; send-sms refuses other numbers (country_not_permitted), '
+  'process-retries cancels them';
 comment on column public.businesses.sms_sender_alert is
   'Set when Twilio refuses this business''s sends for an account-level reason (e.g. 30034: '
   'sender not registered for A2P 10DLC); cleared by a person once fixed';

@@ -30,7 +30,7 @@
 --   row is cancelled by its worker, which re-checks consent before sending.
 --
 -- The worker's round for one row, in one short service-role transaction:
---   retry_send_context(row)  -- still mine? consent, phone, zone, state, recent sends (locked)
+--   retry_send_context(row)  -- still mine? consent, phone, zone, state, recent sends, countries
 --   (decide in TypeScript: send, cancel, reschedule)
 --   record_status_event(..., 'sending', ...)
 --   reserve_send_slot(...)   -- last, so the sender's row is locked only until the commit;
@@ -629,7 +629,8 @@ returns table (
   log_to_phone text,
   log_twilio_sid text,
   log_created_at timestamptz,
-  recent_sends timestamptz[]
+  recent_sends timestamptz[],
+  allowed_countries text[]
 )
 language plpgsql
 security definer
@@ -674,6 +675,8 @@ begin
   log_to_phone := v_log.to_phone;
   log_twilio_sid := v_log.provider_message_id ->> 'twilio_sid';
   log_created_at := v_log.created_at;
+  select b.sms_allowed_countries into allowed_countries
+    from public.businesses b where b.id = v_customer.business_id;
   select coalesce(array_agg(s.at order by s.at), '{}'::timestamptz[]) into recent_sends
     from (
       -- Accepted by Twilio: the provider's create answer carries the sid.

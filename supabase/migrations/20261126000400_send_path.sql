@@ -6,7 +6,7 @@
 -- so a send costs three round trips instead of seven transactions of begin / set role / ... /
 -- commit, and the business's quota lock and the customer's send lock are held for one statement.
 --
---   sms.send_context(customer, user)       -- customer, recent sends, fingerprint
+--   sms.send_context(customer, user)       -- customer, recent sends, fingerprint, countries
 --   (decide in TypeScript: send now, or defer to a later instant)
 --   sms.start_send(..., fingerprint, ...)  -- locks, re-check; the log or the retry row; the quota
 --   (Twilio)
@@ -315,7 +315,8 @@ returns table (
   time_zone text,
   us_state text,
   recent_sends timestamptz[],
-  fingerprint text
+  fingerprint text,
+  allowed_countries text[]
 )
 language plpgsql
 stable
@@ -341,6 +342,8 @@ begin
   recent_sends := sms.recent_sends(v_customer.business_id, v_customer.phone, p_since);
   fingerprint := sms.send_fingerprint(v_customer.phone, v_customer.time_zone,
                                       v_customer.us_state, recent_sends);
+  select b.sms_allowed_countries into allowed_countries
+    from public.businesses b where b.id = v_customer.business_id;
   return next;
 end
 $$;

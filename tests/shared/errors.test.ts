@@ -12,6 +12,7 @@ Deno.test("errors: every code has its contract status", () => {
     opted_out: 409,
     idempotency_conflict: 409,
     invalid_phone: 422,
+    country_not_permitted: 422,
     message_too_long: 422,
     provider_rejected: 422,
     quota_exceeded: 429,

@@ -111,13 +111,13 @@ Deno.test("location: a zone without a state makes only the states using that zon
 
 Deno.test("location: a non-US number uses its country's time, never a US fallback", () => {
   // London, no zone on record, 02:00 BST: deferred to 08:00 London time.
-  const london = checkQuietHours({ phone: "+447700900123" }, at("2026-07-01T01:00:00Z"));
+  const london = checkQuietHours({ phone: "+447400123456" }, at("2026-07-01T01:00:00Z"));
   assert.deepEqual(london.timeZones, ["Europe/London"]);
   assert.deepEqual(london.regions, []);
   assert.equal(london.allowed, false);
   assert.equal(next(london), "2026-07-01T07:00:00.000Z");
   // In winter 08:00 GMT.
-  const winter = checkQuietHours({ phone: "+447700900123" }, at("2026-12-04T03:00:00Z"));
+  const winter = checkQuietHours({ phone: "+447400123456" }, at("2026-12-04T03:00:00Z"));
   assert.equal(next(winter), "2026-12-04T08:00:00.000Z");
   // Tokyo at 23:00 JST, which is 10:00 in New York: not allowed.
   const tokyo = checkQuietHours({ phone: "+81312345678" }, at("2026-07-01T14:00:00Z"));
@@ -125,9 +125,10 @@ Deno.test("location: a non-US number uses its country's time, never a US fallbac
   assert.equal(next(tokyo), "2026-07-01T23:00:00.000Z");
   // libphonenumber's country wins over the calling code.
   assert.deepEqual(
-    resolveCandidates({ phone: "+441481710000", country: "GG" }).timeZones,
-    [],
+    resolveCandidates({ phone: "+447911123457", country: "GG" }).timeZones,
+    ["Europe/Guernsey"],
   );
+  assert.deepEqual(resolveCandidates({ phone: "+447911123457", country: "XX" }).timeZones, []);
   // Several zones are intersected: Australia from Perth to Sydney.
   const au = checkQuietHours({ phone: "+61412345678" }, at("2026-07-01T00:00:00Z"));
   // 00:00Z = 08:00 Perth, 10:00 Sydney: open; it closes at 21:00 Sydney = 11:00Z.
@@ -145,7 +146,7 @@ Deno.test("location: a non-US number uses its country's time, never a US fallbac
     at("2026-07-01T12:00:00Z"),
   );
   assert.equal(lagos.allowed, true);
-  assert.equal(countryOfCallingCode("+447700900123"), "GB");
+  assert.equal(countryOfCallingCode("+447400123456"), "GB");
   assert.equal(countryOfCallingCode("+35312345678"), "IE");
   assert.equal(countryOfCallingCode("+12125550100"), null);
 });

@@ -29,10 +29,20 @@ export interface RetrySendFacts {
   logTwilioSid: string | null;
   /** When the customer's other SMS were handed to Twilio recently. */
   recentSends: readonly Date[];
+  /**
+   * `businesses.sms_allowed_countries`, re-checked at send time (a permission withdrawn after
+   * the message was queued cancels it); absent: not checked.
+   */
+  allowedCountries?: readonly string[] | null;
 }
 
 /** Why a held row is cancelled instead of sent. */
-export type RetryCancelReason = "opted_out" | "no_consent" | "invalid_phone" | "phone_changed";
+export type RetryCancelReason =
+  | "opted_out"
+  | "no_consent"
+  | "invalid_phone"
+  | "country_not_permitted"
+  | "phone_changed";
 
 /** What to do with a held row now. */
 export type RetryDecision =

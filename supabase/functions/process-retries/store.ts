@@ -65,12 +65,14 @@ export async function sendContext(
         log_twilio_sid: string | null;
         log_created_at: Date | null;
         recent_sends: string[] | null;
+        allowed_countries: string[] | null;
       }>,
       "customer_id"
     >[]
   >`
     select lease_held, consent_status, phone, phone_status, time_zone, us_state, log_status,
-           log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends
+           log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends,
+           allowed_countries
       from sms.retry_send_context(${args.retryId}::uuid, ${args.worker},
                                   ${args.minLeaseSeconds}::integer,
                                   ${args.since.toISOString()}::timestamptz)`;
@@ -88,6 +90,7 @@ export async function sendContext(
       logToPhone: row.log_to_phone,
       logTwilioSid: row.log_twilio_sid,
       recentSends: (row.recent_sends ?? []).map((s) => new Date(s)),
+      allowedCountries: row.allowed_countries ?? [],
     },
   };
 }

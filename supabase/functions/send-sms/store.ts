@@ -17,12 +17,15 @@ export type SendContextRow = RpcRow<"sms", "send_context", {
   time_zone: string | null;
   us_state: string | null;
   recent_sends: (Date | string)[];
+  allowed_countries: string[];
 }>;
 
 /** The customer a decision is about. */
-export type CustomerRow = Omit<SendContextRow, "customer_id" | "recent_sends" | "fingerprint"> & {
-  id: string;
-};
+export type CustomerRow =
+  & Omit<SendContextRow, "customer_id" | "recent_sends" | "fingerprint">
+  & {
+    id: string;
+  };
 
 /** What a decision was made on. */
 export interface SendContext extends CustomerRow {
@@ -65,6 +68,7 @@ export async function loadSendContext(
     sms_consent_status: row.sms_consent_status,
     time_zone: row.time_zone,
     us_state: row.us_state,
+    allowed_countries: row.allowed_countries,
     recentSends: row.recent_sends.map((at) => new Date(at)),
     fingerprint: row.fingerprint,
     since: a.since,
