@@ -72,8 +72,9 @@ alter table public.businesses
   add column if not exists sms_sender_alert_at timestamptz,
   add column if not exists sms_allowed_countries text[] not null
     default '{US,PR,VI,GU,AS,MP}'
-    check (pg_catalog.array_position(sms_allowed_countries, null) is null
-           and pg_catalog.array_to_string(sms_allowed_countries, ',') ~ '^([A-Z]{2}(,[A-Z]{2})*)?$');
+    -- The array's text form quotes an element with a comma or space and writes NULL for a null
+    -- one, so this admits exactly a list of upper-case alpha-2 codes.
+    check (sms_allowed_countries::text ~ '^\{([A-Z]{2}(,[A-Z]{2})*)?\}$');
 comment on column public.businesses.sms_daily_quota is
   'SMS a business may send per rolling 24 h; null: the deployment default (SMS_DAILY_QUOTA)';
 comment on column public.businesses.sms_help_contact is
