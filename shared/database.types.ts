@@ -42,6 +42,7 @@ export type Database = {
           created_at: string;
           id: string;
           name: string;
+          sms_allowed_countries: (string)[];
           sms_daily_quota: number | null;
           sms_help_contact: string | null;
           sms_sender_alert: string | null;
@@ -55,6 +56,7 @@ export type Database = {
           created_at?: string;
           id?: string;
           name: string;
+          sms_allowed_countries?: (string)[];
           sms_daily_quota?: number | null;
           sms_help_contact?: string | null;
           sms_sender_alert?: string | null;
@@ -67,6 +69,7 @@ export type Database = {
           created_at?: string;
           id?: string;
           name?: string;
+          sms_allowed_countries?: (string)[];
           sms_daily_quota?: number | null;
           sms_help_contact?: string | null;
           sms_sender_alert?: string | null;
@@ -1262,6 +1265,7 @@ export type Database = {
           p_worker: string;
         };
         Returns: {
+          allowed_countries: (string)[];
           consent_status: string;
           customer_id: string;
           help_contact: string;
@@ -1280,6 +1284,7 @@ export type Database = {
       send_context: {
         Args: { p_acting_user: string; p_customer_id: string; p_since: string };
         Returns: {
+          allowed_countries: (string)[];
           business_id: string;
           customer_id: string;
           fingerprint: string;

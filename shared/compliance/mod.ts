@@ -7,7 +7,9 @@
  */
 export * from "./area-codes.ts";
 export * from "./consent.ts";
+export * from "./countries.ts";
 export * from "./frequency-cap.ts";
+export * from "./holidays.ts";
 export * from "./keywords.ts";
 export * from "./phone.ts";
 export * from "./quiet-hours.ts";

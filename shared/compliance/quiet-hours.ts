@@ -15,6 +15,8 @@
  */
 
 import { listAreaCodes, locatePhone } from "./area-codes.ts";
+import { COUNTRY_TIME_ZONES, countryOfCallingCode } from "./countries.ts";
+import { type HolidayCalendarId, isHolidayDay } from "./holidays.ts";
 import {
   type DailyWindow,
   everyDay,
@@ -68,6 +70,11 @@ export interface QuietHoursRecipient {
   state?: string | null;
   /** E.164 phone; its area code is the fallback for zone and state. */
   phone?: string | null;
+  /**
+   * ISO 3166-1 country of the number (libphonenumber's, `describePhone`); when absent, a number
+   * outside +1 is placed by its calling code (`countries.ts`).
+   */
+  country?: string | null;
 }
 
 /** Options of {@link checkQuietHours} and {@link frequencyCapFor}. */
@@ -128,11 +135,33 @@ export interface RecipientCandidates {
   uncertain: boolean;
 }
 
+// Two zones keep the same clock when their offsets agree in January and in July (and now).
+const CLOCK_SAMPLES = [Date.UTC(2026, 0, 15), Date.UTC(2026, 6, 15)];
+
+function sameClock(a: string, b: string): boolean {
+  if (a === b) return true;
+  const at = offsetOf(a);
+  const bt = offsetOf(b);
+  return [...CLOCK_SAMPLES, Date.now()].every((ms) => at(ms) === bt(ms));
+}
+
+/** The states and provinces any of whose zones keeps the same clock as `zone`. */
+function regionsUsingZone(zone: string): string[] {
+  const out: string[] = [];
+  for (const [region, zones] of REGION_TIME_ZONES) {
+    if (zones.some((z) => sameClock(z, zone))) out.push(region);
+  }
+  return out;
+}
+
 /**
  * Resolves the candidates quiet hours consider. Zone: the record's, else every zone of the
- * record's state, else the area code's, else the fallback. Region: the record's, else the area
- * code's; a +1 number with an unknown area code (or no phone at all) could be in any state, so
- * every state with a rule is a candidate. Numbers outside +1 get no US state rules.
+ * record's state, else the area code's, else (+1 only) the US fallback; a number outside +1 takes
+ * its country's zones (`countries.ts`), never a US fallback, and none when the country's zones
+ * are not known (no window then: the message waits until a zone is recorded). Region: the
+ * record's, else the area code's; a +1 number with an unknown area code (or no phone at all)
+ * could be in any state with a rule, unless the record's zone narrows it to the states that use
+ * that zone. Numbers outside +1 get no US state rules.
  */
 export function resolveCandidates(
   recipient: QuietHoursRecipient,
@@ -144,18 +173,29 @@ export function resolveCandidates(
   const state = recipient.state?.trim().toUpperCase() || null;
   const zone = recipient.timeZone?.trim() || null;
 
+  const zoneFromRecord = zone !== null && isValidTimeZone(zone);
+  const foreign = phone !== null && !phone.startsWith("+1");
+
   let regions: string[];
   if (state) regions = [state];
   else if (located) regions = located.regions;
-  else if (phone && !phone.startsWith("+1")) regions = [];
-  else regions = [...new Set(rules.map((r) => r.region))];
+  else if (foreign) regions = [];
+  else {
+    regions = [...new Set(rules.map((r) => r.region))];
+    if (zoneFromRecord) {
+      const using = regionsUsingZone(zone);
+      regions = regions.filter((r) => using.includes(r));
+    }
+  }
 
-  const zoneFromRecord = zone !== null && isValidTimeZone(zone);
   let timeZones: string[];
   if (zoneFromRecord) timeZones = [zone];
   else if (state && REGION_TIME_ZONES.has(state)) timeZones = [...REGION_TIME_ZONES.get(state)!];
   else if (located) timeZones = located.timeZones;
-  else timeZones = [...(options.fallbackTimeZones ?? DEFAULT_FALLBACK_TIME_ZONES)];
+  else if (foreign) {
+    const country = recipient.country?.trim().toUpperCase() || countryOfCallingCode(phone);
+    timeZones = [...((country && COUNTRY_TIME_ZONES[country]) ?? [])];
+  } else timeZones = [...(options.fallbackTimeZones ?? DEFAULT_FALLBACK_TIME_ZONES)];
 
   // A number outside +1 has no state to be unsure about.
   const stateKnown = state !== null || (phone !== null && !phone.startsWith("+1") && !located);
@@ -169,7 +209,13 @@ interface Constraint {
   /** Per weekday: the open window, or null. */
   windows: readonly (DailyWindow | null)[];
   /** Which layer closes each weekday's window at each edge, for the `reason`. */
-  layers: { layer: Layer; windows: readonly (DailyWindow | null)[] }[];
+  layers: {
+    layer: Layer;
+    windows: readonly (DailyWindow | null)[];
+    holidays?: HolidayCalendarId;
+  }[];
+  /** Holiday calendars on whose dates the whole day is closed. */
+  holidays: HolidayCalendarId[];
 }
 
 function intersectDaily(a: DailyWindow | null, b: DailyWindow | null): DailyWindow | null {
@@ -212,7 +258,7 @@ function buildConstraints(
   for (const zone of candidates.timeZones) {
     const layers: Constraint["layers"] = [
       { layer: "federal", windows: everyDay(FEDERAL_WINDOW) },
-      ...rules.map((r) => ({ layer: "state" as const, windows: r.windows })),
+      ...rules.map((r) => ({ layer: "state" as const, windows: r.windows, holidays: r.holidays })),
     ];
     if (business && !businessZone) layers.push({ layer: "business", windows: business });
     const windows = [0, 1, 2, 3, 4, 5, 6].map((d) =>
@@ -221,13 +267,15 @@ function buildConstraints(
         { start: 0, end: 24 * 60 },
       )
     );
-    constraints.push({ zone, windows, layers });
+    const holidays = [...new Set(rules.flatMap((r) => r.holidays ? [r.holidays] : []))];
+    constraints.push({ zone, windows, layers, holidays });
   }
   if (business && businessZone) {
     constraints.push({
       zone: businessZone,
       windows: business,
       layers: [{ layer: "business", windows: business }],
+      holidays: [],
     });
   }
   return constraints;
@@ -236,8 +284,11 @@ function buildConstraints(
 type Interval = [number, number];
 
 const DAY_MS = 86_400_000;
-/** Days scanned ahead for the next window; the longest closure modelled is under two days. */
-const HORIZON_DAYS = 8;
+/**
+ * Days scanned ahead for the next window. The longest closure modelled is four days (Rhode
+ * Island: a Saturday Christmas closes Friday to Monday), so a week and a half is ample.
+ */
+const HORIZON_DAYS = 10;
 
 /** A zone's offset from UTC, in ms, at an instant (ms since the epoch). */
 type OffsetAt = (ms: number) => number;
@@ -356,7 +407,7 @@ function intervalsOf(constraint: Constraint, now: Date): Interval[] {
   for (let offset = -1; offset <= HORIZON_DAYS; offset++) {
     const day = today + offset * DAY_MS;
     const window = constraint.windows[new Date(day).getUTCDay()];
-    if (!window) continue;
+    if (!window || constraint.holidays.some((h) => isHolidayDay(h, day))) continue;
     const start = wallToInstant(day + window.start * 60_000, constraint.zone);
     const end = wallToInstant(day + window.end * 60_000, constraint.zone);
     if (start < end) out.push([start, end]);
@@ -396,8 +447,11 @@ function isOpen(window: DailyWindow | null, minute: number): boolean {
 function closingLayer(constraints: Constraint[], now: Date): QuietHoursReason | null {
   const closed = new Set<Layer>();
   for (const c of constraints) {
-    const { weekday, minute } = localParts(now, c.zone);
-    for (const l of c.layers) if (!isOpen(l.windows[weekday], minute)) closed.add(l.layer);
+    const { day, weekday, minute } = localParts(now, c.zone);
+    for (const l of c.layers) {
+      const holiday = l.holidays !== undefined && isHolidayDay(l.holidays, day);
+      if (holiday || !isOpen(l.windows[weekday], minute)) closed.add(l.layer);
+    }
   }
   if (closed.has("federal")) return "federal_quiet_hours";
   if (closed.has("state")) return "state_quiet_hours";
@@ -425,6 +479,18 @@ export function checkQuietHours(
   options: QuietHoursOptions = {},
 ): QuietHoursResult {
   const candidates = resolveCandidates(recipient, options);
+  if (candidates.timeZones.length === 0) {
+    // A number whose country's zones are unknown: no window can be computed.
+    return {
+      allowed: false,
+      reason: "no_common_window",
+      windowEndsAt: null,
+      nextAllowedAt: null,
+      timeZones: [],
+      regions: candidates.regions,
+      uncertain: true,
+    };
+  }
   const constraints = buildConstraints(candidates, options);
   let open: Interval[] | null = null;
   for (const c of constraints) {

@@ -7,6 +7,7 @@
  */
 import { SmsError } from "../contract/errors.ts";
 import { isE164, type PhoneNumberInfo } from "./e164.ts";
+import { countryPermitted } from "./countries.ts";
 import { checkFrequencyCap, frequencyCapFor } from "./frequency-cap.ts";
 import {
   checkQuietHours,
@@ -31,15 +32,21 @@ export interface SendCustomer {
    * number cancels the retry), so libphonenumber stays out of its module graph.
    */
   number?: PhoneNumberInfo | null;
+  /**
+   * The countries the business may text (`businesses.sms_allowed_countries`); absent: not
+   * checked (callers that have it always pass it).
+   */
+  allowedCountries?: readonly string[] | null;
 }
 
 /** Why a customer may not be texted at all. */
-export type SendRefusal = "opted_out" | "no_consent" | "invalid_phone";
+export type SendRefusal = "opted_out" | "no_consent" | "invalid_phone" | "country_not_permitted";
 
 const REFUSAL_MESSAGES: Record<SendRefusal, string> = {
   opted_out: "The customer has opted out of SMS",
   no_consent: "The customer has not consented to SMS",
   invalid_phone: "The customer has no mobile number that can receive SMS",
+  country_not_permitted: "The business may not text numbers in the customer's country",
 };
 
 /** The reason a customer may not be texted, or `null` when they may. */
@@ -51,6 +58,16 @@ export function sendRefusal(customer: SendCustomer): SendRefusal | null {
     customer.phoneStatus === "invalid" || customer.phoneStatus === "landline"
   ) {
     return "invalid_phone";
+  }
+  if (
+    customer.allowedCountries &&
+    !countryPermitted(
+      customer.phone,
+      customer.allowedCountries,
+      customer.number === undefined ? undefined : customer.number.country,
+    )
+  ) {
+    return "country_not_permitted";
   }
   return null;
 }
@@ -142,7 +159,12 @@ export interface DecideSendOptions extends SendWindowOptions {
 export function decideSend(customer: SendCustomer, options: DecideSendOptions): SendDecision {
   assertSendable(customer);
   const window = sendWindow(
-    { timeZone: customer.timeZone, state: customer.state, phone: customer.phone },
+    {
+      timeZone: customer.timeZone,
+      state: customer.state,
+      phone: customer.phone,
+      country: customer.number?.country ?? null,
+    },
     options.now,
     options,
   );

@@ -31,11 +31,22 @@ export interface StateRule {
   windows: WeeklyWindows;
   /** At most `max` messages to one recipient per rolling `windowHours`. */
   frequencyCap?: { max: number; windowHours: number };
+  /** Closed all day on the holidays of this calendar, in the recipient's local date. */
+  holidays?: HolidayCalendarId;
   /** Statute or regulation. */
   source: string;
+  /**
+   * When `source` was last checked ("YYYY-MM-DD"), and against what: the statute's or
+   * regulation's own text (`primary`) or a law firm's or news summary (`secondary`); `null` when
+   * it has not been re-checked since it was written.
+   */
+  dateChecked: string | null;
+  checkedAgainst?: "primary" | "secondary";
   /** Scope notes (what the statute covers, effective date). */
   note?: string;
 }
+
+import type { HolidayCalendarId } from "./holidays.ts";
 
 function hm(text: string): number {
   const [h, m] = text.split(":").map(Number);
@@ -58,16 +69,22 @@ export const FEDERAL_SOURCE = "47 U.S.C. § 227(c); 47 CFR § 64.1200(c)(1)";
 /**
  * States whose rules are stricter than the federal window. These statutes govern telephone
  * solicitations (and, as amended or construed, text messages); they are applied to every message
- * because the safe reading of a review request or campaign is "marketing". State holidays, where
- * statutes also close the window, are not modelled.
+ * because the safe reading of a review request or campaign is "marketing". Where a statute also
+ * closes on holidays, `holidays` names the calendar (`holidays.ts`). docs/compliance.md lists
+ * them with their sources.
  */
+/** The date the rules below were checked against their sources. */
+const CHECKED = "2026-12-04";
+
 export const STATE_RULES: readonly StateRule[] = [
   {
     region: "FL",
     windows: everyDay(daily("08:00", "20:00")),
     frequencyCap: { max: 3, windowHours: 24 },
     source: "Fla. Stat. § 501.059(8) (Florida Telephone Solicitation Act, as amended by " +
-      "SB 1120 (2021)); Fla. Stat. § 501.616(6)",
+      "SB 1120 (2021)); Fla. Stat. § 501.616(6)(a) (hours), 501.616(6)(b) (cap)",
+    dateChecked: CHECKED,
+    checkedAgainst: "primary",
     note: "At most 3 calls or texts on the same subject within 24 hours.",
   },
   {
@@ -75,6 +92,8 @@ export const STATE_RULES: readonly StateRule[] = [
     windows: everyDay(daily("08:00", "20:00")),
     frequencyCap: { max: 3, windowHours: 24 },
     source: "Okla. Stat. tit. 15, § 775C.4 (Telephone Solicitation Act of 2022)",
+    dateChecked: CHECKED,
+    checkedAgainst: "secondary",
     note: "At most 3 calls or texts on the same subject within 24 hours.",
   },
   {
@@ -82,6 +101,8 @@ export const STATE_RULES: readonly StateRule[] = [
     windows: everyDay(daily("08:00", "20:00")),
     frequencyCap: { max: 3, windowHours: 24 },
     source: "Md. Code, Com. Law § 14-4503 (Stop the Spam Calls Act of 2023, in force 2024-01-01)",
+    dateChecked: CHECKED,
+    checkedAgainst: "secondary",
     note: "At most 3 calls or texts on the same subject within 24 hours.",
   },
   {
@@ -97,12 +118,14 @@ export const STATE_RULES: readonly StateRule[] = [
     ],
     source: "Tex. Bus. & Com. Code § 301.051; texts covered by SB 140 (89th Leg., " +
       "in force 2025-09-01)",
+    dateChecked: null,
     note: "Sunday 12:00–21:00, other days 9:00–21:00.",
   },
   {
     region: "CT",
     windows: everyDay(daily("09:00", "20:00")),
     source: "Conn. Gen. Stat. § 42-288a, as amended by Public Act 23-98 (in force 2023-10-01)",
+    dateChecked: null,
   },
   {
     region: "RI",
@@ -115,8 +138,13 @@ export const STATE_RULES: readonly StateRule[] = [
       daily("09:00", "18:00"),
       daily("10:00", "17:00"),
     ],
-    source: 'R.I. Gen. Laws §§ 5-61-2(2) ("hours of operation"), 5-61-3.6',
-    note: "Weekdays 9:00–18:00, Saturday 10:00–17:00, no Sunday; holidays also closed.",
+    holidays: "RI",
+    source: 'R.I. Gen. Laws §§ 5-61-2(2) ("hours of operation": "Monday through Friday, except ' +
+      'a state or federal holiday"), 5-61-3.6; holidays: R.I. Gen. Laws § 25-1-1, 5 U.S.C. § 6103',
+    dateChecked: CHECKED,
+    checkedAgainst: "primary",
+    note: "Weekdays 9:00–18:00, Saturday 10:00–17:00, no Sunday; state and federal holidays " +
+      "closed (Saturday holidays too: the strict reading).",
   },
   {
     region: "MS",
@@ -129,12 +157,53 @@ export const STATE_RULES: readonly StateRule[] = [
       daily("08:00", "20:00"),
       daily("08:00", "20:00"),
     ],
-    source: "Miss. Code Ann. § 77-3-725 (Mississippi Telephone Solicitation Act)",
+    source: "Miss. Code Ann. § 77-3-723 (Mississippi Telephone Solicitation Act)",
+    dateChecked: CHECKED,
+    checkedAgainst: "primary",
     note: "8:00–20:00, no Sunday.",
   },
   {
     region: "WA",
     windows: everyDay(daily("08:00", "20:00")),
-    source: "Rev. Code Wash. § 80.36.390(2)",
+    source: "Rev. Code Wash. § 19.158.040(2)",
+    dateChecked: CHECKED,
+    checkedAgainst: "primary",
+  },
+  {
+    region: "AL",
+    windows: [
+      null,
+      daily("08:00", "20:00"),
+      daily("08:00", "20:00"),
+      daily("08:00", "20:00"),
+      daily("08:00", "20:00"),
+      daily("08:00", "20:00"),
+      daily("08:00", "20:00"),
+    ],
+    holidays: "AL",
+    source: "Ala. Admin. Code r. 770-X-5-.17 (Public Service Commission); holidays: " +
+      "Ala. Code § 1-3-8, 5 U.S.C. § 6103",
+    dateChecked: CHECKED,
+    checkedAgainst: "secondary",
+    note: "8:00–20:00, no Sunday, no state or federal holiday.",
+  },
+  {
+    region: "MA",
+    windows: everyDay(daily("08:00", "20:00")),
+    source: "201 CMR 12.02 (unsolicited telephonic sales calls, incl. text messages)",
+    dateChecked: CHECKED,
+    checkedAgainst: "primary",
+    note: "No sales calls or texts 20:00–8:00.",
+  },
+  {
+    region: "OR",
+    windows: everyDay(daily("08:00", "20:00")),
+    frequencyCap: { max: 3, windowHours: 24 },
+    source: "ORS 646.569, as amended by HB 3865 (2025, in force 2026-01-01; texts included " +
+      "in ORS 646.561's telephone solicitation)",
+    dateChecked: CHECKED,
+    checkedAgainst: "secondary",
+    note: "At most 3 solicitations per 24 hours; the established-business-relationship " +
+      "exemption is not applied (every message is treated as marketing).",
   },
 ];

@@ -27,6 +27,8 @@ export const ERROR_STATUS = Object.freeze(
     // The business has no help contact (businesses.sms_help_contact): CTIA's HELP answer needs one.
     help_contact_missing: 409,
     invalid_phone: 422,
+    // The number's country is not among the business's sms_allowed_countries.
+    country_not_permitted: 422,
     message_too_long: 422,
     provider_rejected: 422,
     quota_exceeded: 429,

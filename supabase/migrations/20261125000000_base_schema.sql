@@ -81,11 +81,20 @@ alter table public.businesses
             and char_length(regexp_replace(sms_help_contact, '[^0-9]', '', 'g')) between 7 and 15))),
   add column if not exists sms_sender_alert text,
   add column if not exists sms_sender_alert_code integer,
-  add column if not exists sms_sender_alert_at timestamptz;
+  add column if not exists sms_sender_alert_at timestamptz,
+  add column if not exists sms_allowed_countries text[] not null
+    default '{US,PR,VI,GU,AS,MP}'
+    -- The array's text form quotes an element with a comma or space and writes NULL for a null
+    -- one, so this admits exactly a list of upper-case alpha-2 codes.
+    check (sms_allowed_countries::text ~ '^\{([A-Z]{2}(,[A-Z]{2})*)?\}$');
 comment on column public.businesses.sms_daily_quota is
   'SMS a business may send per rolling 24 h; null: the deployment default (SMS_DAILY_QUOTA)';
 comment on column public.businesses.sms_help_contact is
   'How recipients reach the business (phone, email or URL); named in the answer to HELP';
+comment on column public.businesses.sms_allowed_countries is
+  'ISO 3166-1 alpha-2 countries the business may text (like Twilio''s geo permissions): default '
+  'the US and its territories; send-sms refuses other numbers (country_not_permitted), '
+  'process-retries cancels them';
 comment on column public.businesses.sms_sender_alert is
   'Set when Twilio refuses this business''s sends for an account-level reason (e.g. 30034: '
   'sender not registered for A2P 10DLC); cleared by a person once fixed';

@@ -30,7 +30,7 @@
 --   row is cancelled by its worker, which re-checks consent before sending.
 --
 -- The worker's round for one row, in one short service-role transaction:
---   retry_send_context(row)  -- still mine? consent, phone, zone, state, recent sends (locked)
+--   retry_send_context(row)  -- still mine? consent, phone, zone, state, recent sends, countries
 --   (decide in TypeScript: send, cancel, reschedule)
 --   record_status_event(..., 'sending', ...)
 --   reserve_send_slot(...)   -- last, so the sender's row is locked only until the commit;
@@ -685,7 +685,8 @@ returns table (
   log_twilio_sid text,
   log_created_at timestamptz,
   recent_sends timestamptz[],
-  help_contact text
+  help_contact text,
+  allowed_countries text[]
 )
 language plpgsql
 security definer
@@ -734,9 +735,10 @@ begin
   -- The frequency cap's one definition (above): per business and number.
   recent_sends := sms.recent_sends(v_customer.business_id, v_customer.phone, v_since,
                                    v_row.send_log_id);
-  -- Without a help contact the business may not send (the row is cancelled).
-  select b.sms_help_contact into help_contact from public.businesses b
-   where b.id = v_row.business_id;
+  -- Without a help contact the business may not send (the row is cancelled); a country it no
+  -- longer permits cancels the row too.
+  select b.sms_help_contact, b.sms_allowed_countries into help_contact, allowed_countries
+    from public.businesses b where b.id = v_row.business_id;
   return next;
 end
 $$;

@@ -6,7 +6,7 @@
 -- so a send costs three round trips instead of seven transactions of begin / set role / ... /
 -- commit, and the business's quota lock and the customer's send lock are held for one statement.
 --
---   sms.send_context(customer, user)       -- customer, recent sends, fingerprint
+--   sms.send_context(customer, user)       -- customer, recent sends, fingerprint, countries
 --   (decide in TypeScript: send now, or defer to a later instant)
 --   sms.start_send(..., fingerprint, ...)  -- locks, re-check; the log or the retry row; the quota
 --   (Twilio)
@@ -296,7 +296,8 @@ returns table (
   us_state text,
   recent_sends timestamptz[],
   fingerprint text,
-  help_contact text
+  help_contact text,
+  allowed_countries text[]
 )
 language plpgsql
 stable
@@ -322,8 +323,8 @@ begin
   recent_sends := sms.recent_sends(v_customer.business_id, v_customer.phone, p_since);
   fingerprint := sms.send_fingerprint(v_customer.phone, v_customer.time_zone,
                                       v_customer.us_state, recent_sends);
-  select b.sms_help_contact into help_contact from public.businesses b
-   where b.id = v_customer.business_id;
+  select b.sms_help_contact, b.sms_allowed_countries into help_contact, allowed_countries
+    from public.businesses b where b.id = v_customer.business_id;
   return next;
 end
 $$;

@@ -68,6 +68,50 @@ Deno.test("decideRetry: consent gone or phone unusable → cancel", () => {
   assert.equal(decideRetry({ ...NY_FACTS, logToPhone: null }, NOON_NY).action, "send");
 });
 
+Deno.test("decideRetry: a country no longer permitted → cancel, re-checked without libphonenumber", () => {
+  const us = ["US", "PR", "VI", "GU", "AS", "MP"];
+  const london = {
+    ...NY_FACTS,
+    phone: "+447400123456",
+    logToPhone: "+447400123456",
+    timeZone: null,
+    state: null,
+  };
+  assert.deepEqual(decideRetry({ ...london, allowedCountries: us }, NOON_NY), {
+    action: "cancel",
+    reason: "country_not_permitted",
+  });
+  // Still permitted: sent now (17:00 BST), or at night waits for 08:00 London time.
+  assert.equal(decideRetry({ ...london, allowedCountries: ["GB"] }, NOON_NY).action, "send");
+  assert.deepEqual(
+    decideRetry({ ...london, allowedCountries: ["GB"] }, new Date("2026-07-01T01:30:00Z")),
+    { action: "reschedule", reason: "quiet_hours", at: new Date("2026-07-01T07:00:00Z") },
+  );
+  // +1 by area code: Toronto is Canada, San Juan a territory of its own code.
+  const toronto = { ...NY_FACTS, phone: "+14162345678", logToPhone: "+14162345678" };
+  assert.deepEqual(decideRetry({ ...toronto, allowedCountries: us }, NOON_NY), {
+    action: "cancel",
+    reason: "country_not_permitted",
+  });
+  const sanJuan = { ...NY_FACTS, phone: "+17872345678", logToPhone: "+17872345678" };
+  assert.equal(decideRetry({ ...sanJuan, allowedCountries: us }, NOON_NY).action, "send");
+  assert.deepEqual(decideRetry({ ...sanJuan, allowedCountries: ["US"] }, NOON_NY), {
+    action: "cancel",
+    reason: "country_not_permitted",
+  });
+  // A number the table cannot place (Nigeria): cancelled when every permitted country is one it
+  // could have placed; let through (send-sms checked it with libphonenumber) otherwise.
+  const lagos = {
+    ...NY_FACTS,
+    phone: "+2348012345678",
+    logToPhone: "+2348012345678",
+    timeZone: "Africa/Lagos",
+    state: null,
+  };
+  assert.equal(decideRetry({ ...lagos, allowedCountries: us }, NOON_NY).action, "cancel");
+  assert.equal(decideRetry({ ...lagos, allowedCountries: ["NG"] }, NOON_NY).action, "send");
+});
+
 Deno.test("decideRetry: inside quiet hours → rescheduled to the next window (8:00 local)", () => {
   const night = new Date("2026-07-01T06:30:00Z"); // 02:30 EDT
   const d = decideRetry(NY_FACTS, night);

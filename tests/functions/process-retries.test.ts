@@ -628,6 +628,41 @@ Deno.test("process-retries: with 30% of requests failing, every row ends complet
   }
 });
 
+Deno.test("process-retries: a country permission withdrawn while waiting → cancelled, not sent", async () => {
+  const sql = db();
+  const day = dayZone();
+  const tenant = await makeTenant(sql, "countries", [
+    { timeZone: day }, // 0: New York (US): still permitted
+    { timeZone: day, phone: "+14162345678" }, // 1: Toronto (CA): permission withdrawn
+  ]);
+  try {
+    await sql`update public.businesses set sms_allowed_countries = '{US,CA}'
+               where id = ${tenant.businessId}`;
+    await withCronPaused(sql, async () => {
+      await sandbox("/api/messages", { method: "DELETE" });
+      const [us, toronto] = await enqueue(sql, tenant, 2, {
+        tag: `countries ${crypto.randomUUID()}`,
+      });
+      await sql`update public.businesses set sms_allowed_countries = '{US}'
+                 where id = ${tenant.businessId}`;
+      const r = await invoke(ENDPOINT);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const states = new Map((await rowStates(sql, tenant.businessId)).map((s) => [s.id, s]));
+      const cancelled = states.get(toronto.retryId)!;
+      assert.deepEqual(
+        [cancelled.status, cancelled.last_error, cancelled.log_status],
+        ["cancelled", "country_not_permitted", "canceled"],
+      );
+      assert.equal(states.get(us.retryId)!.status, "completed");
+      const sent = await sandboxMessages();
+      assert.ok(!sent.some((m) => m.to === toronto.customer.phone), "Toronto never texted");
+    });
+  } finally {
+    await forget(tenant);
+    await sql.end();
+  }
+});
+
 Deno.test("process-retries: opted out while waiting → never texted; quiet hours → next window", async () => {
   const sql = db();
   const day = dayZone();

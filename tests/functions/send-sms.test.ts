@@ -24,6 +24,8 @@ import { createSendSmsHandler } from "../../supabase/functions/send-sms/handler.
 import { authConfigFromEnv, createVerifier } from "@shared/runtime/auth.ts";
 import { createDb } from "@shared/runtime/db.ts";
 import { serveFunction } from "@shared/runtime/function.ts";
+import { createTwilioClient, loadTwilioConfig } from "@shared/twilio/client.ts";
+import { functionEnv } from "@local/stack.ts";
 
 const info = stack();
 const acme = info.seed.businesses[0];
@@ -536,4 +538,80 @@ test("a phone change resets consent: the new number is not texted on the old one
     select source, phone, details ->> 'from_phone' as from_phone from public.sms_consent_events
      where customer_id = ${c.id} and source = 'phone_change'`;
   assert.deepEqual({ ...event }, { source: "phone_change", phone: newPhone, from_phone: c.phone });
+});
+
+test("422 country_not_permitted: a number outside the business's countries, nothing written", async (sql) => {
+  // Acme keeps the default permissions: the US and its territories.
+  const [acmeRow] = await sql`
+    select sms_allowed_countries from public.businesses where id = ${acme.id}`;
+  assert.deepEqual(acmeRow.sms_allowed_countries, ["US", "PR", "VI", "GU", "AS", "MP"]);
+  const london = await createCustomer(sql, {
+    phone: "+447400123457",
+    timeZone: "Europe/London",
+    state: null,
+  });
+  const toronto = await createCustomer(sql, { phone: "+14162345678", state: null });
+  const sanJuan = await createCustomer(sql, { phone: "+17872345678", state: null });
+  const before = await dbSnapshot(sql);
+  for (const c of [london, toronto]) {
+    const r = await invoke({ customerId: c.id, body: "hi", idempotencyKey: crypto.randomUUID() });
+    assert.equal(r.status, 422, JSON.stringify(r.json));
+    assert.equal(errorCode(r), "country_not_permitted");
+    assert.ok(errorBodySchema.safeParse(r.json).success, JSON.stringify(r.json));
+    assert.equal((await sandbox.messages(c.phone!)).length, 0);
+  }
+  assert.deepEqual(await dbSnapshot(sql), before);
+  // Puerto Rico is a US territory: permitted by default (sent or deferred, not refused).
+  const pr = await invoke({ customerId: sanJuan.id, body: "hi" });
+  assert.ok([200, 202].includes(pr.status), JSON.stringify(pr.json));
+});
+
+test("a permitted country's number with no zone waits for 08:00 in that country (London)", async (sql) => {
+  // A business of its own that may text Great Britain; owner@acme is its owner.
+  const businessId = crypto.randomUUID();
+  await sql`
+    insert into public.businesses (id, name, sms_allowed_countries, sms_help_contact)
+    values (${businessId}, 'Intl test', '{US,GB}', 'help@intl.test')`;
+  await sql`
+    insert into public.business_members (business_id, user_id, role)
+    select ${businessId}, m.user_id, 'owner' from public.business_members m
+     where m.business_id = ${acme.id} and m.role = 'owner' limit 1`;
+  const pool = createDb(info.dbUrl, { max: 2 });
+  try {
+    const c = await createCustomer(sql, {
+      businessId,
+      phone: "+447400123456",
+      timeZone: null,
+      state: null,
+    });
+    // 02:30 BST on 1 July 2026: New York's 21:30 would not do either, but a US fallback
+    // (Honolulu 15:30) would have sent it.
+    const now = new Date("2026-07-01T01:30:00Z");
+    const env = functionEnv(info);
+    const handler = serveFunction(
+      "send-sms",
+      createSendSmsHandler(
+        { env, sql: pool, twilio: createTwilioClient(loadTwilioConfig(env)!), now: () => now },
+        { verify: createVerifier(authConfigFromEnv({ SUPABASE_URL: info.apiUrl })) },
+      ),
+      { logSink: () => {} },
+    );
+    const res = await handler(
+      new Request("http://local/send-sms", {
+        method: "POST",
+        headers: { authorization: `Bearer ${info.tokens.users["owner@acme.test"]}` },
+        body: JSON.stringify({ customerId: c.id, body: "Hello from across the pond" }),
+      }),
+    );
+    const body = await res.json();
+    assert.equal(res.status, 202, JSON.stringify(body));
+    assert.ok(sendSmsDeferredResponseSchema.safeParse(body).success, JSON.stringify(body));
+    assert.equal(body.reason, "quiet_hours");
+    // 08:00 BST = 07:00 UTC.
+    assert.equal(body.scheduledFor, "2026-07-01T07:00:00.000Z");
+    assert.equal((await sandbox.messages(c.phone!)).length, 0);
+  } finally {
+    await pool.end();
+    await sql`delete from public.businesses where id = ${businessId}`;
+  }
 });

@@ -13,6 +13,7 @@ Deno.test("errors: every code has its contract status", () => {
     idempotency_conflict: 409,
     help_contact_missing: 409,
     invalid_phone: 422,
+    country_not_permitted: 422,
     message_too_long: 422,
     provider_rejected: 422,
     quota_exceeded: 429,

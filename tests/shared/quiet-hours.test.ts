@@ -182,11 +182,11 @@ Deno.test("quiet hours: candidates from record, state, area code, fallback", () 
   assert.equal(r.nextAllowedAt?.toISOString(), "2026-07-01T19:00:00.000Z");
 });
 
-Deno.test("quiet hours: frequency caps (FL, OK, MD: 3 per 24 h)", () => {
+Deno.test("quiet hours: frequency caps (FL, OK, MD, OR: 3 per 24 h)", () => {
   assert.deepEqual(frequencyCapFor(FL), { max: 3, windowMs: 86_400_000, regions: ["FL"] });
   assert.equal(frequencyCapFor(TX), null);
   assert.deepEqual(frequencyCapFor({ phone: "+13055550100" })?.regions, ["FL"]);
-  assert.deepEqual(frequencyCapFor({ phone: "+18005550100" })?.regions, ["FL", "OK", "MD"]);
+  assert.deepEqual(frequencyCapFor({ phone: "+18005550100" })?.regions, ["FL", "OK", "MD", "OR"]);
   const cap = { max: 3, windowMs: 86_400_000 };
   const now = new Date("2026-07-01T18:00:00Z");
   const h = (hours: number) => new Date(now.getTime() - hours * 3_600_000);

@@ -75,3 +75,53 @@ Deno.test("frequency cap (FL: 3 per 24 h) defers to the next slot, outside quiet
     scheduledFor: new Date("2026-06-11T08:00:00-04:00"),
   });
 });
+
+Deno.test("country permissions: refused as country_not_permitted (422), by libphonenumber's country", () => {
+  const us = ["US", "PR", "VI", "GU", "AS", "MP"];
+  const london = {
+    ...ny,
+    phone: "+447400123456",
+    state: null,
+    timeZone: null,
+    number: { e164: "+447400123456", country: "GB", type: "mobile" as const },
+    allowedCountries: us,
+  };
+  assert.throws(
+    () => decideSend(london, { now: at("12:00") }),
+    (e) => isSmsError(e) && e.code === "country_not_permitted" && e.status === 422,
+  );
+  // Permitted: a London number at 12:00 New York time (17:00 BST) goes now.
+  assert.equal(
+    decideSend({ ...london, allowedCountries: [...us, "GB"] }, { now: at("12:00") }).kind,
+    "send",
+  );
+  // ... and at 03:00 BST (22:00 in New York) it waits for 08:00 London time, not a US zone.
+  const night = decideSend({ ...london, allowedCountries: ["GB"] }, { now: at("22:00") });
+  assert.deepEqual(night, {
+    kind: "defer",
+    reason: "quiet_hours",
+    scheduledFor: new Date("2026-06-11T07:00:00Z"),
+  });
+  // A non-geographic number (+800) has no country: no permission covers it.
+  assert.throws(
+    () =>
+      decideSend({
+        ...london,
+        phone: "+80012345678",
+        number: { e164: "+80012345678", country: null, type: "uan" },
+        allowedCountries: ["GB"],
+      }, { now: at("12:00") }),
+    (e) => isSmsError(e) && e.code === "country_not_permitted",
+  );
+  // Territories by their own code; without allowedCountries nothing is checked.
+  const sanJuan = {
+    ...ny,
+    phone: "+17872345678",
+    number: { e164: "+17872345678", country: "PR", type: "mobile" as const },
+  };
+  assert.equal(decideSend({ ...sanJuan, allowedCountries: us }, { now: at("12:00") }).kind, "send");
+  assert.equal(
+    decideSend({ ...london, allowedCountries: undefined }, { now: at("12:00") }).kind,
+    "send",
+  );
+});

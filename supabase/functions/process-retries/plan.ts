@@ -31,6 +31,11 @@ export interface RetrySendFacts {
   recentSends: readonly Date[];
   /** The business has no help contact (`businesses.sms_help_contact`): it may not send. */
   helpContactMissing?: boolean;
+  /**
+   * `businesses.sms_allowed_countries`, re-checked at send time (a permission withdrawn after
+   * the message was queued cancels it); absent: not checked.
+   */
+  allowedCountries?: readonly string[] | null;
 }
 
 /** Why a held row is cancelled instead of sent. */
@@ -38,6 +43,7 @@ export type RetryCancelReason =
   | "opted_out"
   | "no_consent"
   | "invalid_phone"
+  | "country_not_permitted"
   | "phone_changed"
   | "help_contact_missing";
 

@@ -66,13 +66,15 @@ export async function sendContext(
         log_created_at: Date | null;
         recent_sends: string[] | null;
         help_contact: string | null;
+        allowed_countries: string[] | null;
       }>,
       "customer_id"
     >[]
   >`
     select lease_held, consent_status, phone, phone_status, time_zone, us_state, log_status,
            log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends,
-           help_contact
+           help_contact,
+           allowed_countries
       from sms.retry_send_context(${args.retryId}::uuid, ${args.worker},
                                   ${args.minLeaseSeconds}::integer,
                                   ${args.since.toISOString()}::timestamptz)`;
@@ -91,6 +93,7 @@ export async function sendContext(
       logTwilioSid: row.log_twilio_sid,
       recentSends: (row.recent_sends ?? []).map((s) => new Date(s)),
       helpContactMissing: row.help_contact === null,
+      allowedCountries: row.allowed_countries ?? [],
     },
   };
 }

@@ -85,6 +85,7 @@ const asSendCustomer = (c: CustomerRow): SendCustomer => ({
   consentStatus: c.sms_consent_status,
   timeZone: c.time_zone,
   state: c.us_state,
+  allowedCountries: c.allowed_countries,
 });
 
 async function sha256(text: string): Promise<string> {

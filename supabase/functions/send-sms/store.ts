@@ -18,6 +18,7 @@ export type SendContextRow = RpcRow<"sms", "send_context", {
   us_state: string | null;
   recent_sends: (Date | string)[];
   help_contact: string | null;
+  allowed_countries: string[];
 }>;
 
 /** The customer a decision is about. */
@@ -74,6 +75,7 @@ export async function loadSendContext(
     time_zone: row.time_zone,
     us_state: row.us_state,
     helpContact: row.help_contact,
+    allowed_countries: row.allowed_countries,
     recentSends: row.recent_sends.map((at) => new Date(at)),
     fingerprint: row.fingerprint,
     since: a.since,
