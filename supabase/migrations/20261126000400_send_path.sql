@@ -4,7 +4,7 @@
 -- (under the locks, after checking that what was read still holds), then store Twilio's answer
 -- (sms.record_send_result). Each is one security-definer call outside any explicit transaction,
 -- so a send costs three round trips instead of seven transactions of begin / set role / ... /
--- commit, and the business's quota lock and the customer's send lock are held for one statement.
+-- commit, and the business's quota lock and the number's send lock are held for one statement.
 --
 --   sms.send_context(customer, user)       -- customer, recent sends, fingerprint, countries
 --   (decide in TypeScript: send now, or defer to a later instant)
