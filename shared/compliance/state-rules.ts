@@ -118,7 +118,9 @@ export const STATE_RULES: readonly StateRule[] = [
     ],
     source: "Tex. Bus. & Com. Code § 301.051; texts covered by SB 140 (89th Leg., " +
       "in force 2025-09-01)",
-    dateChecked: null,
+    // Law-firm summaries of SB 140 (Mondaq; Cloud Communications' advisory), not the code's text.
+    dateChecked: "2026-12-04",
+    checkedAgainst: "secondary",
     note: "Sunday 12:00–21:00, other days 9:00–21:00.",
   },
   {
