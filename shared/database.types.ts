@@ -1314,7 +1314,6 @@ export type Database = {
           p_defer_reason?: string;
           p_encoding: string;
           p_fingerprint: string;
-          p_receipt?: Json;
           p_scheduled_for?: string;
           p_segments: number;
           p_since: string;

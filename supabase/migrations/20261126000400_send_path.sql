@@ -351,8 +351,7 @@ create function sms.start_send(
   p_default_quota integer,
   p_body text default null,
   p_defer_reason text default null,
-  p_scheduled_for timestamptz default null,
-  p_receipt jsonb default null
+  p_scheduled_for timestamptz default null
 )
 returns table (send_log_id uuid, to_phone text, retry_id uuid, scheduled_for timestamptz)
 language plpgsql
@@ -391,11 +390,6 @@ begin
   if p_defer_reason is null then
     v_log := sms.create_send_log(p_customer_id, p_segments, p_encoding, p_acting_user,
                                  'sending');
-    -- Why it may go now, in the statement that makes it 'sending' (no step between the log and
-    -- Twilio that could fail and leave it stranded).
-    if p_receipt is not null then
-      perform sms.record_send_receipt(v_log.id, p_receipt);
-    end if;
     perform sms.reserve_quota(v_customer.business_id, p_default_quota, 1);
     send_log_id := v_log.id;
     to_phone := v_log.to_phone;
@@ -517,6 +511,6 @@ grant execute on function
   sms.release_idempotency_key(uuid, text),
   sms.reserve_quota(uuid, integer, integer),
   sms.send_context(uuid, uuid, timestamptz),
-  sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, jsonb),
+  sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz),
   sms.apply_provider_error(uuid, integer, text, text, text)
   to service_role;

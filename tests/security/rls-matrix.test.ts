@@ -88,7 +88,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.reserve_send_slot(text, integer, numeric, integer)",
   "sms.retry_send_context(uuid, text, integer, timestamptz)",
   "sms.send_context(uuid, uuid, timestamptz)",
-  "sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, jsonb)",
+  "sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)",
   "sms.start_worker_heartbeat(text, text)",
 ]);
 

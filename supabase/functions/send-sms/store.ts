@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { ComplianceReceipt } from "@shared/compliance/receipt.ts";
 import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
 import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
 import { asService, type Db, type RpcRow, type Sql, type TableRow } from "@shared/runtime/db.ts";
@@ -187,8 +186,6 @@ export async function startSend(
     encoding: string;
     quota: number;
     deferred: { body: string; reason: DeferReason; scheduledFor: Date } | null;
-    /** Why it may go now (a send now only), kept on the log in the same statement. */
-    receipt: ComplianceReceipt | null;
   },
 ): Promise<StartedSend> {
   const [row] = await db<StartedSend[]>`
@@ -198,7 +195,6 @@ export async function startSend(
       p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},
       p_default_quota => ${a.quota}::integer, p_body => ${a.deferred?.body ?? null},
       p_defer_reason => ${a.deferred?.reason ?? null},
-      p_scheduled_for => ${a.deferred?.scheduledFor ?? null},
-      p_receipt => ${a.receipt ? db.json(a.receipt as never) : null})`;
+      p_scheduled_for => ${a.deferred?.scheduledFor ?? null})`;
   return row;
 }

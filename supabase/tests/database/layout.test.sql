@@ -243,7 +243,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.retry_send_context(uuid, text, integer, timestamptz)',
     'sms.reserve_quota(uuid, integer, integer)',
     'sms.send_context(uuid, uuid, timestamptz)',
-    'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, jsonb)',
+    'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)',
     'sms.apply_provider_error(uuid, integer, text, text, text)',
     'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
     'sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)'

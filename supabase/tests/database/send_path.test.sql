@@ -76,7 +76,7 @@ select throws_ok(
 reset role;
 
 select ok(not has_function_privilege('authenticated',
-  'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, jsonb)',
+  'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)',
   'execute'), 'authenticated cannot write');
 select ok(not has_function_privilege('authenticated',
   'sms.send_context(uuid, uuid, timestamptz)', 'execute'),
