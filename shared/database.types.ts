@@ -209,7 +209,6 @@ export type Database = {
         Row: {
           business_id: string;
           channel: string;
-          compliance_receipt: Json | null;
           consent_event_id: number | null;
           contact_id: string | null;
           content_filtered: boolean;
@@ -232,7 +231,6 @@ export type Database = {
         Insert: {
           business_id: string;
           channel?: string;
-          compliance_receipt?: Json | null;
           consent_event_id?: number | null;
           contact_id?: string | null;
           content_filtered?: boolean;
@@ -254,7 +252,6 @@ export type Database = {
         Update: {
           business_id?: string;
           channel?: string;
-          compliance_receipt?: Json | null;
           consent_event_id?: number | null;
           contact_id?: string | null;
           content_filtered?: boolean;
@@ -1176,7 +1173,6 @@ export type Database = {
           status: string;
         }[];
       };
-      record_send_receipt: { Args: { p_receipt: Json; p_send_log_id: string }; Returns: boolean };
       record_send_result: {
         Args: {
           p_error?: string;

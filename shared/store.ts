@@ -5,8 +5,7 @@
  *
  * @module
  */
-import type { ComplianceReceipt } from "./compliance/receipt.ts";
-import type { Db, Tx } from "./runtime/db.ts";
+import type { Tx } from "./runtime/db.ts";
 import { classifyTwilioError, type TwilioErrorClassification } from "./twilio/errors.ts";
 
 /** What the database changed. */
@@ -97,13 +96,4 @@ export async function recordSendFailure(
 ): Promise<void> {
   await tx`select 1 from sms.record_send_result(
     ${sendLogId}::uuid, null, 'failed', null, ${errorCode}::integer, ${reason})`;
-}
-
-/** Writes the log's compliance receipt (once) as the message goes out. */
-export async function recordSendReceipt(
-  db: Db,
-  sendLogId: string,
-  receipt: ComplianceReceipt,
-): Promise<void> {
-  await db`select sms.record_send_receipt(${sendLogId}::uuid, ${db.json(receipt as never)})`;
 }

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { type ComplianceReceipt, complianceReceipt } from "./receipt.ts";
 import { SmsError } from "../contract/errors.ts";
 import { isE164, type PhoneNumberInfo } from "./e164.ts";
 import { countryPermitted } from "./countries.ts";
@@ -85,8 +84,6 @@ export type SendWindow =
     kind: "now";
     /** Seconds until the recipient's window closes (`null`: no end in sight). */
     windowSeconds: number | null;
-    /** Why it may go now, for the send log. */
-    receipt: ComplianceReceipt;
   }
   | { kind: "later"; reason: "quiet_hours" | "frequency_cap"; at: Date };
 
@@ -118,8 +115,7 @@ export function sendWindow(
     const windowSeconds = quiet.windowEndsAt
       ? Math.floor((quiet.windowEndsAt.getTime() - now.getTime()) / 1000)
       : null;
-    const counted = cap ? { rule: cap, counted: capCheck!.count } : null;
-    return { kind: "now", windowSeconds, receipt: complianceReceipt(quiet, now, counted) };
+    return { kind: "now", windowSeconds };
   }
   const reason = quiet.allowed ? "frequency_cap" : "quiet_hours";
   const fallback = new Date(now.getTime() + (options.noWindowRetryMs ?? DAY_MS));
@@ -149,7 +145,7 @@ export function validityPeriodFor(windowSeconds: number | null, configured: numb
 
 /** The outcome for a new message: send now (within a validity period) or defer. */
 export type SendDecision =
-  | { kind: "send"; validityPeriod: number; receipt: ComplianceReceipt }
+  | { kind: "send"; validityPeriod: number }
   | { kind: "defer"; reason: "quiet_hours" | "frequency_cap"; scheduledFor: Date };
 
 /** Inputs besides the customer. */
@@ -178,6 +174,5 @@ export function decideSend(customer: SendCustomer, options: DecideSendOptions): 
   return {
     kind: "send",
     validityPeriod: validityPeriodFor(window.windowSeconds, options.maxValidityPeriod ?? 3600),
-    receipt: window.receipt,
   };
 }

@@ -80,7 +80,6 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)",
   "sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)",
   "sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)",
-  "sms.record_send_receipt(uuid, jsonb)",
   "sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)",
   "sms.release_idempotency_key(uuid, text)",
   "sms.reschedule_retry(uuid, text, timestamptz, text)",

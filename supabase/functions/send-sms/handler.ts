@@ -14,12 +14,7 @@ import {
   measureMessage,
   type MessageLimits,
 } from "@shared/contract/message-limits.ts";
-import {
-  applyProviderError,
-  recordSendFailure,
-  recordSendReceipt,
-  recordSendResult,
-} from "@shared/store.ts";
+import { applyProviderError, recordSendFailure, recordSendResult } from "@shared/store.ts";
 import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import { assertSendable, decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
 import { describePhone } from "@shared/compliance/phone.ts";
@@ -270,8 +265,6 @@ async function writeDecision(
     try {
       if (decision.kind === "send") {
         const row = await start(sql);
-        // The log is 'sending' now; its receipt says why, before Twilio is asked.
-        await recordSendReceipt(sql, row.send_log_id, decision.receipt);
         return {
           sendLog: { id: row.send_log_id, to_phone: row.to_phone },
           validityPeriod: decision.validityPeriod,

@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(113);
+select plan(112);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -229,7 +229,6 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)',
     'sms.create_send_log(uuid, integer, text, uuid, text)',
     'sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)',
-    'sms.record_send_receipt(uuid, jsonb)',
     'sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)',
     'sms.record_opt_in(uuid, text, text, text, text, text, inet, text, uuid, uuid, timestamptz, jsonb)',
     'sms.prune_consent_events(timestamptz)',
