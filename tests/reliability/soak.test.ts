@@ -307,11 +307,16 @@ Deno.test({
           await sleep(500);
         }
         const totalMs = performance.now() - started;
-        assert.deepEqual(failures.slice(0, 10), [], `unexpected answers (${failures.length})`);
+        // The seed in every message, so that a failure can be replayed (SOAK_SEED=…).
+        assert.deepEqual(
+          failures.slice(0, 10),
+          [],
+          `unexpected answers (${failures.length}; seed ${SEED})`,
+        );
         assert.deepEqual(
           open.slice(0, 5),
           [],
-          `${open.length} send log(s) neither final nor with a live retry`,
+          `${open.length} send log(s) neither final nor with a live retry (seed ${SEED})`,
         );
 
         const faults = {
