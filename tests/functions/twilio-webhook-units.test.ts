@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { hostileObjects } from "../support/hostile.ts";
 import fc from "fast-check";
 import { countSegments } from "@shared/text/segments.ts";
 import {
@@ -274,24 +275,7 @@ Deno.test("params: property — no input makes the webhook parser throw or rejec
 });
 
 Deno.test("params: hostile objects do not throw either", async () => {
-  const throwing = new Proxy({}, {
-    get() {
-      throw new Error("boom");
-    },
-    has() {
-      throw new Error("boom");
-    },
-    ownKeys() {
-      throw new Error("boom");
-    },
-  });
-  const getter = Object.defineProperty({}, "body", {
-    enumerable: true,
-    get() {
-      throw new Error("boom");
-    },
-  });
-  for (const input of [throwing, getter, Object.create(null)]) {
+  for (const input of hostileObjects()) {
     assert.equal((await parseTwilioWebhook(input)).ok, false);
   }
 });

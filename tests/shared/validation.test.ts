@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { hostileObjects } from "../support/hostile.ts";
 import fc from "fast-check";
 import {
   createSmsMessageSchema,
@@ -182,24 +183,7 @@ Deno.test("validation: property — no input makes a parser throw (4,000 cases)"
 });
 
 Deno.test("validation: hostile objects do not throw either", () => {
-  const throwing = new Proxy({}, {
-    get() {
-      throw new Error("boom");
-    },
-    has() {
-      throw new Error("boom");
-    },
-    ownKeys() {
-      throw new Error("boom");
-    },
-  });
-  const getter = Object.defineProperty({}, "body", {
-    enumerable: true,
-    get() {
-      throw new Error("boom");
-    },
-  });
-  for (const input of [throwing, getter, Object.create(null)]) {
+  for (const input of hostileObjects()) {
     assert.equal(parseSendSmsRequest(input).ok, false);
   }
 });
