@@ -1214,6 +1214,7 @@ export type Database = {
         Args: { p_business_id: string; p_idempotency_key: string };
         Returns: boolean;
       };
+      release_send_guard: { Args: { p_send_log_id: string }; Returns: undefined };
       reschedule_retry: {
         Args: { p_reason?: string; p_retry_id: string; p_scheduled_for: string; p_worker: string };
         Returns: {
@@ -1310,6 +1311,7 @@ export type Database = {
           p_defer_reason?: string;
           p_encoding: string;
           p_fingerprint: string;
+          p_lease_seconds?: number;
           p_scheduled_for?: string;
           p_segments: number;
           p_since: string;

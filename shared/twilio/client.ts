@@ -161,9 +161,12 @@ export interface FetchHttpClientOptions {
   baseUrl?: string | null;
   /** The fetch to use (tests inject one). Default: global fetch. */
   fetch?: typeof fetch;
-  /** Per-request timeout. Default 15 s. */
+  /** Per-request timeout. Default {@link TWILIO_REQUEST_TIMEOUT_MS}. */
   timeoutMs?: number;
 }
+
+/** How long one request to Twilio may take before it is abandoned (its outcome then unknown). */
+export const TWILIO_REQUEST_TIMEOUT_MS = 15_000;
 
 function appendForm(form: URLSearchParams, data: Record<string, unknown>): void {
   for (const [key, value] of Object.entries(data)) {
@@ -178,7 +181,7 @@ function appendForm(form: URLSearchParams, data: Record<string, unknown>): void 
  */
 export function createFetchHttpClient(options: FetchHttpClientOptions = {}) {
   const doFetch = options.fetch ?? fetch;
-  const timeoutMs = options.timeoutMs ?? 15_000;
+  const timeoutMs = options.timeoutMs ?? TWILIO_REQUEST_TIMEOUT_MS;
   return {
     async request(opts: TwilioRequestOptions): Promise<TwilioHttpResponse> {
       const original = new URL(opts.uri);
@@ -230,7 +233,7 @@ export function createFetchHttpClient(options: FetchHttpClientOptions = {}) {
 export interface TwilioClientOptions {
   /** fetch used for Twilio's API (tests inject one). */
   fetch?: typeof fetch;
-  /** Per-request timeout in ms. Default 15 s. */
+  /** Per-request timeout in ms. Default {@link TWILIO_REQUEST_TIMEOUT_MS}. */
   timeoutMs?: number;
 }
 

@@ -14,6 +14,11 @@
 -- * a row whose lease expired while its log was 'sending' without a sid may have reached Twilio
 --   (its worker died between marking it and storing the sid): the reclaim flags it
 --   outcome_uncertain, and the next worker reconciles with Twilio before it sends;
+-- * send-sms holds a row too while it calls Twilio: sms.start_send writes the 'sending' log with
+--   a 'processing' row (reason send_in_flight, locked_by 'send-sms', leased for Twilio's timeout
+--   and a margin) carrying the body. Twilio's answer removes it (release_send_guard) or turns it
+--   into a retry (enqueue_retry); if send-sms dies in between, the lease expires and the row is
+--   reclaimed like a dead worker's, so a log is never left 'sending' with nothing to finish it;
 -- * a live worker's lease never expires under a send: retry_send_context refuses a row whose
 --   lease would end before the slot, the Twilio call and a margin, and every finishing RPC needs
 --   the lease (locked_by), so a worker whose row was taken over cannot clobber it.
@@ -27,7 +32,8 @@
 --   longer than that commit, and if the commit fails the row is reconciled after its lease;
 -- * a row that is not sendable yet (quiet hours, the frequency cap at retry time) is rescheduled
 --   with its attempt given back; an opt-out cancels pending rows (consent migration) and a held
---   row is cancelled by its worker, which re-checks consent before sending.
+--   row, or one that may already be at Twilio, is cancelled by its worker, which looks it up and
+--   re-checks consent before sending.
 --
 -- The worker's round for one row, in one short service-role transaction:
 --   retry_send_context(row)  -- still mine? consent, phone, zone, state, recent sends, countries
@@ -49,9 +55,11 @@ create table sms.retry_queue (
   send_log_id uuid not null references public.send_logs (id) on delete cascade,
   -- Kept with the row so a retry sends exactly the text that was validated.
   body text not null check (char_length(body) between 1 and 1600),
-  -- Why it waits; the same words as send-sms's 202 answer.
+  -- Why it waits; the same words as send-sms's 202 answer, or send_in_flight for send-sms's
+  -- guard (below).
   reason text not null
-    check (reason in ('quiet_hours', 'frequency_cap', 'provider_unavailable', 'rate_limited')),
+    check (reason in ('quiet_hours', 'frequency_cap', 'provider_unavailable', 'rate_limited',
+                      'send_in_flight')),
   status text not null default 'pending'
     check (status in ('pending', 'processing', 'completed', 'failed', 'cancelled')),
   attempts integer not null default 0,
@@ -167,6 +175,9 @@ $$;
 -- existing log the provider never accepted goes back to 'deferred' (Twilio unavailable or rate
 -- limited). Checks like create_send_log: membership of p_acting_user (when given), consent,
 -- phone. Errors: customer_not_found, opted_out, no_consent, invalid_phone, already_sent.
+-- With p_outcome_uncertain (the message may be at Twilio) none of these stop it: the row must exist
+-- so that a worker looks the message up, and cancels it if it is not there and may not go.
+-- send-sms's in-flight guard for p_send_log_id, when there is one, becomes the retry row.
 create function sms.enqueue_retry(
   p_customer_id uuid,
   p_body text,
@@ -192,7 +203,14 @@ declare
   v_log_id uuid := p_send_log_id;
   v_row sms.retry_queue;
 begin
-  v_customer := sms.lock_sendable_customer(p_customer_id, p_acting_user);
+  if coalesce(p_outcome_uncertain, false) and v_log_id is not null then
+    select c.* into v_customer from public.customers c where c.id = p_customer_id for share;
+    if not found then
+      raise exception 'customer_not_found' using errcode = 'P0002', detail = 'no such customer';
+    end if;
+  else
+    v_customer := sms.lock_sendable_customer(p_customer_id, p_acting_user);
+  end if;
   if v_log_id is null then
     insert into public.send_logs as l
       (business_id, channel, customer_id, contact_id, to_phone, segments, encoding, status,
@@ -217,13 +235,23 @@ begin
     end if;
   end if;
 
-  insert into sms.retry_queue as q
-    (business_id, customer_id, send_log_id, body, reason, max_attempts, scheduled_for,
-     last_error, last_error_code, outcome_uncertain)
-  values (v_customer.business_id, v_customer.id, v_log_id, p_body, p_reason,
-          coalesce(p_max_attempts, 5), coalesce(p_scheduled_for, now()), p_last_error,
-          p_last_error_code, coalesce(p_outcome_uncertain, false) and p_send_log_id is not null)
+  update sms.retry_queue q
+     set status = 'pending', reason = p_reason, body = p_body,
+         max_attempts = coalesce(p_max_attempts, 5),
+         scheduled_for = coalesce(p_scheduled_for, now()), lease_expires_at = null,
+         last_error = p_last_error, last_error_code = p_last_error_code,
+         outcome_uncertain = coalesce(p_outcome_uncertain, false), updated_at = now()
+   where q.send_log_id = v_log_id and q.status = 'processing' and q.locked_by = 'send-sms'
   returning q.* into v_row;
+  if not found then
+    insert into sms.retry_queue as q
+      (business_id, customer_id, send_log_id, body, reason, max_attempts, scheduled_for,
+       last_error, last_error_code, outcome_uncertain)
+    values (v_customer.business_id, v_customer.id, v_log_id, p_body, p_reason,
+            coalesce(p_max_attempts, 5), coalesce(p_scheduled_for, now()), p_last_error,
+            p_last_error_code, coalesce(p_outcome_uncertain, false) and p_send_log_id is not null)
+    returning q.* into v_row;
+  end if;
 
   retry_id := v_row.id;
   send_log_id := v_row.send_log_id;

@@ -203,7 +203,9 @@ comment on function sms.number_consent(uuid, text) is
 
 -- Cancels the pending retries (and their deferred send logs) of the business's records with the
 -- number, or of one record (p_customer_id, for a record without a number or whose number
--- changed). A row a worker holds is left to the worker, which re-checks consent before sending.
+-- changed). A row a worker holds is left to the worker, which re-checks consent before sending,
+-- and so is a row whose message may already be at Twilio: cancelling it would mark a message
+-- 'canceled' that may have been delivered; its worker looks it up first.
 create function sms.cancel_pending_retries(
   p_business_id uuid,
   p_phone text,
@@ -222,7 +224,7 @@ begin
   for v_row in
     update sms.retry_queue q
        set status = 'cancelled', last_error = p_reason, finished_at = now(), updated_at = now()
-     where q.status = 'pending'
+     where q.status = 'pending' and not q.outcome_uncertain
        and (q.customer_id = p_customer_id
             or (p_phone is not null and q.customer_id in (
                   select c.id from public.customers c

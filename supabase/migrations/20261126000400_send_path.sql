@@ -336,7 +336,10 @@ $$;
 --   decision read: a different one raises send_context_changed (another send to this number went
 --   out, or the customer's number or zone changed) and the caller decides again;
 -- * p_defer_reason null: the send log, 'sending' (create_send_log re-checks consent and phone
---   under a share lock); otherwise the deferred log and its retry row (enqueue_retry);
+--   under a share lock), with its in-flight guard: a retry row held by 'send-sms' for
+--   p_lease_seconds (Twilio's timeout and a margin) with the body, which brings the message back
+--   to a worker, outcome uncertain, if send-sms dies before Twilio's answer is stored (retry_queue
+--   migration); otherwise the deferred log and its retry row (enqueue_retry);
 -- * last, the business's daily quota, counting the new log (reserve_quota): its lock is held
 --   from there to the commit only, so a busy business's sends wait on each other for that long.
 -- Errors as create_send_log and enqueue_retry, plus help_contact_missing and quota_exceeded
@@ -351,7 +354,8 @@ create function sms.start_send(
   p_default_quota integer,
   p_body text default null,
   p_defer_reason text default null,
-  p_scheduled_for timestamptz default null
+  p_scheduled_for timestamptz default null,
+  p_lease_seconds integer default 60
 )
 returns table (send_log_id uuid, to_phone text, retry_id uuid, scheduled_for timestamptz)
 language plpgsql
@@ -388,8 +392,18 @@ begin
   end if;
 
   if p_defer_reason is null then
+    if p_body is null or p_lease_seconds is null or p_lease_seconds not between 1 and 3600 then
+      raise exception 'a send needs its body and a lease of 1 to 3600 seconds'
+        using errcode = '22023';
+    end if;
     v_log := sms.create_send_log(p_customer_id, p_segments, p_encoding, p_acting_user,
                                  'sending');
+    insert into sms.retry_queue as q
+      (business_id, customer_id, send_log_id, body, reason, status, lease_expires_at, locked_by,
+       locked_at)
+    values (v_customer.business_id, v_customer.id, v_log.id, p_body, 'send_in_flight',
+            'processing', now() + make_interval(secs => p_lease_seconds), 'send-sms', now())
+    returning q.id into retry_id;
     perform sms.reserve_quota(v_customer.business_id, p_default_quota, 1);
     send_log_id := v_log.id;
     to_phone := v_log.to_phone;
@@ -405,6 +419,19 @@ begin
   to_phone := v_customer.phone;
   return next;
 end
+$$;
+
+-- Removes send-sms's in-flight guard once Twilio's answer is stored with the log (a sid, or the
+-- log failed), in that transaction. A guard whose lease already expired and was reclaimed by a
+-- worker is that worker's now, and is left alone (the worker finds the sid and completes it).
+create function sms.release_send_guard(p_send_log_id uuid)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  delete from sms.retry_queue q
+   where q.send_log_id = p_send_log_id and q.status = 'processing' and q.locked_by = 'send-sms';
 $$;
 
 -- =================================================================================================
@@ -511,6 +538,8 @@ grant execute on function
   sms.release_idempotency_key(uuid, text),
   sms.reserve_quota(uuid, integer, integer),
   sms.send_context(uuid, uuid, timestamptz),
-  sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz),
+  sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz,
+                 integer),
+  sms.release_send_guard(uuid),
   sms.apply_provider_error(uuid, integer, text, text, text)
   to service_role;

@@ -82,12 +82,13 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)",
   "sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)",
   "sms.release_idempotency_key(uuid, text)",
+  "sms.release_send_guard(uuid)",
   "sms.reschedule_retry(uuid, text, timestamptz, text)",
   "sms.reserve_quota(uuid, integer, integer)",
   "sms.reserve_send_slot(text, integer, numeric, integer)",
   "sms.retry_send_context(uuid, text, integer, timestamptz)",
   "sms.send_context(uuid, uuid, timestamptz)",
-  "sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)",
+  "sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer)",
   "sms.start_worker_heartbeat(text, text)",
 ]);
 

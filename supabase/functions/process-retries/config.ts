@@ -9,6 +9,7 @@
  * @module
  */
 import { SmsError } from "@shared/contract/errors.ts";
+import { TWILIO_REQUEST_TIMEOUT_MS } from "@shared/twilio/client.ts";
 
 /** Answer of process-retries. */
 export interface ProcessRetriesResult {
@@ -54,8 +55,8 @@ export const DEFAULT_CPU_MS_PER_ROW = 5;
  * first and is retired (the next run boots a fresh one) before this is used up.
  */
 export const DEFAULT_WORKER_CPU_BUDGET_MS = 1_600;
-/** How long a Twilio request may take before it is abandoned (shared/twilio/client.ts's default). */
-export const DEFAULT_SEND_TIMEOUT_MS = 15_000;
+/** How long a Twilio request may take before it is abandoned. */
+export const DEFAULT_SEND_TIMEOUT_MS = TWILIO_REQUEST_TIMEOUT_MS;
 
 /** Resolved settings of one run. */
 export interface RetryRunConfig {

@@ -33,6 +33,7 @@ import {
   type IdempotencyKey,
   loadSendContext,
   releaseIdempotencyKey,
+  releaseSendGuard,
   type SendContext,
   startSend,
 } from "./store.ts";
@@ -161,6 +162,7 @@ async function sendNow(
     };
     await asService(sql, async (tx) => {
       await recordSendResult(tx, { sendLogId: log.id, result: sent });
+      await releaseSendGuard(tx, log.id);
       await completeIdempotencyKey(tx, ctx.key, answer, log.id);
     });
     ctx.logger.info("sent", { sendLogId: log.id, sid: sent.sid, segments: sent.segments });
@@ -199,7 +201,10 @@ async function sendNow(
         // rather than staying 'sending' with nothing left to finish it.
         const refused = c.outcomeUncertain ? null : rpcRefusal(e);
         if (!refused) throw e;
-        await asService(sql, (tx) => recordSendFailure(tx, log.id, c.code, refused.code));
+        await asService(sql, async (tx) => {
+          await recordSendFailure(tx, log.id, c.code, refused.code);
+          await releaseSendGuard(tx, log.id);
+        });
         throw refused;
       });
       return deferred;
@@ -210,6 +215,7 @@ async function sendNow(
     });
     await asService(sql, async (tx) => {
       await recordSendFailure(tx, log.id, c.code, c.description);
+      await releaseSendGuard(tx, log.id);
       await applyProviderError(tx, { sendLogId: log.id, classification: c });
       await completeIdempotencyKey(tx, ctx.key, {
         status: refusal.status,
@@ -258,9 +264,8 @@ async function writeDecision(
         segments: measured.segments,
         encoding: measured.encoding,
         quota: a.quota,
-        deferred: defer
-          ? { body: a.request.body, reason: defer.reason, scheduledFor: defer.scheduledFor }
-          : null,
+        body: a.request.body,
+        deferred: defer ? { reason: defer.reason, scheduledFor: defer.scheduledFor } : null,
       });
     try {
       if (decision.kind === "send") {

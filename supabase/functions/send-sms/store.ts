@@ -6,6 +6,7 @@
  * @module
  */
 import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
+import { TWILIO_REQUEST_TIMEOUT_MS } from "@shared/twilio/client.ts";
 import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
 import { asService, type Db, type RpcRow, type Sql, type TableRow } from "@shared/runtime/db.ts";
 
@@ -185,7 +186,8 @@ export async function startSend(
     segments: number;
     encoding: string;
     quota: number;
-    deferred: { body: string; reason: DeferReason; scheduledFor: Date } | null;
+    body: string;
+    deferred: { reason: DeferReason; scheduledFor: Date } | null;
   },
 ): Promise<StartedSend> {
   const [row] = await db<StartedSend[]>`
@@ -193,8 +195,21 @@ export async function startSend(
       p_customer_id => ${a.customerId}::uuid, p_acting_user => ${a.userId}::uuid,
       p_fingerprint => ${a.fingerprint}, p_since => ${a.since},
       p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},
-      p_default_quota => ${a.quota}::integer, p_body => ${a.deferred?.body ?? null},
+      p_default_quota => ${a.quota}::integer, p_body => ${a.body},
       p_defer_reason => ${a.deferred?.reason ?? null},
-      p_scheduled_for => ${a.deferred?.scheduledFor ?? null})`;
+      p_scheduled_for => ${a.deferred?.scheduledFor ?? null},
+      p_lease_seconds => ${SEND_GUARD_LEASE_SECONDS}::integer)`;
   return row;
+}
+
+/**
+ * How long send-sms holds a send's in-flight guard: Twilio's timeout and the margin a worker's
+ * lease has (process-retries' leaseSecondsFor), after which a worker takes the message over and
+ * looks it up in Twilio before anything is sent again.
+ */
+export const SEND_GUARD_LEASE_SECONDS = Math.ceil(TWILIO_REQUEST_TIMEOUT_MS / 1000) + 45;
+
+/** Removes the send's in-flight guard, in the transaction that stores Twilio's answer. */
+export async function releaseSendGuard(tx: Db, sendLogId: string): Promise<void> {
+  await tx`select sms.release_send_guard(${sendLogId}::uuid)`;
 }

@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(112);
+select plan(113);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -235,6 +235,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.claim_idempotency_key(uuid, text, text, uuid)',
     'sms.complete_idempotency_key(uuid, text, integer, jsonb, uuid)',
     'sms.release_idempotency_key(uuid, text)',
+    'sms.release_send_guard(uuid)',
     'sms.start_worker_heartbeat(text, text)',
     'sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)',
     'sms.invoke_process_retries()',
@@ -242,7 +243,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.retry_send_context(uuid, text, integer, timestamptz)',
     'sms.reserve_quota(uuid, integer, integer)',
     'sms.send_context(uuid, uuid, timestamptz)',
-    'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)',
+    'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer)',
     'sms.apply_provider_error(uuid, integer, text, text, text)',
     'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
     'sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)'

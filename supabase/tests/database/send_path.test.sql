@@ -27,31 +27,36 @@ select is((select count(*)::int from sms.send_context(
 set local role service_role;
 select throws_ok(
   $$select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
-      '11111111-1111-4111-8111-111111111111', 'stale', now() - interval '7 days', 1, 'GSM-7', 100)$$,
+      '11111111-1111-4111-8111-111111111111', 'stale', now() - interval '7 days', 1, 'GSM-7', 100, 'hello')$$,
   'P0001', 'send_context_changed', 'a fingerprint that no longer holds is refused');
 select throws_ok(
   $$select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
       '22222222-2222-4222-8222-222222222222', (select fingerprint from ctx),
-      now() - interval '7 days', 1, 'GSM-7', 100)$$,
+      now() - interval '7 days', 1, 'GSM-7', 100, 'hello')$$,
   'P0002', 'customer_not_found', 'a non-member cannot write');
 select throws_ok(
   $$select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
       '11111111-1111-4111-8111-111111111111', (select fingerprint from ctx),
-      now() - interval '7 days', 1, 'GSM-7', 2)$$,
+      now() - interval '7 days', 1, 'GSM-7', 2, 'hello')$$,
   'P0001', 'quota_exceeded', 'the daily quota is checked');
 
 create temporary table started on commit drop as
 select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
   '11111111-1111-4111-8111-111111111111', (select fingerprint from ctx),
-  now() - interval '7 days', 1, 'GSM-7', 100);
+  now() - interval '7 days', 1, 'GSM-7', 100, 'hello now', p_lease_seconds => 75);
 select is((select to_phone from started), '+12125550101', 'send now: the log''s number');
 select is((select status from public.send_logs where id = (select send_log_id from started)),
   'sending', 'send now: the log is sending');
-select is((select retry_id from started), null, 'send now: no retry row');
+select is((select status || ' ' || reason || ' ' || locked_by || ' ' || attempts || ' ' || body
+             from sms.retry_queue where id = (select retry_id from started)
+              and send_log_id = (select send_log_id from started)
+              and lease_expires_at = now() + interval '75 seconds'),
+  'processing send_in_flight send-sms 0 hello now',
+  'send now: an in-flight guard held by send-sms for the lease given, with the text');
 select throws_ok(
   $$select * from sms.start_send('a0000000-0000-4000-8000-000000000001',
       '11111111-1111-4111-8111-111111111111', (select fingerprint from ctx),
-      now() - interval '7 days', 1, 'GSM-7', 100)$$,
+      now() - interval '7 days', 1, 'GSM-7', 100, 'hello')$$,
   'P0001', 'send_context_changed', 'the send just made changes the fingerprint');
 
 create temporary table deferred on commit drop as
@@ -71,12 +76,12 @@ select throws_ok(
       '11111111-1111-4111-8111-111111111111',
       (select fingerprint from sms.send_context('a0000000-0000-4000-8000-000000000004',
          '11111111-1111-4111-8111-111111111111', now() - interval '7 days')),
-      now() - interval '7 days', 1, 'GSM-7', 100)$$,
+      now() - interval '7 days', 1, 'GSM-7', 100, 'hello')$$,
   'P0001', 'opted_out', 'consent is re-checked under the lock');
 reset role;
 
 select ok(not has_function_privilege('authenticated',
-  'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz)',
+  'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer)',
   'execute'), 'authenticated cannot write');
 select ok(not has_function_privilege('authenticated',
   'sms.send_context(uuid, uuid, timestamptz)', 'execute'),
