@@ -141,6 +141,9 @@ try {
     console.log("\n── starting a throwaway stack");
     stack = await startStack({
       stateDir,
+      // Ports the OS picks: Supabase's defaults (54321-54324) belong to `npm start`, and a test
+      // stack that took a default port freed by a developer's stack would race with it.
+      ports: { api: 0, db: 0, demo: 0, sandbox: 0 },
       autoPorts: true,
       ephemeral: true,
       functionLogs: true,
