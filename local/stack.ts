@@ -24,13 +24,18 @@ import {
   type StackKeys,
 } from "./keys.ts";
 import type { FunctionLimits } from "./limits.ts";
-import { discoverFunctions, FunctionProcess, type FunctionSpec } from "./functions.ts";
+import { discoverFunctions, FunctionProcess, type FunctionSpec, withTimeout } from "./functions.ts";
 import { startGateway } from "./gateway.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { type Sandbox, startSandbox } from "./sandbox/server.ts";
 import { type DemoServer, startDemo } from "./demo/server.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
-import { freePort } from "./ports.ts";
+import { assertPortsFree, freePort, PortsBusyError } from "./ports.ts";
+
+/** How long stopping an in-process server may take before the shutdown moves on. */
+const IN_PROCESS_STOP_MS = 5_000;
+/** Same for the steps that own processes (they escalate to SIGKILL / immediate mode within it). */
+const PROCESS_STOP_MS = 60_000;
 
 /** Supabase's local ports. */
 export const DEFAULT_PORTS = { api: 54321, db: 54322, demo: 54323, sandbox: 54324 };
@@ -52,6 +57,11 @@ export interface StackOptions {
   authMode?: AuthMode;
   /** The functions' per-worker limits (default the hosted free plan). */
   limits?: FunctionLimits;
+  /**
+   * Aborted when the stack must stop while it is still starting (`npm start` on a signal): the
+   * workers' exits are no longer reported or replaced, and start-up stops at the next step.
+   */
+  signal?: AbortSignal;
   log?: (line: string) => void;
 }
 
@@ -263,6 +273,12 @@ export async function startDatabase(options: {
     extraConfig: options.ephemeral
       ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }
       : {},
+  }).catch((e) => {
+    // Taken between the check and the bind: the same clear message as the check's.
+    if (/could not bind|Address already in use/.test((e as Error).message)) {
+      throw new PortsBusyError([{ service: "Postgres", port }]);
+    }
+    throw e;
   });
   const stop = () => stopCluster(dataDir);
   try {
@@ -292,10 +308,26 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     return options.autoPorts ? freePort(want) : want;
   };
   const ports = { api: pick("api"), db: pick("db"), demo: pick("demo"), sandbox: pick("sandbox") };
+  // Before anything starts: a busy port would otherwise surface as Postgres's "could not bind"
+  // after the cluster was touched, naming neither the service nor the way out.
+  if (!options.autoPorts) assertPortsFree(ports);
   await Deno.mkdir(options.stateDir, { recursive: true });
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: { what: string; run: () => Promise<void>; ms: number }[] = [];
+  const cleanup = (what: string, run: () => Promise<void>, ms = IN_PROCESS_STOP_MS) =>
+    cleanups.push({ what, run, ms });
+  const halts: (() => void)[] = [];
+  const halt = () => halts.forEach((h) => h());
+  options.signal?.addEventListener("abort", halt, { once: true });
+  const stopped = () => {
+    if (options.signal?.aborted) throw new Error("stopped by a signal while starting");
+  };
   const stop = async () => {
-    for (const c of cleanups.reverse()) await c().catch((e) => log(`stop: ${e.message}`));
+    halt();
+    // Every step is bounded, so a server waiting on a client (an open inbox page's live
+    // updates) cannot hold the rest: the steps that own processes come last and escalate.
+    for (const c of cleanups.reverse()) {
+      await withTimeout(c.run(), c.ms).catch((e) => log(`stop: ${c.what}: ${e.message}`));
+    }
     cleanups.length = 0;
   };
 
@@ -306,10 +338,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       ephemeral: options.ephemeral,
       log,
     });
-    cleanups.push(() => database.stop());
+    cleanup("Postgres", () => database.stop(), PROCESS_STOP_MS);
+    stopped();
     const { dataDir, url, adminUrl } = database;
     const sql = postgres(url, { max: 4, onnotice: () => {} });
-    cleanups.push(() => sql.end({ timeout: 5 }));
+    cleanup("database pool", () => sql.end({ timeout: 5 }));
 
     const keys = await loadOrCreateKeys(join(options.stateDir, "jwt-keys.json"));
     const secrets = await loadOrCreateSecrets(join(options.stateDir, "secrets.json"));
@@ -376,7 +409,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       inboundWebhookUrl: base.twilio.webhookUrl,
       log,
     });
-    cleanups.push(() => sandbox.close());
+    cleanup("Twilio sandbox", () => sandbox.close());
+    stopped();
 
     const specs: FunctionSpec[] = [];
     for (const dir of [join(PROJECT_ROOT, "supabase"), ...(options.extraSupabaseDirs ?? [])]) {
@@ -396,10 +430,13 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         limits: options.limits,
       })
     );
-    cleanups.push(async () => {
+    halts.push(() => functions.forEach((f) => f.halt()));
+    if (options.signal?.aborted) halt();
+    cleanup("functions", async () => {
       await Promise.all(functions.map((f) => f.stop()));
-    });
+    }, PROCESS_STOP_MS);
     await Promise.all(functions.map((f) => f.start()));
+    stopped();
 
     log(`• gateway on port ${ports.api}`);
     const gateway = startGateway({
@@ -408,7 +445,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       jwtSecret: authMode === "legacy" ? keys.jwtSecret : undefined,
       functions,
     });
-    cleanups.push(() => gateway.shutdown());
+    cleanup("gateway", () => gateway.shutdown());
 
     log(`• demo page on port ${ports.demo}`);
     const demo = await startDemo({
@@ -422,15 +459,15 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       cacheDir: join(options.stateDir, "demo"),
       log,
     });
-    cleanups.push(() => demo.close());
+    cleanup("demo page", () => demo.close());
     base.demoUrl = demo.url;
 
     log("• pg_net worker");
     // pg_net's worker is the platform's: it connects as the superuser, not as postgres.
     const workerSql = postgres(adminUrl, { max: 4, onnotice: () => {} });
-    cleanups.push(() => workerSql.end({ timeout: 5 }));
+    cleanup("pg_net worker pool", () => workerSql.end({ timeout: 5 }));
     const netWorker = await startNetWorker(workerSql, { log });
-    cleanups.push(() => netWorker.stop());
+    cleanup("pg_net worker", () => netWorker.stop());
 
     const info: StackInfo = {
       ...base,
