@@ -18,7 +18,6 @@ import {
   functionJwks,
   loadOrCreateKeys,
   mintRoleToken,
-  mintUserToken,
   publicJwks,
   randomHex,
   type StackKeys,
@@ -30,6 +29,7 @@ import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { type Sandbox, startSandbox } from "./sandbox/server.ts";
 import { type DemoServer, startDemo } from "./demo/server.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
+import { UserTokens } from "./user-tokens.ts";
 import { assertPortsFree, freePort, PortsBusyError } from "./ports.ts";
 
 /** How long stopping an in-process server may take before the shutdown moves on. */
@@ -62,6 +62,8 @@ export interface StackOptions {
    * workers' exits are no longer reported or replaced, and start-up stops at the next step.
    */
   signal?: AbortSignal;
+  /** The seeded users' tokens: lifetime and refresh period (default 24 h, refreshed hourly). */
+  userTokens?: { ttlSeconds?: number; refreshMs?: number };
   log?: (line: string) => void;
 }
 
@@ -300,6 +302,16 @@ export async function startDatabase(options: {
   }
 }
 
+/**
+ * Writes stack.json whole or not at all (a rename), so a reader never sees half a file while
+ * the tokens are refreshed.
+ */
+async function writeStackJson(path: string, info: StackInfo): Promise<void> {
+  const temporary = `${path}.${Deno.pid}.tmp`;
+  await Deno.writeTextFile(temporary, JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+  await Deno.rename(temporary, path);
+}
+
 /** Brings the stack up; every step logs a line. Stops what it started when a step fails. */
 export async function startStack(options: StackOptions): Promise<RunningStack> {
   const log = options.log ?? ((l: string) => console.log(l));
@@ -354,15 +366,20 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       mode: authMode,
     };
     const seed = await readSeed(sql);
-    const users: Record<string, string> = {};
-    for (const b of seed.businesses) {
-      for (const u of b.users) {
-        users[u.email] = await mintUserToken(keys, { sub: u.id, email: u.email }, {
-          ...tokenOpts,
-          expiresIn: 24 * 3600,
-        });
-      }
-    }
+    const stackJson = join(options.stateDir, "stack.json");
+    let info: StackInfo | null = null;
+    const userTokens = new UserTokens(keys, seed.businesses.flatMap((b) => b.users), {
+      issuer: tokenOpts.issuer,
+      mode: authMode,
+      ...options.userTokens,
+      // info.tokens.users is userTokens.byEmail: stack.json gets the new set as it is minted.
+      onRefresh: async () => {
+        if (info) await writeStackJson(stackJson, info);
+      },
+      log,
+    });
+    await userTokens.mint();
+    const users = userTokens.byEmail;
 
     const base = {
       apiUrl,
@@ -469,7 +486,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const netWorker = await startNetWorker(workerSql, { log });
     cleanup("pg_net worker", () => netWorker.stop());
 
-    const info: StackInfo = {
+    info = {
       ...base,
       ...(logDir ? { functionLogDir: logDir } : {}),
       functions: functions.map((f) => ({
@@ -480,11 +497,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       seed,
       pids: { stack: Deno.pid },
     };
-    await Deno.writeTextFile(
-      join(options.stateDir, "stack.json"),
-      JSON.stringify(info, null, 2) + "\n",
-      { mode: 0o600 },
-    );
+    await writeStackJson(stackJson, info);
+    userTokens.start();
+    cleanup("user token refresh", () => userTokens.stop());
     return { info, keys, functions, netWorker, sandbox, demo, stop };
   } catch (e) {
     await stop();
