@@ -48,7 +48,7 @@ Try it: send a raw Twilio-shaped request to the sandbox, then list what it recei
   curl -s ${info.sandboxUrl}/api/messages
 ${
     user
-      ? `\nSigned-in user of ${acme.name}: ${user.email} (token in stack.json under tokens.users)`
+      ? `\nSigned-in user of ${acme.name}: ${user.email} (token in stack.json under tokens.users, re-minted hourly)`
       : ""
   }
 `;
