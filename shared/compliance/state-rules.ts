@@ -121,12 +121,12 @@ export const STATE_RULES: readonly StateRule[] = [
       daily("09:00", "21:00"),
       daily("09:00", "21:00"),
     ],
-    source: 'Tex. Bus. & Com. Code § 301.051 (hours of a "consumer telephone call", ' +
+    source: 'Tex. Bus. & Com. Code § 301.051(b)(2) (hours of a "consumer telephone call", ' +
       "§ 301.001); SB 140 (89th Leg., in force 2025-09-01) brought texts into ch. 302, not ch. 301",
-    // § 301.051's hours only in secondary sources. SB 140's enrolled bill analysis (read) amends
-    // ch. 302's definitions; ch. 301's call is one "to a residential telephone number" (former
-    // § 37.01(4), read; apparently recodified unchanged in 2007). Whether a text is such a call
-    // is open, so the window is applied to every message regardless.
+    // § 301.051's hours only in secondary sources. SB 140 amends ch. 302's definitions (its bill
+    // analysis and fiscal note, read); ch. 301's call is one "to a residential telephone number"
+    // (former § 37.01(4), read; apparently recodified unchanged in 2007). Whether a text is such
+    // a call is open, so the window is applied to every message regardless.
     dateChecked: CHECKED,
     checkedAgainst: "secondary",
     note: "Sunday 12:00–21:00, other days 9:00–21:00.",

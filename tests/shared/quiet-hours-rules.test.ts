@@ -85,7 +85,7 @@ Deno.test("rules: citations fixed, and each rule says when it was checked", () =
   assert.match(source("OR"), /646\.563\(1\)\(b\)/);
   assert.doesNotMatch(source("OR"), /646\.569/);
   assert.match(source("CT"), /42-288a\(c\)/);
-  assert.match(source("TX"), /301\.051/);
+  assert.match(source("TX"), /301\.051\(b\)\(2\)/);
   assert.match(source("AL"), /770-X-5-\.17\(1\)\(b\)/);
   for (const rule of STATE_RULES) {
     assert.ok(rule.dateChecked === null || /^\d{4}-\d{2}-\d{2}$/.test(rule.dateChecked));
