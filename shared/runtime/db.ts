@@ -62,6 +62,13 @@ export function createDb(url: string, options: DbOptions = {}): Sql {
   return postgres(url, {
     max: options.max ?? 5,
     prepare: false,
+    // Parameters typed from their JavaScript values (a Date as timestamptz...), as postgres.js 3
+    // did: the statements here were written for it.
+    infer: true,
+    // Once two connection attempts failed, postgres.js 4 rejects queries at once until its
+    // backoff ends. A function's requests come far apart, so each tries to connect instead: the
+    // first request after an outage reconnects rather than failing on the last one's error.
+    backoff: 0,
     idle_timeout: 20,
     connect_timeout: 10,
     onnotice: () => {},

@@ -127,9 +127,9 @@ Deno.test("faults: Postgres restarted mid-drain — pools recover, every row sen
         `Postgres down ${outageMs} ms after ${before}/60 rows; the interrupted run answered ${cutStatus}`,
       );
       await sandboxConfig({ reset: true });
-      // postgres.js 3.4.9 may throw from a timer when its socket closes under a write
-      // (porsager/postgres#1154, #1208): that function process dies and is restarted, as the
-      // edge runtime boots a fresh isolate. Either way every function must be serving again.
+      // A worker may also have been replaced for its own reasons (its CPU budget, a wall-clock
+      // retirement); the test below proves that a dropped connection does not end a process.
+      // Either way every function must be serving again.
       for (const name of names) await waitListening(name);
       const now = await Promise.all(names.map(functionPid));
       const restarted = names.filter((_, i) => now[i] !== pids[i]);
@@ -405,6 +405,97 @@ Deno.test("faults: send-sms killed with requests in flight — each message fini
     });
   } finally {
     await sandboxConfig({ reset: true }).catch(() => {});
+    await tenant.drop();
+    await sql.end();
+  }
+});
+
+/**
+ * Terminates the backend running a function's statement (found waiting on a lock the test
+ * holds, by a fragment of its SQL): the connection drops under the query in flight.
+ */
+async function dropWaitingBackend(sql: postgres.Sql, queryFragment: string): Promise<void> {
+  let pid = 0;
+  await waitFor(`a backend waiting in ${queryFragment}`, async () => {
+    const rows = await sql<{ pid: number }[]>`
+      select pid from pg_stat_activity
+       where wait_event_type = 'Lock' and query like ${"%" + queryFragment + "%"}
+         and pid <> pg_backend_pid()`;
+    pid = rows[0]?.pid ?? 0;
+    return pid !== 0;
+  });
+  await sql`select pg_terminate_backend(${pid})`;
+}
+
+Deno.test("faults: a connection dropped under a request — the request fails in contract shape, the process stays, the next request reconnects", async () => {
+  const sql = db(3);
+  const day = zoneAtLocalHour(13);
+  const tenant = await makeTenant(sql, "drop-conn", [{ timeZone: day }]);
+  const customer = tenant.customers[0];
+  const names = ["send-sms", "twilio-webhook", "process-retries"] as const;
+  try {
+    await withCronPaused(sql, async () => {
+      for (const name of names) await waitListening(name);
+      const pids = await Promise.all(names.map(functionPid));
+      const rounds = 3;
+      for (let round = 0; round < rounds; round++) {
+        // send-sms: the customer row is locked, so its write waits, and its connection drops.
+        const cut = await sql.begin(async (tx) => {
+          await tx`select 1 from public.customers where id = ${customer.id} for update`;
+          const pending = sendSms({ customerId: customer.id, body: `drop ${round} a` });
+          await dropWaitingBackend(sql, "start_send");
+          return await pending;
+        });
+        assert.equal(cut.status, 500, cut.text);
+        assert.equal((cut.json as { error: { code: string } }).error.code, "internal", cut.text);
+        const next = await sendSms({ customerId: customer.id, body: `drop ${round} b` });
+        assert.equal(next.status, 200, `send-sms reconnects: ${next.text}`);
+        const sid = (next.json as { providerMessageId: string }).providerMessageId;
+
+        // twilio-webhook: the message's sid is locked (record_status_event serialises on it),
+        // so the callback's write waits and drops. The sandbox's own callbacks for the message
+        // are delivered first (they would wait too).
+        await sandboxApi("/api/idle");
+        const [log] = await sql<{ id: string }[]>`
+          select id from public.send_logs where provider_message_id ->> 'twilio_sid' = ${sid}`;
+        const lost = await sql.begin(async (tx) => {
+          await tx`select pg_advisory_xact_lock(hashtextextended(${"sms_message_sid:" + sid}, 0))`;
+          const pending = postStatus(sid, "delivered");
+          await dropWaitingBackend(sql, "record_status_event");
+          return await pending;
+        });
+        assert.equal(lost.status, 500, lost.text);
+        const again = await postStatus(sid, "delivered");
+        assert.equal(again.status, 200, `twilio-webhook reconnects: ${again.text}`);
+        const [after] = await sql<{ status: string }[]>`
+          select status from public.send_logs where id = ${log.id}`;
+        assert.equal(after.status, "delivered");
+
+        // process-retries: the customer row is locked, so the row's re-check waits and drops;
+        // the row stays held and the next run (after its lease) sends it once.
+        await enqueueDue(sql, tenant, 1, `drop ${round} retry`);
+        const dropped = await sql.begin(async (tx) => {
+          await tx`select 1 from public.customers where id = ${customer.id} for update`;
+          const pending = invokeRetries(RETRIES_URL, { batchSize: 10 });
+          await dropWaitingBackend(sql, "retry_send_context");
+          return await pending;
+        });
+        assert.ok(
+          dropped.status === 200 || dropped.status === 500,
+          `process-retries answers in contract shape: ${dropped.status} ${dropped.text}`,
+        );
+        await timeWarp(sql, tenant.businessId);
+        const rerun = await invokeRetries(RETRIES_URL, { batchSize: 10 });
+        assert.equal(rerun.status, 200, `process-retries reconnects: ${rerun.text}`);
+        assert.equal(await openRows(sql, tenant.businessId), 0, "the row was finished");
+      }
+      const figures = await assertExactlyOnce(sql, tenant.businessId);
+      assert.equal(figures.completed, rounds, JSON.stringify(figures));
+      const now = await Promise.all(names.map(functionPid));
+      assert.deepEqual(now, pids, "no function process exited");
+      console.log(`dropped connections: ${rounds * names.length}, processes exited: none`);
+    });
+  } finally {
     await tenant.drop();
     await sql.end();
   }
