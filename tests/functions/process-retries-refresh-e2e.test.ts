@@ -8,6 +8,10 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
+import { FunctionProcess } from "@local/functions.ts";
+import { join, PROJECT_ROOT } from "@local/paths.ts";
+import { freePort } from "@local/ports.ts";
+import { functionEnv } from "@local/stack.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { db, stack } from "../support/stack.ts";
 
@@ -38,8 +42,8 @@ interface SandboxMessage {
   timeline: { status: string; dropped?: boolean; callback: unknown }[];
 }
 
-async function runRetries(): Promise<Record<string, number>> {
-  const res = await fetch(ENDPOINT, {
+async function runRetries(url = ENDPOINT): Promise<Record<string, number>> {
+  const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...AUTH },
     body: "{}",
@@ -260,6 +264,121 @@ Deno.test("process-retries: with every callback lost, lookups bring each log to 
   } finally {
     await sandboxConfig({ reset: true }).catch(() => {});
     await sandbox("/api/messages", { method: "DELETE" }).catch(() => {});
+    await sql`delete from public.businesses where id = ${businessId}`;
+    await sql.end();
+  }
+});
+
+/**
+ * process-retries in a process of its own whose Twilio is `twilio` (a stand-in answering every
+ * request), so a test decides what Twilio says.
+ */
+async function withTwilio<T>(
+  twilio: (req: Request) => Response,
+  fn: (url: string, asked: string[]) => Promise<T>,
+): Promise<T> {
+  const asked: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+    asked.push(`${req.method} ${new URL(req.url).pathname}`);
+    return twilio(req);
+  });
+  const proc = new FunctionProcess(
+    {
+      name: "process-retries",
+      entry: join(PROJECT_ROOT, "supabase", "functions", "process-retries", "index.ts"),
+      verifyJwt: false,
+    },
+    {
+      port: freePort(),
+      env: {
+        ...functionEnv(info),
+        TWILIO_API_BASE_URL: `http://127.0.0.1:${server.addr.port}`,
+      },
+      tag: info.stateDir,
+      log: () => {},
+    },
+  );
+  await proc.start();
+  try {
+    return await fn(`http://127.0.0.1:${proc.port}/`, asked);
+  } finally {
+    await proc.stop();
+    await server.shutdown();
+  }
+}
+
+Deno.test("process-retries: a lookup Twilio does not answer changes nothing and is asked again next run", async () => {
+  const sql = db();
+  const businessId = crypto.randomUUID();
+  const customerId = crypto.randomUUID();
+  const phone = randomPhone();
+  const logs = [
+    { id: crypto.randomUUID(), sid: randomSid() },
+    { id: crypto.randomUUID(), sid: randomSid() },
+  ];
+  try {
+    await withCronPaused(sql, async () => {
+      await sql`
+        insert into public.businesses (id, name, sms_help_contact)
+        values (${businessId}, 'pr lookup faults', 'help@pr.test')`;
+      await sql`
+        insert into public.customers (id, business_id, name, phone, phone_status,
+                                      sms_consent_status, sms_consent_at, time_zone, us_state)
+        values (${customerId}, ${businessId}, 'lookup', ${phone}, 'valid', 'opted_in', now(),
+                ${dayZone()}, 'NY')`;
+      // Two logs waiting for a callback for 70 hours (older than anything else: asked about
+      // first); Twilio (the sandbox) knows neither sid.
+      for (const log of logs) {
+        await sql`
+          insert into public.send_logs (id, business_id, channel, customer_id, to_phone, status,
+                                        segments, encoding, status_at, provider_message_id)
+          values (${log.id}, ${businessId}, 'sms', ${customerId}, ${phone}, 'sent', 1, 'GSM-7',
+                  now() - interval '70 hours', ${sql.json({ twilio_sid: log.sid })})`;
+      }
+      const state = async () => [
+        ...await sql<{ status: string; checked: boolean; events: number }[]>`
+          select l.status, l.status_checked_at is not null as checked,
+                 (select count(*)::int from public.sms_message_events e
+                   where e.send_log_id = l.id and e.source = 'lookup') as events
+            from public.send_logs l where l.business_id = ${businessId} order by l.id`,
+      ];
+
+      // Twilio unavailable, then a 404 that is not Twilio's (no code 20404): no answer either.
+      const answers = [
+        () =>
+          new Response(JSON.stringify({ code: 20503, message: "unavailable", status: 503 }), {
+            status: 503,
+            headers: { "content-type": "application/json" },
+          }),
+        () => new Response("<html>Not Found</html>", { status: 404 }),
+      ];
+      for (const answer of answers) {
+        await withTwilio(answer, async (url, asked) => {
+          await runRetries(url);
+          for (const log of logs) {
+            assert.ok(
+              asked.some((a) => a.endsWith(`/Messages/${log.sid}.json`)),
+              `the log with ${log.sid} was looked up`,
+            );
+          }
+        });
+        assert.deepEqual(
+          await state(),
+          logs.map(() => ({ status: "sent", checked: false, events: 0 })),
+          "nothing recorded, and the logs are due again at once",
+        );
+      }
+
+      // Twilio answers again: the sandbox has no such messages (20404), so both end failed.
+      for (let run = 0; run < 10 && (await state()).some((l) => l.status === "sent"); run++) {
+        await runRetries();
+      }
+      assert.deepEqual(
+        await state(),
+        logs.map(() => ({ status: "failed", checked: true, events: 1 })),
+      );
+    });
+  } finally {
     await sql`delete from public.businesses where id = ${businessId}`;
     await sql.end();
   }

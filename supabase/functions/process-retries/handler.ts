@@ -357,8 +357,8 @@ class RetryRun {
           log.info("status_refreshed", {
             sendLogId: item.sendLogId,
             sid: item.sid,
-            from: item.status,
-            to: applied.status,
+            fromStatus: item.status,
+            toStatus: applied.status,
             ...(outcome.kind === "status" && outcome.errorCode !== null
               ? { errorCode: outcome.errorCode }
               : {}),
