@@ -130,6 +130,11 @@ export interface FetchMessageOptions {
   timeoutMs?: number;
 }
 
+/** Whether `sid` has the shape of a Twilio message sid (SMS `SM…` or MMS `MM…`). */
+export function isMessageSid(sid: string): boolean {
+  return /^(SM|MM)[0-9a-fA-F]{32}$/.test(sid);
+}
+
 /** Twilio's error code for a resource that does not exist (answered with HTTP 404). */
 export const TWILIO_NOT_FOUND = 20404;
 
@@ -143,7 +148,7 @@ export async function fetchMessage(
   sid: string,
   options: FetchMessageOptions = {},
 ): Promise<FetchMessageResult> {
-  if (!/^(SM|MM)[0-9a-fA-F]{32}$/.test(sid)) throw new Error("not a Twilio message sid");
+  if (!isMessageSid(sid)) throw new Error("not a Twilio message sid");
   const res = await twilio.request({
     method: "get",
     uri: `${TWILIO_API}/2010-04-01/Accounts/${twilio.config.accountSid}/Messages/${sid}.json`,

@@ -44,7 +44,12 @@ import {
 } from "./config.ts";
 import { decideRetry, planFailure, validityPeriodFor } from "./plan.ts";
 import { findSentMessage, reconcileSince } from "./reconcile.ts";
-import { fetchMessage, type FetchMessageResult, listMessages } from "@shared/twilio/messages.ts";
+import {
+  fetchMessage,
+  type FetchMessageResult,
+  isMessageSid,
+  listMessages,
+} from "@shared/twilio/messages.ts";
 import {
   LOOKUP_TIMEOUT_MS,
   lookupOutcome,
@@ -293,8 +298,14 @@ class RetryRun {
     } finally {
       await pool.drain();
     }
-    // Sends first: statuses are refreshed with what the queue's work left of the budget.
-    await this.#refreshStatuses();
+    // Sends first: statuses are refreshed with what the queue's work left of the budget. The
+    // queue's work is done and recorded, so a failure here does not fail the run.
+    try {
+      await this.#refreshStatuses();
+    } catch (error) {
+      this.rowErrors++;
+      this.#ctx.log.error("status_refresh_failed", { error, stack: stackLine(error) });
+    }
     return this.result;
   }
 
@@ -322,6 +333,11 @@ class RetryRun {
         if (!this.#budget.canStart() || errorsInARow >= MAX_LOOKUP_ERRORS) {
           for (const left of claimed.slice(i)) await releaseStatusLookup(sql, left.sendLogId);
           return;
+        }
+        if (!isMessageSid(item.sid)) {
+          // Not Twilio's doing: left marked, so it is not asked about again until the recheck.
+          log.warn("status_lookup_bad_sid", { sendLogId: item.sendLogId });
+          continue;
         }
         this.#started++;
         this.#ctx.cpu.plan(config.cpuMsPerRow);
