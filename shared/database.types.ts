@@ -224,6 +224,7 @@ export type Database = {
           sent_at: string | null;
           status: string;
           status_at: string | null;
+          status_checked_at: string | null;
           subject: string | null;
           to_phone: string | null;
           updated_at: string;
@@ -247,6 +248,7 @@ export type Database = {
           sent_at?: string | null;
           status?: string;
           status_at?: string | null;
+          status_checked_at?: string | null;
           subject?: string | null;
           to_phone?: string | null;
           updated_at?: string;
@@ -269,6 +271,7 @@ export type Database = {
           sent_at?: string | null;
           status?: string;
           status_at?: string | null;
+          status_checked_at?: string | null;
           subject?: string | null;
           to_phone?: string | null;
           updated_at?: string;
@@ -966,6 +969,21 @@ export type Database = {
           state: string;
         }[];
       };
+      claim_status_lookups: {
+        Args: {
+          p_limit: number;
+          p_max_age_seconds: number;
+          p_queued_seconds: number;
+          p_recheck_seconds: number;
+          p_sent_seconds: number;
+        };
+        Returns: {
+          message_sid: string;
+          send_log_id: string;
+          status: string;
+          status_at: string;
+        }[];
+      };
       complete_idempotency_key: {
         Args: {
           p_business_id: string;
@@ -1214,11 +1232,26 @@ export type Database = {
           status: string;
         }[];
       };
+      record_status_lookup: {
+        Args: {
+          p_error_code?: number;
+          p_error_message?: string;
+          p_payload?: Json;
+          p_send_log_id: string;
+          p_status: string;
+        };
+        Returns: {
+          applied: boolean;
+          event_id: number;
+          status: string;
+        }[];
+      };
       release_idempotency_key: {
         Args: { p_business_id: string; p_idempotency_key: string };
         Returns: boolean;
       };
       release_send_guard: { Args: { p_send_log_id: string }; Returns: undefined };
+      release_status_lookup: { Args: { p_send_log_id: string }; Returns: boolean };
       reschedule_retry: {
         Args: { p_reason?: string; p_retry_id: string; p_scheduled_for: string; p_worker: string };
         Returns: {

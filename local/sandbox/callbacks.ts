@@ -126,6 +126,17 @@ export class CallbackDispatcher {
         });
         continue;
       }
+      if (this.#drops(message)) {
+        message.timeline.push({
+          at: now.toISOString(),
+          status: delivery.step.status,
+          duplicate: delivery.duplicate,
+          callback: null,
+          dropped: true,
+        });
+        log(`callback ${message.sid} ${delivery.step.status} -> dropped`);
+        continue;
+      }
       const params = sentParams.get(delivery.idempotencyToken) ??
         this.#params(message, sender, delivery.step, now);
       sentParams.set(delivery.idempotencyToken, params);
@@ -150,6 +161,13 @@ export class CallbackDispatcher {
         } -> ${outcome}`,
       );
     }
+  }
+
+  /** Whether this callback is lost (the message's status moves on regardless). */
+  #drops(message: StoredMessage): boolean {
+    const config = this.#deps.config();
+    if (config.dropCallbacksTo.includes(message.to)) return true;
+    return config.callbackDropRate > 0 && this.#deps.random() < config.callbackDropRate;
   }
 
   #params(

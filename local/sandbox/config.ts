@@ -39,6 +39,13 @@ export interface SandboxConfig {
   callbackDelayMs: number;
   /** Probability that a callback is delivered a second time (same idempotency token). */
   duplicateRate: number;
+  /**
+   * Probability that a status callback is lost: never posted, as when the app's endpoint was
+   * down for all of Twilio's tries. The message still moves on, and a fetch shows its status.
+   */
+  callbackDropRate: number;
+  /** Destination numbers whose status callbacks are all lost (see `callbackDropRate`). */
+  dropCallbacksTo: string[];
   /** Advanced Opt-Out: inbound STOP/START/HELP keywords carry `OptOutType`. */
   advancedOptOut: boolean;
   /** Where simulated inbound messages are posted (the app's public twilio-webhook URL). */
@@ -57,6 +64,8 @@ export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   callbackOrder: "ordered",
   callbackDelayMs: 25,
   duplicateRate: 0,
+  callbackDropRate: 0,
+  dropCallbacksTo: [],
   advancedOptOut: false,
   inboundWebhookUrl: null,
 });
@@ -92,6 +101,8 @@ export const configPatchSchema = z.strictObject({
   callbackOrder: z.enum(["ordered", "shuffled"]),
   callbackDelayMs: millis,
   duplicateRate: rate,
+  callbackDropRate: rate,
+  dropCallbacksTo: z.array(z.string().regex(/^\+[1-9]\d{1,14}$/, "must be E.164")).max(10_000),
   advancedOptOut: z.boolean(),
   inboundWebhookUrl: httpUrl.nullable(),
 }).partial();
@@ -103,7 +114,8 @@ export type ConfigPatch = z.infer<typeof configPatchSchema>;
 export type ConfigResult = { ok: true; config: SandboxConfig } | { ok: false; error: string };
 
 /**
- * Applies `patch` over `base`. `failures` and `failNext`, when given, replace the whole map:
+ * Applies `patch` over `base`. `failures`, `failNext` and `dropCallbacksTo`, when given, replace
+ * the whole map or list:
  * merging would make it impossible to remove a number through the same call.
  */
 export function applyConfigPatch(base: SandboxConfig, patch: unknown): ConfigResult {
@@ -113,6 +125,7 @@ export function applyConfigPatch(base: SandboxConfig, patch: unknown): ConfigRes
     ...base,
     failures: { ...base.failures },
     failNext: { ...base.failNext },
+    dropCallbacksTo: [...base.dropCallbacksTo],
   };
   for (const [key, value] of Object.entries(parsed.data)) {
     if (value !== undefined) Object.assign(next, { [key]: value });

@@ -65,6 +65,7 @@
       if (t.errorCode !== null) parts.push(`· ErrorCode ${t.errorCode}`);
       let tail;
       if (i === 0) tail = "created (HTTP 201)";
+      else if (t.dropped) tail = "callback lost (sandbox config)";
       else if (t.callback) tail = callbackText(t.callback);
       else tail = "no StatusCallback";
       const bad = t.callback && (t.callback.httpStatus === null || t.callback.httpStatus >= 400);

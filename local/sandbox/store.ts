@@ -39,6 +39,8 @@ export interface TimelineEntry {
   duplicate: boolean;
   /** `null` when the message has no StatusCallback or the step is the initial status. */
   callback: DeliveryResult | null;
+  /** True when the callback was lost on purpose (config `callbackDropRate`, `dropCallbacksTo`). */
+  dropped?: boolean;
 }
 
 /** A message as the sandbox keeps it. */

@@ -1,7 +1,9 @@
 /**
  * Reading Twilio's Messages list: a recipient's messages, newest first, page by page, until the
  * list reaches messages older than a given instant. process-retries reconciles a send that may
- * have reached Twilio against it before sending again.
+ * have reached Twilio against it before sending again. And reading one message
+ * (`GET …/Messages/{Sid}.json`): process-retries asks for the status of a message whose status
+ * callback never came.
  *
  * The pages are read as twilio-node reads them (`GET …/Messages.json?To=&From=&PageSize=50`, then
  * each page's `next_page_uri`) through the client's fetch requests, without twilio's library,
@@ -104,4 +106,93 @@ export async function listMessages(
     params = undefined;
   }
   return all;
+}
+
+/** A message's current state as Twilio's Message resource shows it (twilio-node's names). */
+export interface FetchedMessage {
+  sid: string;
+  status: string;
+  errorCode: number | null;
+  errorMessage: string | null;
+  numSegments: number | null;
+  /** What Twilio charged, as it writes it (a negative decimal string); null until priced. */
+  price: string | null;
+  priceUnit: string | null;
+  dateUpdated: Date | null;
+}
+
+/** What fetching one message found: the message, or that Twilio has none with that sid. */
+export type FetchMessageResult = { found: true; message: FetchedMessage } | { found: false };
+
+/** Options of {@link fetchMessage}. */
+export interface FetchMessageOptions {
+  /** Abandon the request after this long (default: the client's). */
+  timeoutMs?: number;
+}
+
+/** Whether `sid` has the shape of a Twilio message sid (SMS `SM…` or MMS `MM…`). */
+export function isMessageSid(sid: string): boolean {
+  return /^(SM|MM)[0-9a-fA-F]{32}$/.test(sid);
+}
+
+/** Twilio's error code for a resource that does not exist (answered with HTTP 404). */
+export const TWILIO_NOT_FOUND = 20404;
+
+/**
+ * Reads one message (`GET …/Messages/{Sid}.json`, twilio-node's `messages(sid).fetch()`).
+ * `{ found: false }` only when Twilio answers 404 (code 20404): any other answer, and a network
+ * error or timeout, throws, since it says nothing about the message.
+ */
+export async function fetchMessage(
+  twilio: TwilioClient,
+  sid: string,
+  options: FetchMessageOptions = {},
+): Promise<FetchMessageResult> {
+  if (!isMessageSid(sid)) throw new Error("not a Twilio message sid");
+  const res = await twilio.request({
+    method: "get",
+    uri: `${TWILIO_API}/2010-04-01/Accounts/${twilio.config.accountSid}/Messages/${sid}.json`,
+    headers: { Accept: "application/json" },
+    ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+  });
+  if (res.statusCode === 404) {
+    const code = errorCodeOf(res.body);
+    // A 404 without Twilio's code may be a proxy's: not evidence that the message is gone.
+    if (code === TWILIO_NOT_FOUND) return { found: false };
+  }
+  if (res.statusCode < 200 || res.statusCode >= 300) {
+    throw new Error(`Twilio answered ${res.statusCode} to a Message fetch`);
+  }
+  const m = JSON.parse(res.body) as Record<string, unknown>;
+  if (typeof m !== "object" || m === null || typeof m.status !== "string" || m.sid !== sid) {
+    throw new Error("Twilio's Message resource has no status");
+  }
+  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : null);
+  const int = (v: unknown) => {
+    const n = typeof v === "number" ? v : typeof v === "string" && v.trim() ? Number(v) : NaN;
+    return Number.isInteger(n) ? n : null;
+  };
+  const updated = typeof m.date_updated === "string" ? new Date(m.date_updated) : null;
+  return {
+    found: true,
+    message: {
+      sid,
+      status: m.status,
+      errorCode: int(m.error_code),
+      errorMessage: text(m.error_message),
+      numSegments: int(m.num_segments),
+      price: text(m.price),
+      priceUnit: text(m.price_unit),
+      dateUpdated: updated && !Number.isNaN(updated.getTime()) ? updated : null,
+    },
+  };
+}
+
+function errorCodeOf(body: string): number | null {
+  try {
+    const parsed = JSON.parse(body) as { code?: unknown };
+    return typeof parsed?.code === "number" ? parsed.code : null;
+  } catch {
+    return null;
+  }
 }

@@ -15,8 +15,9 @@
 --
 -- sms_message_events is the append-only log of everything that happened to an SMS: the provider's
 -- answer when it was created ('api'), every status callback ('callback', idempotent on the
--- callback's identity: message sid + reported status) and our own transitions ('system': deferred,
--- sending, canceled...). Members read their business's events (a message's timeline);
+-- callback's identity: message sid + reported status), what process-retries read from Twilio's
+-- API when no callback came ('lookup') and our own transitions ('system': deferred, sending,
+-- canceled...). Members read their business's events (a message's timeline);
 -- sms.advance_status() is the one function that moves a send log's status, and only forward,
 -- whatever order callbacks arrive in. send-sms reads the customer for the user, then calls these
 -- RPCs with the acting user's id, which they check.
@@ -104,6 +105,7 @@ alter table public.send_logs
   add column encoding text,
   add column error_code integer,
   add column status_at timestamptz,
+  add column status_checked_at timestamptz,
   add column content_filtered boolean not null default false;
 
 alter table public.send_logs
@@ -124,6 +126,8 @@ comment on column public.send_logs.segments is 'SMS: segments billed (Twilio num
 comment on column public.send_logs.encoding is 'SMS: GSM-7 or UCS-2';
 comment on column public.send_logs.error_code is 'SMS: provider error code (Twilio ErrorCode)';
 comment on column public.send_logs.status_at is 'When the log reached its current status';
+comment on column public.send_logs.status_checked_at is
+  'SMS: when process-retries last asked Twilio for this message''s status (no callback came)';
 comment on column public.send_logs.content_filtered is
   'The carrier filtered this text (30007): it must never be sent again as is';
 
@@ -153,6 +157,12 @@ create index send_logs_customer_id_idx on public.send_logs (customer_id, created
 -- The recent sends to a number (sms.recent_sends, both send paths): the business's SMS logs to it.
 create index send_logs_sms_recipient_idx on public.send_logs (business_id, to_phone, created_at)
   where channel = 'sms';
+-- The logs still waiting for a status callback, oldest first (sms.claim_status_lookups): only
+-- messages Twilio has and that are not final, so the scan stays small however many final logs
+-- accumulate.
+create index send_logs_sms_awaiting_status_idx on public.send_logs (status_at, id)
+  where channel = 'sms' and status in ('queued', 'sending', 'sent')
+    and (provider_message_id ->> 'twilio_sid') is not null;
 
 -- =================================================================================================
 -- send_logs: triggers and policies
@@ -246,7 +256,7 @@ create table public.sms_message_events (
   business_id uuid references public.businesses (id) on delete cascade,
   send_log_id uuid references public.send_logs (id) on delete cascade,
   message_sid text check (char_length(message_sid) between 2 and 64),
-  source text not null check (source in ('api', 'callback', 'system')),
+  source text not null check (source in ('api', 'callback', 'lookup', 'system')),
   -- What was reported, verbatim (Twilio's word, e.g. 'accepted'), and the send-log status it
   -- maps to (null: not an outbound status, e.g. 'received').
   provider_status text not null check (char_length(provider_status) between 1 and 40),
@@ -387,7 +397,8 @@ $$;
 
 -- Records one status report and applies it. Callbacks (source 'callback') pass the message sid and
 -- are idempotent: a repeat returns the first event with duplicate = true. Our own transitions pass
--- p_send_log_id with source 'system'; the provider's create answer uses source 'api'.
+-- p_send_log_id with source 'system'; the provider's create answer uses source 'api'; a status
+-- read from Twilio's API (sms.record_status_lookup) uses source 'lookup'.
 create function sms.record_status_event(
   p_message_sid text,
   p_status text,
@@ -415,8 +426,8 @@ begin
   if p_status is null or p_status = '' then
     raise exception 'a status is required' using errcode = '22023';
   end if;
-  if p_source is null or p_source not in ('api', 'callback', 'system') then
-    raise exception 'source must be api, callback or system' using errcode = '22023';
+  if p_source is null or p_source not in ('api', 'callback', 'lookup', 'system') then
+    raise exception 'source must be api, callback, lookup or system' using errcode = '22023';
   end if;
   if p_send_log_id is not null then
     select l.* into v_log from public.send_logs l where l.id = p_send_log_id and l.channel = 'sms';
@@ -632,6 +643,150 @@ comment on function
   'Stores Twilio''s answer to a send (sid, status, segments, or the error) with its api event; applies callbacks that came first.';
 
 -- =================================================================================================
+-- Statuses no callback reported: read from Twilio's API by process-retries
+-- =================================================================================================
+
+-- Hands process-retries the SMS logs that have waited too long for a status callback, oldest
+-- status first, and marks them looked up (status_checked_at) in the same statement: concurrent
+-- runs take different logs, and none is asked about again within p_recheck_seconds. Too long:
+-- p_queued_seconds in queued or sending, p_sent_seconds in sent. Logs whose status is older than
+-- p_max_age_seconds are left as they are: a carrier that never returns a receipt leaves Twilio's
+-- status at sent for good, and asking forever would only cost requests.
+create function sms.claim_status_lookups(
+  p_limit integer,
+  p_queued_seconds integer,
+  p_sent_seconds integer,
+  p_recheck_seconds integer,
+  p_max_age_seconds integer
+)
+returns table (send_log_id uuid, message_sid text, status text, status_at timestamptz)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  if p_limit is null or p_limit < 0 or p_limit > 1000 then
+    raise exception 'p_limit must be between 0 and 1000' using errcode = '22023';
+  end if;
+  if p_queued_seconds is null or p_queued_seconds < 0 or p_sent_seconds is null
+     or p_sent_seconds < 0 or p_recheck_seconds is null or p_recheck_seconds < 0
+     or p_max_age_seconds is null or p_max_age_seconds < 0 then
+    raise exception 'the thresholds are seconds, zero or more' using errcode = '22023';
+  end if;
+  return query
+  with picked as (
+    select l.id
+      from public.send_logs l
+     where l.channel = 'sms' and l.status in ('queued', 'sending', 'sent')
+       and (l.provider_message_id ->> 'twilio_sid') is not null
+       and l.status_at >= now() - make_interval(secs => p_max_age_seconds)
+       and l.status_at < now() - make_interval(secs => case when l.status = 'sent'
+                                                            then p_sent_seconds
+                                                            else p_queued_seconds end)
+       and (l.status_checked_at is null
+            or l.status_checked_at < now() - make_interval(secs => p_recheck_seconds))
+     order by l.status_at, l.id
+     limit p_limit
+       for update of l skip locked
+  ), marked as (
+    update public.send_logs l
+       set status_checked_at = now()
+      from picked
+     where l.id = picked.id
+    returning l.id, l.provider_message_id ->> 'twilio_sid' as sid, l.status, l.status_at
+  )
+  select m.id, m.sid, m.status, m.status_at from marked m order by m.status_at, m.id;
+end
+$$;
+comment on function sms.claim_status_lookups(integer, integer, integer, integer, integer) is
+  'The SMS logs that waited too long for a status callback, oldest first, marked looked up now.';
+
+-- Applies what Twilio's API says about a message no callback reported on, through
+-- record_status_event with source 'lookup': the log moves forward only, exactly as a callback
+-- would move it. An event is written only when the log moves (asking again about an unchanged
+-- message leaves nothing but status_checked_at). p_status null means Twilio has no such message
+-- (HTTP 404, error 20404): nothing will ever report on it, so the log ends failed with that
+-- reason. process-retries asks only about logs past their threshold, never right after the send.
+create function sms.record_status_lookup(
+  p_send_log_id uuid,
+  p_status text,
+  p_error_code integer default null,
+  p_error_message text default null,
+  p_payload jsonb default '{}'::jsonb
+)
+returns table (event_id bigint, status text, applied boolean)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_log public.send_logs;
+  v_sid text;
+  v_gone boolean := p_status is null;
+  v_status text := coalesce(p_status, 'failed');
+  v_mapped text;
+  v_event record;
+begin
+  if p_status = '' then
+    raise exception 'a status is required (null: Twilio has no such message)' using errcode = '22023';
+  end if;
+  select l.* into v_log from public.send_logs l
+   where l.id = p_send_log_id and l.channel = 'sms' for update;
+  if not found then
+    raise exception 'send_log_not_found' using errcode = 'P0002';
+  end if;
+  v_sid := v_log.provider_message_id ->> 'twilio_sid';
+  if v_sid is null then
+    raise exception 'the send log has no Twilio sid to look up' using errcode = '22023';
+  end if;
+  update public.send_logs l set status_checked_at = now() where l.id = v_log.id;
+  v_mapped := sms.log_status_for(v_status);
+  if not coalesce(sms.status_rank(v_log.status) < sms.status_rank(v_mapped), false) then
+    event_id := null;
+    status := v_log.status;
+    applied := false;
+    return next;
+    return;
+  end if;
+  select e.event_id, e.status, e.applied into v_event
+    from sms.record_status_event(
+      v_sid, v_status,
+      case when v_gone then 20404 else p_error_code end,
+      case when v_gone then 'Twilio has no such message (20404)' else p_error_message end,
+      coalesce(p_payload, '{}'::jsonb)
+        || case when v_gone then '{"lookup": "not_found"}'::jsonb else '{}'::jsonb end,
+      null, 'lookup', v_log.id) e;
+  event_id := v_event.event_id;
+  status := v_event.status;
+  applied := v_event.applied;
+  return next;
+end
+$$;
+comment on function sms.record_status_lookup(uuid, text, integer, text, jsonb) is
+  'Applies a status read from Twilio''s API (source lookup), forward only; null: Twilio has no such message.';
+
+-- A lookup Twilio did not answer (5xx, network error, timeout) says nothing about the message:
+-- the log is made due again at once, so the next run asks again instead of waiting for the
+-- recheck interval. A log that has since reached a final status is left as it is.
+create function sms.release_status_lookup(p_send_log_id uuid)
+returns boolean
+language sql
+security definer
+set search_path = ''
+as $$
+  with released as (
+    update public.send_logs l set status_checked_at = null
+     where l.id = p_send_log_id and l.channel = 'sms' and l.status_checked_at is not null
+    returning 1
+  )
+  select exists (select 1 from released)
+$$;
+comment on function sms.release_status_lookup(uuid) is
+  'Makes a log due for a status lookup again at once (its lookup got no answer).';
+
+-- =================================================================================================
 -- Grants (everything else here is its owner's)
 -- =================================================================================================
 
@@ -639,5 +794,8 @@ grant execute on function
   sms.advance_status(uuid, text, timestamptz, integer, text),
   sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid),
   sms.create_send_log(uuid, integer, text, uuid, text),
-  sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)
+  sms.record_send_result(uuid, text, text, integer, integer, text, jsonb),
+  sms.claim_status_lookups(integer, integer, integer, integer, integer),
+  sms.record_status_lookup(uuid, text, integer, text, jsonb),
+  sms.release_status_lookup(uuid)
   to service_role;

@@ -613,6 +613,60 @@ Deno.test("shuffled order and duplicates: same token on re-delivery, status neve
   }, { random: () => 0 });
 });
 
+Deno.test("lost callbacks: the message moves on unreported, and a fetch shows where it is", async () => {
+  const LOST = "+16465650001";
+  const LOST_UNDELIVERED = "+16465650002";
+  await withSandbox(async ({ send, call, configure, sandbox, receiver }) => {
+    await configure({
+      dropCallbacksTo: [LOST, LOST_UNDELIVERED],
+      failures: { [LOST_UNDELIVERED]: { status: "undelivered", errorCode: 30003 } },
+    });
+    const cb = { From: FROM, Body: "x", StatusCallback: `${receiver.url}/s` };
+    const lost = await send({ ...cb, To: LOST });
+    const lostUndelivered = await send({ ...cb, To: LOST_UNDELIVERED });
+    const kept = await send({ ...cb, To: TO });
+    await sandbox.idle();
+    assert.deepEqual(
+      receiver.received.map((r) => [r.params.MessageSid, r.params.MessageStatus]),
+      [[kept.body.sid, "sent"], [kept.body.sid, "delivered"]],
+      "only the number not listed gets its callbacks",
+    );
+    const a = await call("GET", `${BASE}/Messages/${lost.body.sid}.json`);
+    assert.equal(a.status, 200);
+    assert.deepEqual([a.body.status, a.body.error_code, a.body.num_segments], [
+      "delivered",
+      null,
+      "1",
+    ]);
+    const b = await call("GET", `${BASE}/Messages/${lostUndelivered.body.sid}.json`);
+    assert.deepEqual([b.body.status, b.body.error_code], ["undelivered", 30003]);
+    assert.equal(typeof b.body.error_message, "string");
+    const [m] = (await call("GET", "/api/messages")).body as unknown as {
+      timeline: { status: string; dropped?: boolean; callback: unknown }[];
+    }[];
+    assert.deepEqual(
+      m.timeline.slice(1).map((t) => [t.status, t.dropped, t.callback]),
+      [["sent", true, null], ["delivered", true, null]],
+      "the timeline says which callbacks were lost",
+    );
+
+    // A drop rate of 1 loses every callback; 0 (the default) none.
+    await configure({ dropCallbacksTo: [], callbackDropRate: 1 });
+    const all = await send({ ...cb, To: TO, Body: "y" });
+    await sandbox.idle();
+    assert.equal(receiver.received.filter((r) => r.params.MessageSid === all.body.sid).length, 0);
+    assert.equal(
+      (await call("GET", `${BASE}/Messages/${all.body.sid}.json`)).body.status,
+      "delivered",
+    );
+
+    const unknown = await call("GET", `${BASE}/Messages/SM${"0".repeat(32)}.json`);
+    assert.deepEqual([unknown.status, unknown.body.code, unknown.body.status], [404, 20404, 404]);
+    const bad = await call("POST", "/api/config", { json: { dropCallbacksTo: ["12345"] } });
+    assert.equal(bad.status, 400);
+  });
+});
+
 Deno.test("an unreachable StatusCallback is recorded, not fatal", async () => {
   await withSandbox(async ({ send, call, sandbox }) => {
     const dead = Deno.listen({ port: 0, hostname: "127.0.0.1" });

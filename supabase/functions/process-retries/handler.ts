@@ -12,6 +12,10 @@
  * pending again (backoff, reschedule, released unstarted), cancelled or failed; a row whose
  * worker dies comes back when its lease expires.
  *
+ * Statuses no callback reported: after the queue's work, a run asks Twilio's API about the logs
+ * that waited longest for a status callback (refresh.ts has the thresholds) and applies the
+ * answers forward only, as callbacks are applied, recorded with source 'lookup'.
+ *
  * @module
  */
 import { asService, type Sql } from "@shared/runtime/db.ts";
@@ -40,7 +44,19 @@ import {
 } from "./config.ts";
 import { decideRetry, planFailure, validityPeriodFor } from "./plan.ts";
 import { findSentMessage, reconcileSince } from "./reconcile.ts";
-import { listMessages } from "@shared/twilio/messages.ts";
+import {
+  fetchMessage,
+  type FetchMessageResult,
+  isMessageSid,
+  listMessages,
+} from "@shared/twilio/messages.ts";
+import {
+  LOOKUP_TIMEOUT_MS,
+  lookupOutcome,
+  nextLookupClaim,
+  type RefreshConfig,
+  refreshConfigFromEnv,
+} from "./refresh.ts";
 import { countSegments } from "@shared/text/segments.ts";
 import { timingSafeEqual } from "@shared/twilio/signature.ts";
 import { classifyTwilioError, type TwilioErrorClassification } from "@shared/twilio/errors.ts";
@@ -51,12 +67,16 @@ import {
   cancelRetry,
   claimDueRetries,
   type ClaimedRetry,
+  claimStatusLookups,
   completeRetry,
   failRetry,
   finishHeartbeat,
+  type LookupApplied,
   markSending,
   pacingBacklogMs,
   recordSendResult,
+  recordStatusLookup,
+  releaseStatusLookup,
   rescheduleRetry,
   reserveSendSlot,
   sendContext,
@@ -79,6 +99,8 @@ export interface ProcessRetriesOptions {
 
 /** Largest request body accepted (the cron sends `{}`). */
 const MAX_BODY_BYTES = 4096;
+/** Lookups in a row Twilio may leave unanswered before a run stops asking. */
+const MAX_LOOKUP_ERRORS = 3;
 /** Pages of the recipient's messages read at most when reconciling (50 per page). */
 const RECONCILE_MAX_PAGES = 20;
 
@@ -130,8 +152,10 @@ export function createProcessRetriesHandler(
     const heartbeat = await startHeartbeat(sql, log.requestId);
     // A worker that cannot run still leaves a failed heartbeat, so worker_health says why.
     let config: RetryRunConfig;
+    let refresh: RefreshConfig;
     try {
       config = applyRequestOverrides(retryConfigFromEnv(deps.env), request);
+      refresh = refreshConfigFromEnv(deps.env);
     } catch (error) {
       const message = `misconfigured: ${(error as Error).message}`;
       await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: message });
@@ -149,6 +173,7 @@ export function createProcessRetriesHandler(
       now: deps.now,
       log,
       config,
+      refresh,
       worker: `process-retries/${log.requestId}`,
       options,
       cpu,
@@ -172,6 +197,7 @@ export function createProcessRetriesHandler(
       reconciled: run.reconciled,
       released: run.released,
       rowErrors: run.rowErrors,
+      ...run.lookups,
       ms: Math.round(run.elapsedMs()),
     });
     return jsonResponse(200, result);
@@ -184,6 +210,7 @@ interface RunContext {
   now: () => Date;
   log: Logger;
   config: RetryRunConfig;
+  refresh: RefreshConfig;
   worker: string;
   options: ProcessRetriesOptions;
   cpu: CpuLedger;
@@ -202,6 +229,8 @@ class RetryRun {
   reconciled = 0;
   released = 0;
   rowErrors = 0;
+  /** Status lookups: made, that moved a log, that found no message, that got no answer. */
+  readonly lookups = { lookedUp: 0, refreshed: 0, notFound: 0, lookupErrors: 0 };
   #ctx: RunContext;
   #budget: RunBudget;
   #saturated = false;
@@ -269,7 +298,91 @@ class RetryRun {
     } finally {
       await pool.drain();
     }
+    // Sends first: statuses are refreshed with what the queue's work left of the budget. The
+    // queue's work is done and recorded, so a failure here does not fail the run.
+    try {
+      await this.#refreshStatuses();
+    } catch (error) {
+      this.rowErrors++;
+      this.#ctx.log.error("status_refresh_failed", { error, stack: stackLine(error) });
+    }
     return this.result;
+  }
+
+  /**
+   * Asks Twilio for the current status of the logs that waited longest for a callback, one
+   * request at a time (never more than one lookup in flight, so a run adds little to the
+   * account's request rate), within the run's lookups, CPU plan and time, and applies each
+   * answer as a callback would be applied. A lookup Twilio does not answer leaves its log due
+   * for the next run; after {@link MAX_LOOKUP_ERRORS} in a row the run stops asking.
+   */
+  async #refreshStatuses(): Promise<void> {
+    const { sql, refresh, twilio, log, config } = this.#ctx;
+    let errorsInARow = 0;
+    while (errorsInARow < MAX_LOOKUP_ERRORS) {
+      const limit = nextLookupClaim({
+        config: refresh,
+        done: this.lookups.lookedUp,
+        cpuRowsLeft: this.#rowsLeft(),
+        canStart: this.#budget.canStart(),
+      });
+      if (limit < 1) return;
+      const claimed = await claimStatusLookups(sql, { limit, config: refresh });
+      if (claimed.length === 0) return;
+      for (const [i, item] of claimed.entries()) {
+        if (!this.#budget.canStart() || errorsInARow >= MAX_LOOKUP_ERRORS) {
+          for (const left of claimed.slice(i)) await releaseStatusLookup(sql, left.sendLogId);
+          return;
+        }
+        if (!isMessageSid(item.sid)) {
+          // Not Twilio's doing: left marked, so it is not asked about again until the recheck.
+          log.warn("status_lookup_bad_sid", { sendLogId: item.sendLogId });
+          continue;
+        }
+        this.#started++;
+        this.#ctx.cpu.plan(config.cpuMsPerRow);
+        this.lookups.lookedUp++;
+        let found: FetchMessageResult;
+        try {
+          found = await fetchMessage(twilio, item.sid, { timeoutMs: LOOKUP_TIMEOUT_MS });
+        } catch (error) {
+          errorsInARow++;
+          this.lookups.lookupErrors++;
+          log.warn("status_lookup_failed", { sendLogId: item.sendLogId, sid: item.sid, error });
+          await releaseStatusLookup(sql, item.sendLogId);
+          continue;
+        }
+        errorsInARow = 0;
+        const outcome = lookupOutcome(found);
+        let applied: LookupApplied;
+        try {
+          applied = await recordStatusLookup(sql, {
+            sendLogId: item.sendLogId,
+            sid: item.sid,
+            outcome,
+          });
+        } catch (error) {
+          // Marked looked up: asked again after the recheck interval.
+          log.error("status_lookup_record_failed", { sendLogId: item.sendLogId, error });
+          this.rowErrors++;
+          continue;
+        }
+        if (outcome.kind === "not_found") this.lookups.notFound++;
+        if (applied.applied) {
+          this.lookups.refreshed++;
+          log.info("status_refreshed", {
+            sendLogId: item.sendLogId,
+            sid: item.sid,
+            fromStatus: item.status,
+            toStatus: applied.status,
+            ...(outcome.kind === "status" && outcome.errorCode !== null
+              ? { errorCode: outcome.errorCode }
+              : {}),
+          });
+        }
+      }
+      if (claimed.length < limit) return;
+    }
   }
 
   #count(outcome: RowOutcome): void {

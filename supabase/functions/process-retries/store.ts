@@ -7,6 +7,9 @@
 import { asService, type Db, type RpcRow, type Sql, type Tx } from "@shared/runtime/db.ts";
 import type { ProcessRetriesResult } from "./config.ts";
 import type { FailurePlan, RetrySendFacts } from "./plan.ts";
+import type { LookupOutcome, RefreshConfig } from "./refresh.ts";
+import { applyProviderError } from "@shared/store.ts";
+import { classifyTwilioError } from "@shared/twilio/errors.ts";
 
 type Claimed = RpcRow<"sms", "claim_due_retries">;
 
@@ -232,5 +235,70 @@ export async function finishHeartbeat(
       select 1 from sms.finish_worker_heartbeat(${args.id}::bigint, ${r.claimed}::integer,
         ${r.sent}::integer, ${r.deferred}::integer, ${r.failed}::integer, ${r.skipped}::integer,
         ${args.error})`;
+  });
+}
+
+/** A log handed out for a status lookup by `sms.claim_status_lookups`. */
+export interface StatusLookup {
+  sendLogId: string;
+  sid: string;
+  status: string;
+}
+
+/** Claims up to `limit` logs that waited too long for a callback (oldest first). */
+export async function claimStatusLookups(
+  sql: Sql,
+  args: { limit: number; config: RefreshConfig },
+): Promise<StatusLookup[]> {
+  const c = args.config;
+  return await asService(sql, async (tx) => {
+    const rows = await tx<StatusLookup[]>`
+      select send_log_id as "sendLogId", message_sid as sid, status
+        from sms.claim_status_lookups(${args.limit}::integer, ${c.queuedAfterS}::integer,
+                                      ${c.sentAfterS}::integer, ${c.recheckS}::integer,
+                                      ${c.maxAgeS}::integer)`;
+    return [...rows];
+  });
+}
+
+/** What `sms.record_status_lookup` did: the log's status, and whether the lookup moved it. */
+export interface LookupApplied {
+  status: string;
+  applied: boolean;
+}
+
+/**
+ * Applies a lookup's outcome to the log (forward only, source 'lookup'); when it moved the log
+ * to a failed status with an error code, the code's effect too, in the same transaction, as a
+ * callback's would be.
+ */
+export async function recordStatusLookup(
+  sql: Sql,
+  args: { sendLogId: string; sid: string; outcome: LookupOutcome },
+): Promise<LookupApplied> {
+  const { outcome } = args;
+  return await asService(sql, async (tx) => {
+    const status = outcome.kind === "status" ? outcome.status : null;
+    const code = outcome.kind === "status" ? outcome.errorCode : null;
+    const [row] = await tx<LookupApplied[]>`
+      select status, applied from sms.record_status_lookup(
+        ${args.sendLogId}::uuid, ${status}, ${code}::integer,
+        ${outcome.kind === "status" ? outcome.errorMessage : null},
+        ${tx.json(outcome.payload)})`;
+    if (row?.applied && code !== null) {
+      await applyProviderError(tx, {
+        sendLogId: args.sendLogId,
+        classification: classifyTwilioError({ code }),
+        messageSid: args.sid,
+      });
+    }
+    return row ?? { status: "", applied: false };
+  });
+}
+
+/** Makes a log due for a lookup again at once (Twilio did not answer its lookup). */
+export async function releaseStatusLookup(sql: Sql, sendLogId: string): Promise<void> {
+  await asService(sql, async (tx) => {
+    await tx`select sms.release_status_lookup(${sendLogId}::uuid)`;
   });
 }

@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(114);
+select plan(119);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -33,6 +33,10 @@ select col_type_is('public', 'send_logs', 'encoding', 'text', 'send_logs.encodin
 select col_type_is('public', 'send_logs', 'error_code', 'integer', 'send_logs.error_code');
 select col_type_is('public', 'send_logs', 'status_at', 'timestamp with time zone',
   'send_logs.status_at');
+select col_type_is('public', 'send_logs', 'status_checked_at', 'timestamp with time zone',
+  'send_logs.status_checked_at');
+select has_index('public', 'send_logs', 'send_logs_sms_awaiting_status_idx',
+  'send_logs has a partial index on the logs awaiting a status callback');
 select has_index('public', 'send_logs', 'send_logs_twilio_sid_key',
   'send_logs has an index on the Twilio sid');
 select index_is_unique('public', 'send_logs', 'send_logs_twilio_sid_key',
@@ -227,6 +231,9 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.enqueue_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text, integer, boolean)',
     'sms.advance_status(uuid, text, timestamptz, integer, text)',
     'sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)',
+    'sms.claim_status_lookups(integer, integer, integer, integer, integer)',
+    'sms.record_status_lookup(uuid, text, integer, text, jsonb)',
+    'sms.release_status_lookup(uuid)',
     'sms.create_send_log(uuid, integer, text, uuid, text)',
     'sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)',
     'sms.record_send_receipt(uuid, jsonb)',

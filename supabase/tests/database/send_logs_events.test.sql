@@ -133,7 +133,7 @@ select throws_ok($$select sms.record_status_event(null, 'delivered')$$, '22023',
   'a callback needs a sid');
 select throws_ok(
   $$select sms.record_status_event('SM1', 'delivered', p_source => 'webhook')$$,
-  '22023', null, 'sources are api, callback, system');
+  '22023', null, 'sources are api, callback, lookup, system');
 select throws_ok(
   $$select sms.record_status_event(null, 'sent', p_source => 'system',
                                    p_send_log_id => gen_random_uuid())$$,
