@@ -415,7 +415,12 @@ Deno.test("process-retries: 8 overlapping invocations over 2,000 due rows send e
           `8 invocations, ${rows.length} rows in ${ms.toFixed(0)} ms: ` +
             results.map((r) => r.sent).join(" "),
         );
-        assert.equal(total.claimed, 2000, JSON.stringify(total));
+        // Every row claimed once; a row deferred by a cut send (below) may come due and be
+        // claimed again within these runs, and only such a row.
+        assert.ok(
+          total.claimed >= 2000 && total.claimed <= 2000 + total.deferred,
+          JSON.stringify(total),
+        );
         assert.equal(total.failed + total.skipped, 0, JSON.stringify(total));
         assert.ok(results.filter((r) => r.sent > 0).length >= 2, "the invocations shared the work");
         // A send the network cut (seen under a loaded suite: a reset or timeout on the sandbox's
