@@ -294,7 +294,18 @@ export async function startDatabase(options: {
     await supabaseCli(
       ["db", "push", `--remote=${url}`, "--include-all", "--include-seed", "--yes"],
       log,
-    );
+    ).catch((e: Error) => {
+      // Until the first release, migrations are edited in place: a kept database may hold
+      // versions the repository no longer has, and the CLI's advice (repair the history) is not
+      // what a developer here wants.
+      if (!created && /migration versions not found in local/i.test(e.message)) {
+        throw new Error(
+          `the database in ${dataDir} was built from migrations this checkout no longer has; ` +
+            `delete ${options.stateDir} for a fresh database (or start with another --state-dir)`,
+        );
+      }
+      throw e;
+    });
     return { dataDir, url, adminUrl, stop };
   } catch (e) {
     await stop();
