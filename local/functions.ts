@@ -55,7 +55,10 @@ export async function discoverFunctions(supabaseDir: string): Promise<FunctionSp
 
 /** What a function's supervisor needs. */
 export interface ProcessOptions {
-  /** The port the function is reached on (the supervisor's; workers listen on ports of their own). */
+  /**
+   * The port the function is reached on (the supervisor's; workers listen on ports of their own);
+   * 0 lets the system pick one as it binds, which no other process can take first.
+   */
   port: number;
   /** The whole environment the function sees (nothing is inherited). */
   env: Record<string, string>;
@@ -112,14 +115,16 @@ export class FunctionProcess {
   #stopping = false;
   #cpuOfGoneMs = 0;
   #counts = { started: 0, retired: 0, terminated: 0, crashed: 0 };
+  #port: number;
 
   constructor(readonly spec: FunctionSpec, readonly options: ProcessOptions) {
     this.limits = options.limits ?? FREE_PLAN_LIMITS;
+    this.#port = options.port;
   }
 
-  /** The port the function is reached on. */
+  /** The port the function is reached on (the one bound, once started with port 0). */
   get port(): number {
-    return this.options.port;
+    return this.#port;
   }
 
   /** CPU time its workers have spent serving, gone ones included (to the monitor's last look). */
@@ -150,6 +155,7 @@ export class FunctionProcess {
         });
       },
     );
+    this.#port = (this.#server.addr as Deno.NetAddr).port;
     const monitor = setInterval(() => this.#check(), MONITOR_MS);
     Deno.unrefTimer(monitor);
     this.#monitor = monitor;

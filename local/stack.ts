@@ -450,7 +450,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     if (logDir) await Deno.mkdir(logDir, { recursive: true });
     const functions = specs.map((spec) =>
       new FunctionProcess(spec, {
-        port: freePort(),
+        port: 0,
         env,
         tag: options.stateDir,
         log,
