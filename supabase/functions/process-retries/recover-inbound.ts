@@ -13,19 +13,24 @@
  *
  * @module
  */
-import { asService, type Sql, type Tx } from "@shared/runtime/db.ts";
+import type { Sql, Tx } from "@shared/runtime/db.ts";
 import { SmsError } from "@shared/contract/errors.ts";
 import type { Env } from "@shared/runtime/function.ts";
 import type { Logger } from "@shared/runtime/log.ts";
 import type { TwilioClient } from "@shared/twilio/client.ts";
-import { type InboundListedMessage, listInboundMessages } from "@shared/twilio/inbound-messages.ts";
-import {
-  decideInbound,
-  type InboundMessageFields,
-  isOurSender,
-} from "@shared/compliance/inbound.ts";
-import { recordInboundAnswer, recordInboundMessage } from "@shared/inbound-store.ts";
-import { clip } from "@shared/text/clip.ts";
+import type { InboundListedMessage } from "@shared/twilio/inbound-messages.ts";
+import type { InboundMessageFields } from "@shared/compliance/inbound.ts";
+
+// What a recovery runs (the reply classifier alone is 18 KB) is loaded when one is asked for:
+// the cron's runs, every minute and often on a cold worker, never evaluate it.
+const load = () =>
+  Promise.all([
+    import("@shared/runtime/db.ts"),
+    import("@shared/compliance/inbound.ts"),
+    import("@shared/inbound-store.ts"),
+    import("@shared/text/clip.ts"),
+    import("@shared/twilio/inbound-messages.ts"),
+  ]);
 
 /** The longest window one request may recover: a week of outage. */
 export const MAX_RECOVERY_WINDOW_MS = 7 * 24 * 3600 * 1000;
@@ -143,6 +148,13 @@ export async function recoverInbound(
   ctx: InboundRecoveryContext,
   request: InboundRecoveryRequest,
 ): Promise<InboundRecoveryResult> {
+  const [
+    { asService },
+    { decideInbound, isOurSender },
+    { recordInboundAnswer, recordInboundMessage },
+    { clip },
+    { listInboundMessages },
+  ] = await load();
   const sender = {
     phoneNumber: ctx.twilio.config.from,
     messagingServiceSid: ctx.twilio.config.messagingServiceSid,
