@@ -85,11 +85,12 @@ function clean(value: string | undefined): string | null {
  * once, and only when it cannot connect (`rc=1`, `rp=ct`), so a 5xx or a hung answer loses it.
  * Every retry lands on an idempotent handler (one event per MessageSid and status, one inbound
  * row and one answer per MessageSid), so all but 4xx is retried (a 400/403 stays a refusal), as
- * often as Twilio allows (`rc=5`) within its 15 s cap (`tt`); `ct`/`rt` are short enough to
- * leave room for retries and far above the webhook's own latency (docs/decisions.md, issue 20).
+ * often as Twilio allows (`rc=5`) within its 15 s cap (`tt`). `rt` outlasts the functions' own
+ * database connect timeout (10 s), so a stuck webhook answers 5xx itself (retried) rather than
+ * being retried while still running (docs/decisions.md, issue 20).
  * Source: https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides
  */
-export const DEFAULT_CONNECTION_OVERRIDES = "ct=3000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx";
+export const DEFAULT_CONNECTION_OVERRIDES = "ct=3000&rt=12000&tt=15000&rc=5&rp=ct,rt,5xx";
 
 // Twilio's documented keys and ranges; an invalid value makes Twilio fail the callback itself
 // (errors 11237-11243), so one that is not valid here is never sent.

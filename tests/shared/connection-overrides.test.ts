@@ -20,7 +20,7 @@ const ENV = {
 };
 
 Deno.test("connection overrides: default, custom, off, and invalid values", () => {
-  assert.equal(DEFAULT_CONNECTION_OVERRIDES, "ct=3000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx");
+  assert.equal(DEFAULT_CONNECTION_OVERRIDES, "ct=3000&rt=12000&tt=15000&rc=5&rp=ct,rt,5xx");
   assert.equal(connectionOverridesFromEnv(undefined), DEFAULT_CONNECTION_OVERRIDES);
   assert.equal(connectionOverridesFromEnv(" "), DEFAULT_CONNECTION_OVERRIDES);
   assert.equal(connectionOverridesFromEnv("off"), null);
@@ -71,6 +71,6 @@ Deno.test("connection overrides: the StatusCallback sent to Twilio carries them"
   await client.sendMessage({ to: "+14155552671", body: "Hi" });
   assert.equal(
     forms[0].get("StatusCallback"),
-    `${ENV.TWILIO_WEBHOOK_URL}#ct=3000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx`,
+    `${ENV.TWILIO_WEBHOOK_URL}#ct=3000&rt=12000&tt=15000&rc=5&rp=ct,rt,5xx`,
   );
 });
