@@ -141,6 +141,16 @@ function asWebhookMessage(m: InboundListedMessage): InboundMessageFields {
 }
 
 /**
+ * When a recovered reply counts from. Twilio's `date_sent` has whole seconds: an opt-out counts
+ * from the end of its second, so that a consent change recorded within that second (after the
+ * handset's STOP, or before it) never outranks it; when in doubt the opt-out wins. Anything else
+ * counts from the start.
+ */
+export function receivedAt(m: Pick<InboundListedMessage, "dateSent">, kind: string): Date {
+  return kind === "opt_out" ? new Date(m.dateSent.getTime() + 999) : m.dateSent;
+}
+
+/**
  * Lists the window's inbound messages and records each one the webhook missed, oldest first (a
  * STOP then a START apply in the order the customer sent them).
  */
@@ -207,7 +217,7 @@ export async function recoverInbound(
         kind: decision.kind,
         keyword: decision.keyword,
         details,
-        receivedAt: listed.dateSent,
+        receivedAt: receivedAt(listed, decision.kind),
       });
       if (!recorded.duplicate) {
         // Marks the MessageSid answered, with no text: a late webhook delivery stays silent,
