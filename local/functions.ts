@@ -88,6 +88,12 @@ const HOP_BY_HOP = [
 const MONITOR_MS = 25;
 
 /**
+ * How long a worker's unexpected exit waits before it is reported and replaced: time for a
+ * shutdown signal that reached the whole process group to reach this process's handler too.
+ */
+const EXIT_GRACE_MS = 250;
+
+/**
  * One function as the edge runtime runs it with the `per_worker` policy: requests go to the
  * current worker; a worker past its CPU soft limit or half its wall clock is retired (new
  * requests boot a fresh worker, its own finish) and one past the CPU hard limit or the wall clock
@@ -245,15 +251,22 @@ export class FunctionProcess {
       if (this.#current === worker) this.#current = null;
       if (this.#stopping || worker.retired) return;
       // A worker the supervisor terminated was counted then; the others are counted here.
-      if (!worker.limitHit) {
-        const oom = worker.diedOfMemory();
-        this.#counts[oom ? "terminated" : "crashed"]++;
-        const why = oom ? "out of memory" : `exited (code ${status.code})`;
-        this.options.log(`function ${this.spec.name}: worker ${why}`);
-      }
-      // A worker that served and died is replaced at once, so the next request finds one warm;
-      // one that never booted is retried by the next request only (no crash loop).
-      if (worker.ready) setTimeout(() => this.#stopping || this.#worker().catch(() => {}), 100);
+      const oom = !worker.limitHit && worker.diedOfMemory();
+      if (!worker.limitHit) this.#counts[oom ? "terminated" : "crashed"]++;
+      // Ctrl-C or a signal to the process group reaches the workers and this process at once,
+      // and a worker's exit can be seen before this process's own signal handler has run: the
+      // report and the replacement wait a moment, so a shutdown is neither called a crash nor
+      // answered with a new worker.
+      setTimeout(() => {
+        if (this.#stopping) return;
+        if (!worker.limitHit) {
+          const why = oom ? "out of memory" : `exited (code ${status.code})`;
+          this.options.log(`function ${this.spec.name}: worker ${why}; replacing it`);
+        }
+        // A worker that served and died is replaced at once, so the next request finds one
+        // warm; one that never booted is retried by the next request only (no crash loop).
+        if (worker.ready) this.#worker().catch(() => {});
+      }, EXIT_GRACE_MS);
     });
     await worker.waitReady();
     this.#current = worker;
@@ -289,14 +302,38 @@ export class FunctionProcess {
     worker.stop().catch(() => {});
   }
 
-  /** Stops listening and stops every worker. */
-  async stop(): Promise<void> {
+  /**
+   * From now on a worker that exits is neither reported nor replaced and none boots: the first
+   * thing a shutdown does, before it gets to stopping this function.
+   */
+  halt(): void {
     this.#stopping = true;
     clearInterval(this.#monitor);
-    await this.#booting?.catch(() => {});
-    await this.#server?.shutdown().catch(() => {});
-    await Promise.all([...this.#workers].map((w) => w.stop()));
   }
+
+  /**
+   * Stops every worker (SIGTERM, SIGKILL after a grace period) and waits until each has exited,
+   * a booting one included; then stops listening. Bounded: nothing here waits on a client.
+   */
+  async stop(): Promise<void> {
+    this.halt();
+    // A booting worker is in #workers already: stopping it ends its boot, so the boot is not
+    // awaited first (on a busy machine it could take its whole boot timeout).
+    await Promise.all([...this.#workers].map((w) => w.stop()));
+    await this.#booting?.catch(() => {});
+    await Promise.all([...this.#workers].map((w) => w.stop()));
+    const server = this.#server;
+    if (server) await withTimeout(server.shutdown(), 2000).catch(() => {});
+  }
+}
+
+/** `promise`, or a rejection after `ms` (the promise is left to settle on its own). */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not finish within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** `body`, calling `end` once when it is read to the end, fails or is cancelled. */

@@ -19,3 +19,35 @@ export function freePort(preferred?: number): number {
   l.close();
   return port;
 }
+
+/** What listens on each of the stack's ports, for messages a newcomer can act on. */
+export const PORT_SERVICES = {
+  api: "API gateway",
+  db: "Postgres",
+  demo: "demo page",
+  sandbox: "Twilio sandbox",
+} as const;
+
+/**
+ * Raised before anything is started when a fixed port is taken: the message names each busy
+ * port and its service and says what to do, instead of the first server's raw bind error.
+ */
+export class PortsBusyError extends Error {
+  constructor(readonly busy: { service: string; port: number }[]) {
+    const list = busy.map((b) => `${b.port} (${b.service})`).join(", ");
+    super(
+      `port${busy.length === 1 ? "" : "s"} ${list} ${busy.length === 1 ? "is" : "are"} ` +
+        "already in use, probably by another local stack (`npm start` or `supabase start`).\n" +
+        "Stop the other stack, or run `npm start -- --auto-ports` to use free ports instead.",
+    );
+    this.name = "PortsBusyError";
+  }
+}
+
+/** Throws PortsBusyError naming every port of `ports` (0 = any) that something listens on. */
+export function assertPortsFree(ports: Partial<Record<keyof typeof PORT_SERVICES, number>>): void {
+  const busy = (Object.keys(PORT_SERVICES) as (keyof typeof PORT_SERVICES)[])
+    .filter((name) => ports[name] && !portFree(ports[name]!))
+    .map((name) => ({ service: PORT_SERVICES[name], port: ports[name]! }));
+  if (busy.length) throw new PortsBusyError(busy);
+}

@@ -18,19 +18,24 @@ import {
   functionJwks,
   loadOrCreateKeys,
   mintRoleToken,
-  mintUserToken,
   publicJwks,
   randomHex,
   type StackKeys,
 } from "./keys.ts";
 import type { FunctionLimits } from "./limits.ts";
-import { discoverFunctions, FunctionProcess, type FunctionSpec } from "./functions.ts";
+import { discoverFunctions, FunctionProcess, type FunctionSpec, withTimeout } from "./functions.ts";
 import { startGateway } from "./gateway.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { type Sandbox, startSandbox } from "./sandbox/server.ts";
 import { type DemoServer, startDemo } from "./demo/server.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
-import { freePort } from "./ports.ts";
+import { UserTokens } from "./user-tokens.ts";
+import { assertPortsFree, freePort, PortsBusyError } from "./ports.ts";
+
+/** How long stopping an in-process server may take before the shutdown moves on. */
+const IN_PROCESS_STOP_MS = 5_000;
+/** Same for the steps that own processes (they escalate to SIGKILL / immediate mode within it). */
+const PROCESS_STOP_MS = 60_000;
 
 /** Supabase's local ports. */
 export const DEFAULT_PORTS = { api: 54321, db: 54322, demo: 54323, sandbox: 54324 };
@@ -52,6 +57,13 @@ export interface StackOptions {
   authMode?: AuthMode;
   /** The functions' per-worker limits (default the hosted free plan). */
   limits?: FunctionLimits;
+  /**
+   * Aborted when the stack must stop while it is still starting (`npm start` on a signal): the
+   * workers' exits are no longer reported or replaced, and start-up stops at the next step.
+   */
+  signal?: AbortSignal;
+  /** The seeded users' tokens: lifetime and refresh period (default 24 h, refreshed hourly). */
+  userTokens?: { ttlSeconds?: number; refreshMs?: number };
   log?: (line: string) => void;
 }
 
@@ -263,6 +275,12 @@ export async function startDatabase(options: {
     extraConfig: options.ephemeral
       ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }
       : {},
+  }).catch((e) => {
+    // Taken between the check and the bind: the same clear message as the check's.
+    if (/could not bind|Address already in use/.test((e as Error).message)) {
+      throw new PortsBusyError([{ service: "Postgres", port }]);
+    }
+    throw e;
   });
   const stop = () => stopCluster(dataDir);
   try {
@@ -284,6 +302,16 @@ export async function startDatabase(options: {
   }
 }
 
+/**
+ * Writes stack.json whole or not at all (a rename), so a reader never sees half a file while
+ * the tokens are refreshed.
+ */
+async function writeStackJson(path: string, info: StackInfo): Promise<void> {
+  const temporary = `${path}.${Deno.pid}.tmp`;
+  await Deno.writeTextFile(temporary, JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+  await Deno.rename(temporary, path);
+}
+
 /** Brings the stack up; every step logs a line. Stops what it started when a step fails. */
 export async function startStack(options: StackOptions): Promise<RunningStack> {
   const log = options.log ?? ((l: string) => console.log(l));
@@ -292,10 +320,26 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     return options.autoPorts ? freePort(want) : want;
   };
   const ports = { api: pick("api"), db: pick("db"), demo: pick("demo"), sandbox: pick("sandbox") };
+  // Before anything starts: a busy port would otherwise surface as Postgres's "could not bind"
+  // after the cluster was touched, naming neither the service nor the way out.
+  if (!options.autoPorts) assertPortsFree(ports);
   await Deno.mkdir(options.stateDir, { recursive: true });
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: { what: string; run: () => Promise<void>; ms: number }[] = [];
+  const cleanup = (what: string, run: () => Promise<void>, ms = IN_PROCESS_STOP_MS) =>
+    cleanups.push({ what, run, ms });
+  const halts: (() => void)[] = [];
+  const halt = () => halts.forEach((h) => h());
+  options.signal?.addEventListener("abort", halt, { once: true });
+  const stopped = () => {
+    if (options.signal?.aborted) throw new Error("stopped by a signal while starting");
+  };
   const stop = async () => {
-    for (const c of cleanups.reverse()) await c().catch((e) => log(`stop: ${e.message}`));
+    halt();
+    // Every step is bounded, so a server waiting on a client (an open inbox page's live
+    // updates) cannot hold the rest: the steps that own processes come last and escalate.
+    for (const c of cleanups.reverse()) {
+      await withTimeout(c.run(), c.ms).catch((e) => log(`stop: ${c.what}: ${e.message}`));
+    }
     cleanups.length = 0;
   };
 
@@ -306,10 +350,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       ephemeral: options.ephemeral,
       log,
     });
-    cleanups.push(() => database.stop());
+    cleanup("Postgres", () => database.stop(), PROCESS_STOP_MS);
+    stopped();
     const { dataDir, url, adminUrl } = database;
     const sql = postgres(url, { max: 4, onnotice: () => {} });
-    cleanups.push(() => sql.end({ timeout: 5 }));
+    cleanup("database pool", () => sql.end({ timeout: 5 }));
 
     const keys = await loadOrCreateKeys(join(options.stateDir, "jwt-keys.json"));
     const secrets = await loadOrCreateSecrets(join(options.stateDir, "secrets.json"));
@@ -321,15 +366,20 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       mode: authMode,
     };
     const seed = await readSeed(sql);
-    const users: Record<string, string> = {};
-    for (const b of seed.businesses) {
-      for (const u of b.users) {
-        users[u.email] = await mintUserToken(keys, { sub: u.id, email: u.email }, {
-          ...tokenOpts,
-          expiresIn: 24 * 3600,
-        });
-      }
-    }
+    const stackJson = join(options.stateDir, "stack.json");
+    let info: StackInfo | null = null;
+    const userTokens = new UserTokens(keys, seed.businesses.flatMap((b) => b.users), {
+      issuer: tokenOpts.issuer,
+      mode: authMode,
+      ...options.userTokens,
+      // info.tokens.users is userTokens.byEmail: stack.json gets the new set as it is minted.
+      onRefresh: async () => {
+        if (info) await writeStackJson(stackJson, info);
+      },
+      log,
+    });
+    await userTokens.mint();
+    const users = userTokens.byEmail;
 
     const base = {
       apiUrl,
@@ -376,7 +426,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       inboundWebhookUrl: base.twilio.webhookUrl,
       log,
     });
-    cleanups.push(() => sandbox.close());
+    cleanup("Twilio sandbox", () => sandbox.close());
+    stopped();
 
     const specs: FunctionSpec[] = [];
     for (const dir of [join(PROJECT_ROOT, "supabase"), ...(options.extraSupabaseDirs ?? [])]) {
@@ -396,10 +447,13 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         limits: options.limits,
       })
     );
-    cleanups.push(async () => {
+    halts.push(() => functions.forEach((f) => f.halt()));
+    if (options.signal?.aborted) halt();
+    cleanup("functions", async () => {
       await Promise.all(functions.map((f) => f.stop()));
-    });
+    }, PROCESS_STOP_MS);
     await Promise.all(functions.map((f) => f.start()));
+    stopped();
 
     log(`• gateway on port ${ports.api}`);
     const gateway = startGateway({
@@ -408,7 +462,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       jwtSecret: authMode === "legacy" ? keys.jwtSecret : undefined,
       functions,
     });
-    cleanups.push(() => gateway.shutdown());
+    cleanup("gateway", () => gateway.shutdown());
 
     log(`• demo page on port ${ports.demo}`);
     const demo = await startDemo({
@@ -422,17 +476,17 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       cacheDir: join(options.stateDir, "demo"),
       log,
     });
-    cleanups.push(() => demo.close());
+    cleanup("demo page", () => demo.close());
     base.demoUrl = demo.url;
 
     log("• pg_net worker");
     // pg_net's worker is the platform's: it connects as the superuser, not as postgres.
     const workerSql = postgres(adminUrl, { max: 4, onnotice: () => {} });
-    cleanups.push(() => workerSql.end({ timeout: 5 }));
+    cleanup("pg_net worker pool", () => workerSql.end({ timeout: 5 }));
     const netWorker = await startNetWorker(workerSql, { log });
-    cleanups.push(() => netWorker.stop());
+    cleanup("pg_net worker", () => netWorker.stop());
 
-    const info: StackInfo = {
+    info = {
       ...base,
       ...(logDir ? { functionLogDir: logDir } : {}),
       functions: functions.map((f) => ({
@@ -443,11 +497,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       seed,
       pids: { stack: Deno.pid },
     };
-    await Deno.writeTextFile(
-      join(options.stateDir, "stack.json"),
-      JSON.stringify(info, null, 2) + "\n",
-      { mode: 0o600 },
-    );
+    await writeStackJson(stackJson, info);
+    userTokens.start();
+    cleanup("user token refresh", () => userTokens.stop());
     return { info, keys, functions, netWorker, sandbox, demo, stop };
   } catch (e) {
     await stop();

@@ -209,6 +209,7 @@ export type Database = {
         Row: {
           business_id: string;
           channel: string;
+          compliance_receipt: Json | null;
           consent_event_id: number | null;
           contact_id: string | null;
           content_filtered: boolean;
@@ -231,6 +232,7 @@ export type Database = {
         Insert: {
           business_id: string;
           channel?: string;
+          compliance_receipt?: Json | null;
           consent_event_id?: number | null;
           contact_id?: string | null;
           content_filtered?: boolean;
@@ -252,6 +254,7 @@ export type Database = {
         Update: {
           business_id?: string;
           channel?: string;
+          compliance_receipt?: Json | null;
           consent_event_id?: number | null;
           contact_id?: string | null;
           content_filtered?: boolean;
@@ -1173,6 +1176,7 @@ export type Database = {
           status: string;
         }[];
       };
+      record_send_receipt: { Args: { p_receipt: Json; p_send_log_id: string }; Returns: boolean };
       record_send_result: {
         Args: {
           p_error?: string;
@@ -1312,6 +1316,7 @@ export type Database = {
           p_encoding: string;
           p_fingerprint: string;
           p_lease_seconds?: number;
+          p_receipt?: Json;
           p_scheduled_for?: string;
           p_segments: number;
           p_since: string;

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { Tx } from "./runtime/db.ts";
+import type { ComplianceReceipt } from "./compliance/receipt.ts";
+import type { Db, Tx } from "./runtime/db.ts";
 import { classifyTwilioError, type TwilioErrorClassification } from "./twilio/errors.ts";
 
 /** What the database changed. */
@@ -96,4 +97,13 @@ export async function recordSendFailure(
 ): Promise<void> {
   await tx`select 1 from sms.record_send_result(
     ${sendLogId}::uuid, null, 'failed', null, ${errorCode}::integer, ${reason})`;
+}
+
+/** Writes the log's compliance receipt (once) as the message goes out. */
+export async function recordSendReceipt(
+  db: Db,
+  sendLogId: string,
+  receipt: ComplianceReceipt,
+): Promise<void> {
+  await db`select sms.record_send_receipt(${sendLogId}::uuid, ${db.json(receipt as never)})`;
 }

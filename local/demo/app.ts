@@ -42,6 +42,9 @@ const result = $<HTMLDivElement>("result");
 const history = $<HTMLOListElement>("history");
 const inboxLink = $<HTMLAnchorElement>("inbox-link");
 
+/** How often the customer list is read again while the page is shown. */
+const CUSTOMER_REFRESH_MS = 3000;
+
 let session: Session | null = null;
 let customers: Customer[] = [];
 let client: SupabaseClient | null = null;
@@ -138,6 +141,8 @@ async function loadCustomers(refresh = false): Promise<void> {
   });
   const list = res.ok ? await res.json() as Customer[] : [];
   if (email !== userSelect.value) return; // the user changed meanwhile; that load wins
+  // Unchanged: the options stay as they are (a list the user has open is not rebuilt under them).
+  if (refresh && JSON.stringify(list) === JSON.stringify(customers)) return;
   customers = list;
   // Customers who can receive a text first; the others are there to show the refusals.
   const reachable = list.filter((c) => c.consent === "opted_in" && c.phoneStatus === "valid");
@@ -169,7 +174,15 @@ function selectUser(): void {
   });
 }
 
-function render(outcome: SendSmsOutcome, customer: Customer | undefined): void {
+/**
+ * `outcome` as sendSms returned it, and whether a request went out: a body refused by the
+ * client-side check carries the status the function would answer (422) though nothing was sent.
+ */
+function render(
+  outcome: SendSmsOutcome,
+  customer: Customer | undefined,
+  requested: boolean,
+): void {
   const json = el("pre", { class: "json" }, JSON.stringify(outcome, null, 2));
   let headline: HTMLElement;
   if (outcome.ok && outcome.data.status === "sent") {
@@ -192,19 +205,25 @@ function render(outcome: SendSmsOutcome, customer: Customer | undefined): void {
     );
   } else {
     const e = outcome.error;
+    const where = !requested
+      ? "checked in the browser, nothing sent"
+      : e.status
+      ? `HTTP ${e.status}`
+      : "not sent";
     headline = el(
       "p",
       { class: "headline bad" },
       el("strong", {}, `Refused: ${e.code}`),
-      ` (${e.status ? `HTTP ${e.status}` : "not sent"}): ${e.message}`,
+      ` (${where}): ${e.message}`,
     );
   }
   result.dataset.outcome = outcome.ok ? outcome.data.status : "error";
   result.dataset.code = outcome.ok ? "" : outcome.error.code;
+  result.dataset.requested = String(requested);
   result.replaceChildren(headline, json);
   const summary = outcome.ok
     ? outcome.data.status
-    : `${outcome.error.code} (${outcome.error.status || "client"})`;
+    : `${outcome.error.code} (${requested ? outcome.error.status || "not sent" : "browser"})`;
   $("history-block").hidden = false;
   history.prepend(
     el(
@@ -224,13 +243,26 @@ async function send(event: SubmitEvent): Promise<void> {
   result.dataset.outcome = "pending";
   result.replaceChildren(el("p", {}, "Sending…"));
   try {
+    // The stack re-mints user tokens while it runs (local/user-tokens.ts), the part supabase-js's
+    // session refresh plays in an app: send with the current one, whatever the page's age.
+    await refreshSession();
     const key = keyInput.value.trim();
-    const outcome = await sendSms(client, {
+    let requested = false;
+    const api = client;
+    if (!api) return;
+    const outcome = await sendSms({
+      functions: {
+        invoke: (name, options) => {
+          requested = true;
+          return api.functions.invoke(name, options);
+        },
+      },
+    }, {
       customerId: customerSelect.value,
       body: bodyInput.value,
       ...(key ? { idempotencyKey: key } : {}),
     });
-    render(outcome, customer);
+    render(outcome, customer, requested);
     // Consent may have changed (a STOP in the inbox, an opt-out Twilio reported): list afresh.
     await loadCustomers(true);
   } finally {
@@ -238,13 +270,21 @@ async function send(event: SubmitEvent): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
+/** Reads the seeded users and their current tokens; the client then uses the current one. */
+async function refreshSession(): Promise<Session> {
   const res = await fetch("/api/session", { cache: "no-store" });
   if (!res.ok) throw new Error(`session: HTTP ${res.status}`);
-  session = await res.json() as Session;
-  inboxLink.href = `${session.inboxUrl}/`;
+  const current = await res.json() as Session;
+  session = current;
+  if (userSelect.value) selectUser();
+  return current;
+}
+
+async function main(): Promise<void> {
+  const current = await refreshSession();
+  inboxLink.href = `${current.inboxUrl}/`;
   userSelect.replaceChildren(
-    ...session.users.map((u) =>
+    ...current.users.map((u) =>
       el(
         "option",
         { value: u.email },
@@ -253,7 +293,7 @@ async function main(): Promise<void> {
     ),
   );
   const wanted = new URL(location.href).searchParams.get("user");
-  if (wanted && session.users.some((u) => u.email === wanted)) userSelect.value = wanted;
+  if (wanted && current.users.some((u) => u.email === wanted)) userSelect.value = wanted;
   selectUser();
   await loadCustomers();
   userSelect.addEventListener("change", () => {
@@ -262,10 +302,16 @@ async function main(): Promise<void> {
     loadCustomers();
   });
   customerSelect.addEventListener("change", showCustomerInfo);
-  // Back from the inbox tab (a reply may have opted someone out): list the customers afresh.
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) loadCustomers(true);
-  });
+  // Consent and phone status change outside this page (a STOP from the inbox, a callback, an
+  // invalid number Twilio reported): back from the inbox tab, on focus, and every few seconds
+  // while the page is shown (the inbox may be beside it, in a window of its own), the customers
+  // are listed afresh and their labels follow.
+  const relist = () => {
+    if (!document.hidden) loadCustomers(true).catch(() => {});
+  };
+  document.addEventListener("visibilitychange", relist);
+  addEventListener("focus", relist);
+  setInterval(relist, CUSTOMER_REFRESH_MS);
   bodyInput.addEventListener("input", updateCounter);
   $("send-form").addEventListener("submit", (e) => send(e as SubmitEvent));
   $("new-key").addEventListener("click", () => {

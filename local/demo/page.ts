@@ -70,6 +70,7 @@ export function demoPage(inboxUrl: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>send-sms demo · local stack</title>
+<link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>${STYLE}</style>
 <script type="module" src="/app.js"></script>

@@ -133,6 +133,7 @@ export function inboxPage(ctx: SandboxContext, _url: URL): Response {
   const body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>SMS inbox · Twilio sandbox</title>
+<link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>${STYLE}</style></head><body>
 <a class="skip" href="#conversation">Skip to the conversation</a>

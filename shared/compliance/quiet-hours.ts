@@ -48,6 +48,8 @@ export interface QuietHoursResult {
   regions: string[];
   /** True when zone or state came from the area code or a fallback, not the customer record. */
   uncertain: boolean;
+  /** Where the zones came from. */
+  basis: LocationBasis;
 }
 
 /** A business's own sending window, stricter than the law. */
@@ -133,7 +135,15 @@ export interface RecipientCandidates {
   timeZones: string[];
   regions: string[];
   uncertain: boolean;
+  /** Where the zones came from. */
+  basis: LocationBasis;
 }
+
+/**
+ * Where a recipient's candidate zones came from: the customer record's zone, the record's state,
+ * the number's area code (+1), the number's country, or the US-wide fallback.
+ */
+export type LocationBasis = "record" | "state" | "area_code" | "country" | "fallback";
 
 // Two zones keep the same clock when their offsets agree in January and in July (and now).
 const CLOCK_SAMPLES = [Date.UTC(2026, 0, 15), Date.UTC(2026, 6, 15)];
@@ -189,17 +199,28 @@ export function resolveCandidates(
   }
 
   let timeZones: string[];
-  if (zoneFromRecord) timeZones = [zone];
-  else if (state && REGION_TIME_ZONES.has(state)) timeZones = [...REGION_TIME_ZONES.get(state)!];
-  else if (located) timeZones = located.timeZones;
-  else if (foreign) {
+  let basis: LocationBasis;
+  if (zoneFromRecord) {
+    timeZones = [zone];
+    basis = "record";
+  } else if (state && REGION_TIME_ZONES.has(state)) {
+    timeZones = [...REGION_TIME_ZONES.get(state)!];
+    basis = "state";
+  } else if (located) {
+    timeZones = located.timeZones;
+    basis = "area_code";
+  } else if (foreign) {
     const country = recipient.country?.trim().toUpperCase() || countryOfCallingCode(phone);
     timeZones = [...((country && COUNTRY_TIME_ZONES[country]) ?? [])];
-  } else timeZones = [...(options.fallbackTimeZones ?? DEFAULT_FALLBACK_TIME_ZONES)];
+    basis = "country";
+  } else {
+    timeZones = [...(options.fallbackTimeZones ?? DEFAULT_FALLBACK_TIME_ZONES)];
+    basis = "fallback";
+  }
 
   // A number outside +1 has no state to be unsure about.
   const stateKnown = state !== null || (phone !== null && !phone.startsWith("+1") && !located);
-  return { timeZones, regions, uncertain: !(zoneFromRecord && stateKnown) };
+  return { timeZones, regions, uncertain: !(zoneFromRecord && stateKnown), basis };
 }
 
 type Layer = "federal" | "state" | "business";
@@ -489,6 +510,7 @@ export function checkQuietHours(
       timeZones: [],
       regions: candidates.regions,
       uncertain: true,
+      basis: candidates.basis,
     };
   }
   const constraints = buildConstraints(candidates, options);
@@ -503,6 +525,7 @@ export function checkQuietHours(
     timeZones: candidates.timeZones,
     regions: candidates.regions,
     uncertain: candidates.uncertain,
+    basis: candidates.basis,
   };
   const current = windows.find(([start, end]) => start <= t && t < end);
   if (current) {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type ComplianceReceipt, complianceReceipt } from "./receipt.ts";
 import { SmsError } from "../contract/errors.ts";
 import { isE164, type PhoneNumberInfo } from "./e164.ts";
 import { countryPermitted } from "./countries.ts";
@@ -84,6 +85,8 @@ export type SendWindow =
     kind: "now";
     /** Seconds until the recipient's window closes (`null`: no end in sight). */
     windowSeconds: number | null;
+    /** Why it may go now, for the send log. */
+    receipt: ComplianceReceipt;
   }
   | { kind: "later"; reason: "quiet_hours" | "frequency_cap"; at: Date };
 
@@ -115,7 +118,8 @@ export function sendWindow(
     const windowSeconds = quiet.windowEndsAt
       ? Math.floor((quiet.windowEndsAt.getTime() - now.getTime()) / 1000)
       : null;
-    return { kind: "now", windowSeconds };
+    const counted = cap ? { rule: cap, counted: capCheck!.count } : null;
+    return { kind: "now", windowSeconds, receipt: complianceReceipt(quiet, now, counted) };
   }
   const reason = quiet.allowed ? "frequency_cap" : "quiet_hours";
   const fallback = new Date(now.getTime() + (options.noWindowRetryMs ?? DAY_MS));
@@ -145,7 +149,7 @@ export function validityPeriodFor(windowSeconds: number | null, configured: numb
 
 /** The outcome for a new message: send now (within a validity period) or defer. */
 export type SendDecision =
-  | { kind: "send"; validityPeriod: number }
+  | { kind: "send"; validityPeriod: number; receipt: ComplianceReceipt }
   | { kind: "defer"; reason: "quiet_hours" | "frequency_cap"; scheduledFor: Date };
 
 /** Inputs besides the customer. */
@@ -174,5 +178,6 @@ export function decideSend(customer: SendCustomer, options: DecideSendOptions): 
   return {
     kind: "send",
     validityPeriod: validityPeriodFor(window.windowSeconds, options.maxValidityPeriod ?? 3600),
+    receipt: window.receipt,
   };
 }

@@ -92,6 +92,8 @@ export const STATE_RULES: readonly StateRule[] = [
     windows: everyDay(daily("08:00", "20:00")),
     frequencyCap: { max: 3, windowHours: 24 },
     source: "Okla. Stat. tit. 15, § 775C.4 (Telephone Solicitation Act of 2022)",
+    // § 775C.4's own text was not found in any source we could read (docs/compliance.md lists
+    // them); the definitions in § 775C.2 were, and bring text messages in.
     dateChecked: CHECKED,
     checkedAgainst: "secondary",
     note: "At most 3 calls or texts on the same subject within 24 hours.",
@@ -100,7 +102,10 @@ export const STATE_RULES: readonly StateRule[] = [
     region: "MD",
     windows: everyDay(daily("08:00", "20:00")),
     frequencyCap: { max: 3, windowHours: 24 },
-    source: "Md. Code, Com. Law § 14-4503 (Stop the Spam Calls Act of 2023, in force 2024-01-01)",
+    source: "Md. Code, Com. Law § 14-4502(c) (Stop the Spam Calls Act of 2023, in force " +
+      "2024-01-01)",
+    // The section was read (subsection (a): the consent rule, whose exemptions apply to "this
+    // subsection" only); the hours and cap in (c) only in secondary sources.
     dateChecked: CHECKED,
     checkedAgainst: "secondary",
     note: "At most 3 calls or texts on the same subject within 24 hours.",
@@ -116,18 +121,27 @@ export const STATE_RULES: readonly StateRule[] = [
       daily("09:00", "21:00"),
       daily("09:00", "21:00"),
     ],
-    source: "Tex. Bus. & Com. Code § 301.051; texts covered by SB 140 (89th Leg., " +
-      "in force 2025-09-01)",
-    // Law-firm summaries of SB 140 (Mondaq; Cloud Communications' advisory), not the code's text.
-    dateChecked: "2026-12-04",
+    source: 'Tex. Bus. & Com. Code § 301.051(b)(2) (hours of a "consumer telephone call", ' +
+      "§ 301.001); SB 140 (89th Leg., in force 2025-09-01) brought texts into ch. 302, not ch. 301",
+    // § 301.051's hours only in secondary sources. SB 140 amends ch. 302's definitions (its bill
+    // analysis and fiscal note, read); ch. 301's call is one "to a residential telephone number"
+    // (former § 37.01(4), read; apparently recodified unchanged in 2007). Whether a text is such
+    // a call is open, so the window is applied to every message regardless.
+    dateChecked: CHECKED,
     checkedAgainst: "secondary",
     note: "Sunday 12:00–21:00, other days 9:00–21:00.",
   },
   {
     region: "CT",
     windows: everyDay(daily("09:00", "20:00")),
-    source: "Conn. Gen. Stat. § 42-288a, as amended by Public Act 23-98 (in force 2023-10-01)",
-    dateChecked: null,
+    source: "Conn. Gen. Stat. § 42-288a(c), as amended by Public Act 23-98 (in force 2023-10-01)",
+    // Subsection (c) read as far as "A telephonic sales call that is made to any consumer
+    // residential, mo…" (a reproduction of the current text); its hours, and P.A. 23-98's move
+    // from 21:00 to 20:00, only in secondary sources.
+    dateChecked: CHECKED,
+    checkedAgainst: "secondary",
+    note: "9:00–20:00 every day; telephonic sales calls include text or media messages " +
+      "since P.A. 23-98.",
   },
   {
     region: "RI",
@@ -183,11 +197,14 @@ export const STATE_RULES: readonly StateRule[] = [
       daily("08:00", "20:00"),
     ],
     holidays: "AL",
-    source: "Ala. Admin. Code r. 770-X-5-.17 (Public Service Commission); holidays: " +
-      "Ala. Code § 1-3-8, 5 U.S.C. § 6103",
+    source: "Ala. Admin. Code r. 770-X-5-.17(1)(b) (automated calls; (2) the same for live " +
+      "calls) (Public Service Commission); holidays: Ala. Code § 1-3-8, 5 U.S.C. § 6103",
+    // r. 770-X-5-.17(1)(b), for "all automated solicitation telephone calls to consumers in the
+    // State of Alabama": "No solicitation calls are allowed on Sundays or holidays. On the days
+    // that calls are allowed, none will be placed prior to 8 a.m. or after 8 p.m."
     dateChecked: CHECKED,
-    checkedAgainst: "secondary",
-    note: "8:00–20:00, no Sunday, no state or federal holiday.",
+    checkedAgainst: "primary",
+    note: '8:00–20:00, no Sunday, no state or federal holiday ("holidays" is undefined: both).',
   },
   {
     region: "MA",
@@ -201,8 +218,10 @@ export const STATE_RULES: readonly StateRule[] = [
     region: "OR",
     windows: everyDay(daily("08:00", "20:00")),
     frequencyCap: { max: 3, windowHours: 24 },
-    source: "ORS 646.569, as amended by HB 3865 (2025, in force 2026-01-01; texts included " +
-      "in ORS 646.561's telephone solicitation)",
+    source: "ORS 646.563(1)(b) (hours and cap), as amended by HB 3865 (2025, in force " +
+      "2026-01-01; texts included in ORS 646.561's telephone solicitation)",
+    // ORS 646.569 (cited before) is the do-not-call list section (its text, read); the amended
+    // 646.563 only in secondary sources.
     dateChecked: CHECKED,
     checkedAgainst: "secondary",
     note: "At most 3 solicitations per 24 hours; the established-business-relationship " +

@@ -628,6 +628,33 @@ create trigger send_logs_consent_receipt
   before insert or update of status on public.send_logs
   for each row execute function sms.send_logs_consent_receipt();
 
+-- The rest of the receipt is what the functions decided on, written once as the message goes
+-- out (send-sms right after its log is 'sending', process-retries with its 'sending' mark): the
+-- recipient's zones and how they were found (record, state, area code, country), their local
+-- time, the window's end, the frequency cap and the sends it counted, and the rule set's version
+-- (shared/compliance/receipt.ts). docs/compliance.md has the query a regulator's question needs.
+alter table public.send_logs add column compliance_receipt jsonb;
+comment on column public.send_logs.compliance_receipt is
+  'SMS: why the message was allowed when it went out (zones, local time, window, cap, rule set)';
+
+-- Writes a log's receipt once; false when the log is not an SMS log or already has one.
+create function sms.record_send_receipt(p_send_log_id uuid, p_receipt jsonb)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if jsonb_typeof(p_receipt) is distinct from 'object' then
+    raise exception 'a compliance receipt is a JSON object' using errcode = '22023';
+  end if;
+  update public.send_logs l set compliance_receipt = p_receipt
+   where l.id = p_send_log_id and l.channel = 'sms' and l.compliance_receipt is null;
+  return found;
+end
+$$;
+grant execute on function sms.record_send_receipt(uuid, jsonb) to service_role;
+
 -- =================================================================================================
 -- Retention: pruning
 -- =================================================================================================

@@ -355,7 +355,8 @@ create function sms.start_send(
   p_body text default null,
   p_defer_reason text default null,
   p_scheduled_for timestamptz default null,
-  p_lease_seconds integer default 60
+  p_lease_seconds integer default 60,
+  p_receipt jsonb default null
 )
 returns table (send_log_id uuid, to_phone text, retry_id uuid, scheduled_for timestamptz)
 language plpgsql
@@ -398,6 +399,11 @@ begin
     end if;
     v_log := sms.create_send_log(p_customer_id, p_segments, p_encoding, p_acting_user,
                                  'sending');
+    -- Why it may go now, in the statement that makes it 'sending': never a message out without
+    -- its receipt.
+    if p_receipt is not null then
+      perform sms.record_send_receipt(v_log.id, p_receipt);
+    end if;
     insert into sms.retry_queue as q
       (business_id, customer_id, send_log_id, body, reason, status, lease_expires_at, locked_by,
        locked_at)
@@ -539,7 +545,7 @@ grant execute on function
   sms.reserve_quota(uuid, integer, integer),
   sms.send_context(uuid, uuid, timestamptz),
   sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz,
-                 integer),
+                 integer, jsonb),
   sms.release_send_guard(uuid),
   sms.apply_provider_error(uuid, integer, text, text, text)
   to service_role;

@@ -368,3 +368,90 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "browser: a refusal checked in the browser says so (no request, no HTTP status); the " +
+    "customer labels follow a STOP sent elsewhere without a reload; each send uses the current " +
+    "token; neither page asks for a favicon",
+  ignore: skip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await sandbox.reset();
+    const customer = await newCustomer("Lee Labels");
+    const browser = await launchBrowser();
+    try {
+      const demo = await openDemo(browser, customer.id);
+      const requests: string[] = [];
+      demo.on("request", (r) => requests.push(new URL(r.url()).pathname));
+
+      // Three segments' worth: refused by sendSms's own check before any request.
+      await demo.fill("#body", "x".repeat(500));
+      const tooLong = errorOf(await send(demo));
+      assert.equal(tooLong.code, "message_too_long");
+      const headline = await demo.textContent("#result .headline") ?? "";
+      assert.match(headline, /checked in the browser, nothing sent/, headline);
+      assert.doesNotMatch(headline, /HTTP/, headline);
+      assert.equal(await demo.getAttribute("#result", "data-requested"), "false");
+      assert.match(await demo.textContent("#history li") ?? "", /message_too_long \(browser\)/);
+      assert.deepEqual(requests.filter((p) => p.endsWith("/send-sms")), [], "nothing was sent");
+
+      // A real send: the page takes the stack's current token first (it is re-minted while the
+      // stack runs), then calls send-sms, which answers with its status.
+      requests.length = 0;
+      await demo.fill("#body", "Your appointment is confirmed.");
+      sentOf(await send(demo));
+      const session = requests.indexOf("/api/session");
+      const call = requests.findIndex((p) => p.endsWith("/send-sms"));
+      assert.ok(session >= 0 && call > session, `session read before the send: ${requests}`);
+      assert.equal(await demo.getAttribute("#result", "data-requested"), "true");
+
+      // The customer replies STOP (the sandbox's signed inbound webhook), not through this page:
+      // its label follows without a reload and without another send.
+      const label = () =>
+        demo.evaluate(
+          (id) => document.querySelector(`#customer option[value="${id}"]`)?.textContent ?? "",
+          customer.id,
+        );
+      assert.match(await label(), /opted_in/);
+      const res = await fetch(`${stack().sandboxUrl}/api/inbound`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ from: customer.phone, body: "STOP" }),
+      });
+      assert.equal(res.status, 200, await res.text());
+      await until(
+        "customer opted out",
+        () => customerState(customer.id),
+        (s) => s.consent === "opted_out",
+      );
+      await demo.waitForFunction(
+        (id) =>
+          document.querySelector(`#customer option[value="${id}"]`)?.textContent?.includes(
+            "opted_out",
+          ),
+        customer.id,
+        { timeout: 30_000 },
+      );
+      assert.equal(await demo.inputValue("#customer"), customer.id, "the choice is kept");
+
+      // Both pages declare their icon (an empty data: URL), so the browser asks neither server
+      // for /favicon.ico, which neither has (it was a 404 in the console on every load).
+      const inbox = await browser.newPage();
+      await inbox.goto(`${stack().sandboxUrl}/`);
+      for (const page of [demo, inbox]) {
+        assert.equal(await page.getAttribute("link[rel=icon]", "href"), "data:,", page.url());
+      }
+      assert.deepEqual(
+        browser.errors.filter((e) =>
+          /Failed to load resource/.test(e) && !/status of 4(09|22)/.test(e)
+        ),
+        [],
+        "no request failed",
+      );
+      assert.deepEqual(browser.external, []);
+    } finally {
+      await browser.close();
+    }
+  },
+});

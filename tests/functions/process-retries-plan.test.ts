@@ -6,6 +6,7 @@ import {
   validityPeriodFor,
 } from "../../supabase/functions/process-retries/plan.ts";
 import { checkQuietHours } from "@shared/compliance/quiet-hours.ts";
+import { RULE_SET_VERSION } from "@shared/compliance/receipt.ts";
 import { classifyTwilioError } from "@shared/twilio/errors.ts";
 
 const NY_FACTS: RetrySendFacts = {
@@ -23,7 +24,23 @@ const NOON_NY = new Date("2026-07-01T16:00:00Z");
 
 Deno.test("decideRetry: an opted-in customer inside the window is sent, with the window's end", () => {
   const d = decideRetry(NY_FACTS, NOON_NY);
-  assert.deepEqual(d, { action: "send", to: "+12125550101", windowSeconds: 9 * 3600 });
+  assert.deepEqual(d, {
+    action: "send",
+    to: "+12125550101",
+    windowSeconds: 9 * 3600,
+    receipt: {
+      ruleSet: RULE_SET_VERSION,
+      decidedAt: NOON_NY.toISOString(),
+      recipient: {
+        basis: "record",
+        timeZones: ["America/New_York"],
+        regions: ["NY"],
+        localTimes: { "America/New_York": "2026-07-01 12:00" },
+      },
+      windowEndsAt: "2026-07-02T01:00:00.000Z",
+      frequencyCap: null,
+    },
+  });
 });
 
 Deno.test("decideRetry: a sid on the log means it already went out: complete, never resend", () => {

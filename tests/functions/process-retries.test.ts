@@ -8,6 +8,7 @@ import { functionEnv as stackFunctionEnv } from "@local/stack.ts";
  * predictable from the current time, pauses the cron job (except the end-to-end cron test), and
  * deletes everything it created. The sandbox's config is reset in `finally`.
  */
+import { RULE_SET_VERSION } from "@shared/compliance/receipt.ts";
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { edgeDenoPath } from "@local/edge-deno.ts";
@@ -744,6 +745,13 @@ Deno.test("process-retries: opted out while waiting → never texted; quiet hour
           join public.sms_consent_events e on e.id = l.consent_event_id
          where l.id = ${normal.sendLogId}`;
       assert.deepEqual({ ...receipt }, { to_status: "opted_in", phone: normal.customer.phone });
+      const [why] = await sql`
+        select l.compliance_receipt, c.time_zone from public.send_logs l
+          join public.customers c on c.id = l.customer_id
+         where l.id = ${normal.sendLogId}`;
+      assert.equal(why.compliance_receipt.ruleSet, RULE_SET_VERSION);
+      assert.equal(why.compliance_receipt.recipient.basis, "record");
+      assert.deepEqual(why.compliance_receipt.recipient.timeZones, [why.time_zone]);
       const byBody = messagesByBody(await sandboxMessages(), rows.map((x) => x.body));
       assert.deepEqual([...byBody.keys()], [normal.body], "only the normal row was texted");
     });

@@ -2,6 +2,7 @@
  * send-sms end to end: supabase-js as a seeded user → gateway → function → Postgres and the
  * Twilio sandbox. Each case checks the answer and what was (or was not) written.
  */
+import { RULE_SET_VERSION } from "@shared/compliance/receipt.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { withCronPaused } from "../db/fixtures.ts";
@@ -90,6 +91,14 @@ test("200 sent: log, sid, callback URL and validity period", async (sql) => {
   const [consent] = await sql`
     select e.to_status, e.phone from public.sms_consent_events e where e.id = ${log.consent_event_id}`;
   assert.deepEqual({ ...consent }, { to_status: "opted_in", phone: c.phone });
+  // Why it was allowed then: the record's zone, 13:xx there, the federal window until 21:00.
+  const receipt = log.compliance_receipt;
+  const [zone] = await sql`select time_zone from public.customers where id = ${c.id}`;
+  assert.equal(receipt.ruleSet, RULE_SET_VERSION);
+  assert.equal(receipt.recipient.basis, "record");
+  assert.deepEqual(receipt.recipient.timeZones, [zone.time_zone]);
+  assert.match(receipt.recipient.localTimes[zone.time_zone], / 13:\d\d$/);
+  assert.ok(new Date(receipt.windowEndsAt) > new Date(receipt.decidedAt), JSON.stringify(receipt));
 
   const sent = await sandbox.messages(c.phone!);
   assert.equal(sent.length, 1);

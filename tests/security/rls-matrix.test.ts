@@ -80,6 +80,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)",
   "sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)",
   "sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)",
+  "sms.record_send_receipt(uuid, jsonb)",
   "sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)",
   "sms.release_idempotency_key(uuid, text)",
   "sms.release_send_guard(uuid)",
@@ -88,7 +89,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.reserve_send_slot(text, integer, numeric, integer)",
   "sms.retry_send_context(uuid, text, integer, timestamptz)",
   "sms.send_context(uuid, uuid, timestamptz)",
-  "sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer)",
+  "sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer, jsonb)",
   "sms.start_worker_heartbeat(text, text)",
 ]);
 

@@ -77,10 +77,27 @@ Deno.test("rules: citations fixed, and each rule says when it was checked", () =
   assert.match(source("MA"), /201 CMR 12\.02/);
   assert.match(source("OR"), /HB 3865/);
   assert.match(source("RI"), /5-61-2/);
+  // Maryland's hours and cap are in § 14-4502(c), Oregon's in ORS 646.563(1)(b) (646.569 is
+  // the do-not-call list), Connecticut's in § 42-288a(c); Texas's hours are ch. 301's, which
+  // SB 140 did not amend.
+  assert.match(source("MD"), /14-4502\(c\)/);
+  assert.doesNotMatch(source("MD"), /14-4503/);
+  assert.match(source("OR"), /646\.563\(1\)\(b\)/);
+  assert.doesNotMatch(source("OR"), /646\.569/);
+  assert.match(source("CT"), /42-288a\(c\)/);
+  assert.match(source("TX"), /301\.051\(b\)\(2\)/);
+  assert.match(source("AL"), /770-X-5-\.17\(1\)\(b\)/);
   for (const rule of STATE_RULES) {
     assert.ok(rule.dateChecked === null || /^\d{4}-\d{2}-\d{2}$/.test(rule.dateChecked));
     assert.equal(rule.dateChecked === null, rule.checkedAgainst === undefined, rule.region);
   }
+  // Every rule has been checked against something; those on a secondary source only are the
+  // ones docs/compliance.md says could not be read in the original.
+  assert.deepEqual(STATE_RULES.filter((r) => r.dateChecked === null).map((r) => r.region), []);
+  assert.deepEqual(
+    STATE_RULES.filter((r) => r.checkedAgainst === "secondary").map((r) => r.region).sort(),
+    ["CT", "MD", "OK", "OR", "TX"],
+  );
   assert.deepEqual(
     STATE_RULES.filter((r) => r.holidays).map((r) => r.region).sort(),
     ["AL", "RI"],

@@ -163,19 +163,29 @@ Deno.test("quiet hours: candidates from record, state, area code, fallback", () 
     timeZones: ["America/Denver"],
     regions: ["CO"],
     uncertain: false,
+    basis: "record",
   });
   const byState = resolveCandidates({ state: "TX", phone: "+12125550100" });
   assert.deepEqual(byState.timeZones.sort(), ["America/Chicago", "America/Denver"]);
   assert.deepEqual(byState.regions, ["TX"]);
   assert.equal(byState.uncertain, true);
+  assert.equal(byState.basis, "state");
   const byArea = resolveCandidates({ phone: "+18505550100", timeZone: "Not/AZone" });
   assert.deepEqual(byArea.timeZones, ["America/New_York", "America/Chicago"]);
   assert.deepEqual(byArea.regions, ["FL"]);
+  assert.equal(byArea.basis, "area_code");
   const unknown = resolveCandidates({ phone: "+18005550100" });
   assert.equal(unknown.timeZones.length, 7);
+  assert.equal(unknown.basis, "fallback");
   assert.deepEqual(unknown.regions.sort(), [...new Set(STATE_RULES.map((r) => r.region))].sort());
   const foreign = resolveCandidates({ phone: "+442079460958", timeZone: "Europe/London" });
-  assert.deepEqual(foreign, { timeZones: ["Europe/London"], regions: [], uncertain: false });
+  assert.deepEqual(foreign, {
+    timeZones: ["Europe/London"],
+    regions: [],
+    uncertain: false,
+    basis: "record",
+  });
+  assert.equal(resolveCandidates({ phone: "+442079460958" }).basis, "country");
   // Nothing known: only the intersection of every US zone and every state rule is allowed.
   const r = checkQuietHours({}, new Date("2026-07-01T18:00:00Z"));
   assert.equal(r.allowed, false);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { isSmsError } from "@shared/contract/errors.ts";
 import { decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
+import { RULE_SET_VERSION } from "@shared/compliance/receipt.ts";
 
 const ny: SendCustomer = {
   phone: "+12125550101",
@@ -32,7 +33,23 @@ Deno.test("refusals come before any timing rule", () => {
 
 Deno.test("inside the window: send, valid no longer than what is left of it", () => {
   const noon = decideSend(ny, { now: at("12:00") });
-  assert.deepEqual(noon, { kind: "send", validityPeriod: 3600 });
+  assert.deepEqual(noon, {
+    kind: "send",
+    validityPeriod: 3600,
+    // Why it may go: New York's zone from the record, noon there, the federal window's 21:00.
+    receipt: {
+      ruleSet: RULE_SET_VERSION,
+      decidedAt: "2026-06-10T16:00:00.000Z",
+      recipient: {
+        basis: "record",
+        timeZones: ["America/New_York"],
+        regions: ["NY"],
+        localTimes: { "America/New_York": "2026-06-10 12:00" },
+      },
+      windowEndsAt: "2026-06-11T01:00:00.000Z",
+      frequencyCap: null,
+    },
+  });
   const late = decideSend(ny, { now: at("20:30") });
   assert.equal(late.kind === "send" && late.validityPeriod, 1800);
 });
@@ -124,4 +141,20 @@ Deno.test("country permissions: refused as country_not_permitted (422), by libph
     decideSend({ ...london, allowedCountries: undefined }, { now: at("12:00") }).kind,
     "send",
   );
+});
+
+Deno.test("the receipt names the cap that applied and the sends it counted", () => {
+  const miami: SendCustomer = { ...ny, phone: "+13055550100", timeZone: null, state: "FL" };
+  const d = decideSend(miami, { now: at("12:00"), recentSends: [at("09:00"), at("10:00")] });
+  assert.ok(d.kind === "send");
+  assert.equal(d.receipt.recipient.basis, "state");
+  assert.deepEqual(d.receipt.recipient.regions, ["FL"]);
+  assert.deepEqual(d.receipt.frequencyCap, {
+    max: 3,
+    windowHours: 24,
+    regions: ["FL"],
+    counted: 2,
+  });
+  // Florida closes at 20:00 local, the window's end.
+  assert.equal(d.receipt.windowEndsAt, "2026-06-11T00:00:00.000Z");
 });

@@ -27,7 +27,7 @@ import {
   sleep as defaultSleep,
   TaskPool,
 } from "./pacing.ts";
-import { applyProviderError } from "@shared/store.ts";
+import { applyProviderError, recordSendReceipt } from "@shared/store.ts";
 import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import {
   applyRequestOverrides,
@@ -437,6 +437,7 @@ class RetryRun {
           if (later.action === "reschedule") throw new NotBySlot(later.at, later.reason);
         }
         await markSending(tx, row.sendLogId);
+        await recordSendReceipt(tx, row.sendLogId, decision.receipt);
         return {
           to: decision.to,
           validityPeriod: validityPeriodFor(

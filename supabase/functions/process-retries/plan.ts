@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { ComplianceReceipt } from "@shared/compliance/receipt.ts";
 import {
   sendRefusal,
   sendWindow,
@@ -54,6 +55,8 @@ export type RetryDecision =
     to: string;
     /** Seconds until the recipient's window closes (the message's longest `ValidityPeriod`). */
     windowSeconds: number | null;
+    /** Why it may go now, for the send log. */
+    receipt: ComplianceReceipt;
   }
   | { action: "cancel"; reason: RetryCancelReason }
   | { action: "reschedule"; reason: "quiet_hours" | "frequency_cap"; at: Date }
@@ -93,7 +96,12 @@ export function decideRetry(
     { ...options, recentSends: facts.recentSends },
   );
   return window.kind === "now"
-    ? { action: "send", to: facts.phone!, windowSeconds: window.windowSeconds }
+    ? {
+      action: "send",
+      to: facts.phone!,
+      windowSeconds: window.windowSeconds,
+      receipt: window.receipt,
+    }
     : { action: "reschedule", reason: window.reason, at: window.at };
 }
 

@@ -266,6 +266,7 @@ async function writeDecision(
         quota: a.quota,
         body: a.request.body,
         deferred: defer ? { reason: defer.reason, scheduledFor: defer.scheduledFor } : null,
+        receipt: decision.kind === "send" ? decision.receipt : null,
       });
     try {
       if (decision.kind === "send") {

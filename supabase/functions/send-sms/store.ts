@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ComplianceReceipt } from "@shared/compliance/receipt.ts";
 import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
 import { TWILIO_REQUEST_TIMEOUT_MS } from "@shared/twilio/client.ts";
 import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
@@ -188,6 +189,8 @@ export async function startSend(
     quota: number;
     body: string;
     deferred: { reason: DeferReason; scheduledFor: Date } | null;
+    /** Why it may go now (a send now only), kept on the log in the same statement. */
+    receipt: ComplianceReceipt | null;
   },
 ): Promise<StartedSend> {
   const [row] = await db<StartedSend[]>`
@@ -198,7 +201,8 @@ export async function startSend(
       p_default_quota => ${a.quota}::integer, p_body => ${a.body},
       p_defer_reason => ${a.deferred?.reason ?? null},
       p_scheduled_for => ${a.deferred?.scheduledFor ?? null},
-      p_lease_seconds => ${SEND_GUARD_LEASE_SECONDS}::integer)`;
+      p_lease_seconds => ${SEND_GUARD_LEASE_SECONDS}::integer,
+      p_receipt => ${a.receipt ? db.json(a.receipt as never) : null})`;
   return row;
 }
 

@@ -4,7 +4,7 @@
 -- number's history; pruning respects retention; the frequency cap counts per number in both
 -- send paths.
 begin;
-select plan(67);
+select plan(71);
 
 delete from public.send_logs where channel = 'sms';
 
@@ -341,6 +341,16 @@ select is((select consent_event_id from public.send_logs where id = (select send
 select is((select e.to_status from public.send_logs l
              join public.sms_consent_events e on e.id = l.consent_event_id
             where l.id = (select send_log_id from q)), 'opted_in', 'an opt-in, readable by join');
+
+-- The rest of the receipt, written once as the message goes out --------------------------------------
+select ok(sms.record_send_receipt((select send_log_id from q), '{"ruleSet": "2026-12-04"}'::jsonb),
+  'a receipt is written on a log that has none');
+select ok(not sms.record_send_receipt((select send_log_id from q), '{"ruleSet": "other"}'::jsonb),
+  'and never replaced');
+select is((select compliance_receipt ->> 'ruleSet' from public.send_logs
+            where id = (select send_log_id from q)), '2026-12-04', 'the first receipt stays');
+select throws_ok($$select sms.record_send_receipt(gen_random_uuid(), '[]'::jsonb)$$, '22023',
+  'a compliance receipt is a JSON object', 'a receipt is a JSON object');
 
 select * from finish();
 rollback;

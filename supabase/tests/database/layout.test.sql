@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(113);
+select plan(114);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -229,6 +229,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.record_status_event(text, text, integer, text, jsonb, timestamptz, text, uuid)',
     'sms.create_send_log(uuid, integer, text, uuid, text)',
     'sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)',
+    'sms.record_send_receipt(uuid, jsonb)',
     'sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)',
     'sms.record_opt_in(uuid, text, text, text, text, text, inet, text, uuid, uuid, timestamptz, jsonb)',
     'sms.prune_consent_events(timestamptz)',
@@ -243,7 +244,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.retry_send_context(uuid, text, integer, timestamptz)',
     'sms.reserve_quota(uuid, integer, integer)',
     'sms.send_context(uuid, uuid, timestamptz)',
-    'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer)',
+    'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer, jsonb)',
     'sms.apply_provider_error(uuid, integer, text, text, text)',
     'sms.record_inbound_message(text, text, text, text, text, text, integer, jsonb, timestamptz)',
     'sms.record_inbound_answer(text, text, text, boolean, boolean, boolean, interval, timestamptz)'

@@ -81,7 +81,7 @@ select throws_ok(
 reset role;
 
 select ok(not has_function_privilege('authenticated',
-  'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer)',
+  'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer, jsonb)',
   'execute'), 'authenticated cannot write');
 select ok(not has_function_privilege('authenticated',
   'sms.send_context(uuid, uuid, timestamptz)', 'execute'),
