@@ -27,6 +27,8 @@ export interface DeliveryResult {
   httpStatus: number | null;
   /** Why no answer arrived (connection refused, timeout…); `null` on an answer. */
   error: string | null;
+  /** Attempts made, retries included (Twilio's connection overrides); absent means one. */
+  attempts?: number;
   durationMs: number;
 }
 

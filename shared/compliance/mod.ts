@@ -10,6 +10,7 @@ export * from "./consent.ts";
 export * from "./countries.ts";
 export * from "./frequency-cap.ts";
 export * from "./holidays.ts";
+export * from "./inbound.ts";
 export * from "./keywords.ts";
 export * from "./phone.ts";
 export * from "./quiet-hours.ts";

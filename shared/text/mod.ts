@@ -4,5 +4,6 @@
  *
  * @module
  */
+export * from "./clip.ts";
 export * from "./graphemes.ts";
 export * from "./segments.ts";

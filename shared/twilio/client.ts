@@ -62,7 +62,11 @@ export interface TwilioConfig {
   messagingServiceSid: string | null;
   /** Replaces `https://api.twilio.com` (`TWILIO_API_BASE_URL`, e.g. the local sandbox). */
   apiBaseUrl: string | null;
-  /** Status callback URL for every message (`TWILIO_WEBHOOK_URL`). */
+  /**
+   * Status callback URL for every message (`TWILIO_WEBHOOK_URL`), with Twilio's connection
+   * overrides as its fragment (`TWILIO_WEBHOOK_CONNECTION_OVERRIDES`, see
+   * {@link withConnectionOverrides}).
+   */
   statusCallbackUrl: string | null;
   /** Default `ValidityPeriod` in seconds (`TWILIO_VALIDITY_PERIOD`, default 3600). */
   validityPeriod: number;
@@ -77,6 +81,59 @@ function clean(value: string | undefined): string | null {
 }
 
 /**
+ * Twilio's webhook connection overrides for our callbacks: without them Twilio retries a callback
+ * once, and only when it cannot connect (`rc=1`, `rp=ct`), so a 5xx or a hung answer loses it.
+ * Every retry lands on an idempotent handler (one event per MessageSid and status, one inbound
+ * row and one answer per MessageSid), so all but 4xx is retried (a 400/403 stays a refusal), as
+ * often as Twilio allows (`rc=5`) within its 15 s cap (`tt`). `rt` outlasts the functions' own
+ * database connect timeout (10 s), so a stuck webhook answers 5xx itself (retried) rather than
+ * being retried while still running (docs/decisions.md, issue 20).
+ * Source: https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides
+ */
+export const DEFAULT_CONNECTION_OVERRIDES = "ct=3000&rt=12000&tt=15000&rc=5&rp=ct,rt,5xx";
+
+// Twilio's documented keys and ranges; an invalid value makes Twilio fail the callback itself
+// (errors 11237-11243), so one that is not valid here is never sent.
+const OVERRIDE_RULES: Readonly<Record<string, (v: string) => boolean>> = {
+  ct: (v) => /^\d+$/.test(v) && +v >= 100 && +v <= 10_000,
+  rt: (v) => /^\d+$/.test(v) && +v >= 100 && +v <= 15_000,
+  tt: (v) => /^\d+$/.test(v) && +v >= 100 && +v <= 15_000,
+  rc: (v) => /^[0-5]$/.test(v),
+  rp: (v) => v.split(",").every((p) => ["4xx", "5xx", "ct", "rt", "all"].includes(p)),
+  sni: (v) => v === "y" || v === "n",
+  e: (v) => /^[a-z]+(-[a-z]+)*(,[a-z]+(-[a-z]+)*)*$/.test(v),
+};
+
+/**
+ * `TWILIO_WEBHOOK_CONNECTION_OVERRIDES` as a URL fragment without `#`: the default when unset
+ * or invalid, `null` for `off`.
+ */
+export function connectionOverridesFromEnv(value: string | undefined): string | null {
+  const v = clean(value)?.replace(/^#/, "");
+  if (v === undefined || v === null) return DEFAULT_CONNECTION_OVERRIDES;
+  if (/^(off|none|false|0)$/i.test(v)) return null;
+  const pairs = v.split("&").map((pair) => pair.split("="));
+  const keys = new Set<string>();
+  for (const [key, val, ...rest] of pairs) {
+    const rule = OVERRIDE_RULES[key];
+    if (!rule || val === undefined || rest.length || keys.has(key) || !rule(val)) {
+      return DEFAULT_CONNECTION_OVERRIDES;
+    }
+    keys.add(key);
+  }
+  return v;
+}
+
+/**
+ * `url` with the overrides as its fragment. A URL that already has a fragment is the operator's
+ * own choice and is kept as it is. Twilio leaves the fragment out of the signed URL, and so does
+ * the webhook's check (`publicWebhookUrl`).
+ */
+export function withConnectionOverrides(url: string, overrides: string | null): string {
+  return overrides === null || url.includes("#") ? url : `${url}#${overrides}`;
+}
+
+/**
  * Resolves Twilio settings from environment variables; `null` unless `TWILIO_ACCOUNT_SID`,
  * `TWILIO_AUTH_TOKEN` and a sender (`TWILIO_PHONE_NUMBER` or `TWILIO_MESSAGING_SERVICE_SID`)
  * are all set.
@@ -88,13 +145,17 @@ export function loadTwilioConfig(env: Env): TwilioConfig | null {
   const messagingServiceSid = clean(env.TWILIO_MESSAGING_SERVICE_SID);
   if (!accountSid || !authToken || (!from && !messagingServiceSid)) return null;
   const validity = Number(clean(env.TWILIO_VALIDITY_PERIOD) ?? DEFAULT_VALIDITY_PERIOD);
+  const callback = clean(env.TWILIO_WEBHOOK_URL);
   return {
     accountSid,
     authToken,
     from,
     messagingServiceSid,
     apiBaseUrl: clean(env.TWILIO_API_BASE_URL)?.replace(/\/+$/, "") ?? null,
-    statusCallbackUrl: clean(env.TWILIO_WEBHOOK_URL),
+    statusCallbackUrl: callback === null ? null : withConnectionOverrides(
+      callback,
+      connectionOverridesFromEnv(env.TWILIO_WEBHOOK_CONNECTION_OVERRIDES),
+    ),
     validityPeriod: Number.isInteger(validity) && validity >= 1 && validity <= 36000
       ? validity
       : DEFAULT_VALIDITY_PERIOD,

@@ -25,7 +25,11 @@ import { createSendSmsHandler } from "../../supabase/functions/send-sms/handler.
 import { authConfigFromEnv, createVerifier } from "@shared/runtime/auth.ts";
 import { createDb } from "@shared/runtime/db.ts";
 import { serveFunction } from "@shared/runtime/function.ts";
-import { createTwilioClient, loadTwilioConfig } from "@shared/twilio/client.ts";
+import {
+  createTwilioClient,
+  DEFAULT_CONNECTION_OVERRIDES,
+  loadTwilioConfig,
+} from "@shared/twilio/client.ts";
 import { functionEnv } from "@local/stack.ts";
 
 const info = stack();
@@ -100,7 +104,10 @@ test("200 sent: log, sid, callback URL and validity period", async (sql) => {
   assert.equal(sent.length, 1);
   assert.equal(sent[0].sid, r.data.providerMessageId);
   assert.equal(sent[0].body, "Your order is ready");
-  assert.equal(sent[0].status_callback, info.twilio.webhookUrl);
+  assert.equal(
+    sent[0].status_callback,
+    `${info.twilio.webhookUrl}#${DEFAULT_CONNECTION_OVERRIDES}`,
+  );
   // Local time is 13:xx: the window ends at 21:00, more than an hour away.
   assert.equal(sent[0].validity_period, 3600);
 });

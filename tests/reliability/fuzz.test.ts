@@ -16,6 +16,7 @@ import { mintUserToken, type StackKeys } from "@local/keys.ts";
 import { join } from "@local/paths.ts";
 import { sha256Hex } from "@shared/twilio/signature.ts";
 import { parseProcessRetriesRequest } from "../../supabase/functions/process-retries/config.ts";
+import { takeInboundRecovery } from "../../supabase/functions/process-retries/recover-inbound.ts";
 import type { ErrorCode } from "@shared/contract/errors.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { db } from "../support/stack.ts";
@@ -656,7 +657,9 @@ function retriesExpectation(req: FuzzRequest): 200 | 400 {
     return 400;
   }
   try {
-    parseProcessRetriesRequest(text.trim() ? JSON.parse(text) : null);
+    // The handler's order: the recovery option comes out first, the rest is the run's.
+    const { rest } = takeInboundRecovery(text.trim() ? JSON.parse(text) : null, new Date());
+    parseProcessRetriesRequest(rest);
     return 200;
   } catch {
     return 400;
@@ -705,6 +708,27 @@ Deno.test("fuzz process-retries: wrong secret â†’ 401, right secret + garbage â†
         budgetMs: fc.oneof(fc.integer(), fc.double(), fc.jsonValue()),
         maxSegmentsPerSecond: fc.oneof(fc.double(), fc.jsonValue()),
         concurrency: fc.oneof(fc.integer(), fc.jsonValue()),
+        // Instants around now (some valid windows, most not), odd strings and any JSON.
+        recoverInbound: fc.oneof(
+          fc.jsonValue(),
+          fc.record({
+            since: fc.oneof(
+              fc.integer({ min: -9 * 86_400, max: 600 }).map((s) =>
+                new Date(Date.now() + s * 1000).toISOString()
+              ),
+              fc.string(),
+              fc.jsonValue(),
+            ),
+            until: fc.oneof(
+              fc.integer({ min: -86_400, max: 3_600 }).map((s) =>
+                new Date(Date.now() + s * 1000).toISOString()
+              ),
+              fc.jsonValue(),
+            ),
+            maxPages: fc.oneof(fc.integer({ min: -1, max: 50 }), fc.jsonValue()),
+            other: fc.jsonValue(),
+          }, { requiredKeys: [] }),
+        ),
         other: fc.jsonValue(),
       }, { requiredKeys: [] }).map((o): FuzzBody => ({
         kind: "text",

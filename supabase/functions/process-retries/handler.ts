@@ -57,6 +57,7 @@ import {
   type RefreshConfig,
   refreshConfigFromEnv,
 } from "./refresh.ts";
+import { recoverInbound, takeInboundRecovery } from "./recover-inbound.ts";
 import { countSegments } from "@shared/text/segments.ts";
 import { timingSafeEqual } from "@shared/twilio/signature.ts";
 import { classifyTwilioError, type TwilioErrorClassification } from "@shared/twilio/errors.ts";
@@ -146,7 +147,11 @@ export function createProcessRetriesHandler(
       throw new SmsError("unauthorized", "a valid cron secret is required");
     }
     const text = await readBody(req, { maxBytes: MAX_BODY_BYTES });
-    const request = parseProcessRetriesRequest(text.trim() ? parseJson(text) : null);
+    const { rest, recovery } = takeInboundRecovery(
+      text.trim() ? parseJson(text) : null,
+      deps.now(),
+    );
+    const request = parseProcessRetriesRequest(rest);
     const sql = await connectedSql(deps);
 
     const heartbeat = await startHeartbeat(sql, log.requestId);
@@ -167,6 +172,17 @@ export function createProcessRetriesHandler(
       await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: "sms_disabled" });
       throw new SmsError("sms_disabled", "Twilio is not configured");
     }
+    // Before the queue: a recovered STOP cancels the retries it would otherwise send.
+    const recovered = recovery &&
+      await recoverInbound({ sql, twilio: deps.twilio, env: deps.env, log }, recovery)
+        .catch(async (error) => {
+          await finishHeartbeat(sql, {
+            id: heartbeat,
+            result: emptyResult(),
+            error: "inbound recovery failed",
+          }).catch((e) => log.error("heartbeat_failed", { error: e }));
+          throw error;
+        });
     const run = new RetryRun({
       sql,
       twilio: deps.twilio,
@@ -200,7 +216,7 @@ export function createProcessRetriesHandler(
       ...run.lookups,
       ms: Math.round(run.elapsedMs()),
     });
-    return jsonResponse(200, result);
+    return jsonResponse(200, recovered ? { ...result, recoverInbound: recovered } : result);
   };
 }
 

@@ -6,14 +6,18 @@
  * @module
  */
 
-import {
-  classifyReply,
-  HELP_KEYWORDS,
-  OPT_IN_KEYWORDS,
-  OPT_OUT_KEYWORDS,
-} from "@shared/compliance/keywords.ts";
-import type { KeywordClass } from "@shared/compliance/keywords.ts";
-import type { TwilioInboundMessage, TwilioStatusCallback } from "./params.ts";
+import { clip } from "@shared/text/clip.ts";
+import type { TwilioStatusCallback } from "./params.ts";
+
+// What an inbound reply means and whether it is ours: shared with process-retries' inbound
+// recovery, which feeds replies the webhook missed through the same steps.
+export {
+  decideInbound,
+  type InboundDecision,
+  isOurSender,
+  twilioDefaultKeyword,
+} from "@shared/compliance/inbound.ts";
+export { clip };
 
 /** Largest webhook body accepted. Twilio's own are a few KiB; 64 KiB leaves room for media. */
 export const WEBHOOK_MAX_BODY_BYTES = 64 * 1024;
@@ -135,16 +139,6 @@ export function paramsFromJson(value: unknown): Record<string, unknown> | null {
   return out;
 }
 
-/**
- * `text` cut to at most `max` UTF-16 units, never between the two halves of a surrogate pair
- * (an emoji): jsonb refuses a lone half, and the whole request would fail.
- */
-export function clip(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const last = text.charCodeAt(max - 1);
-  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
-}
-
 /** Arguments of `sms.record_status_event` for one status callback. */
 export interface StatusEventArgs {
   messageSid: string;
@@ -189,88 +183,6 @@ export function statusEventArgs(
     errorMessage: callback.ErrorMessage?.trim() ? clip(callback.ErrorMessage.trim(), 500) : null,
     payload,
   };
-}
-
-/** What an inbound reply means for us. */
-export interface InboundDecision {
-  kind: KeywordClass;
-  /** The keyword or phrase that decided (for the consent evidence); `null` for `other`. */
-  keyword: string | null;
-  /**
-   * `exact` keyword, a misspelt opt-out keyword (`fuzzy`), a revocation word or phrase
-   * `contains`ed, or Twilio's `OptOutType`.
-   */
-  via: "exact" | "fuzzy" | "contains" | "twilio" | null;
-  /**
-   * Twilio already answered the keyword (Advanced Opt-Out set `OptOutType`, or its opt-out
-   * handling is on and the reply is one of its default keywords): we must stay silent.
-   */
-  twilioHandled: boolean;
-}
-
-const TWILIO_DEFAULT_KEYWORDS: ReadonlyMap<string, KeywordClass> = new Map([
-  ...OPT_OUT_KEYWORDS.map((k) => [k, "opt_out"] as const),
-  ...OPT_IN_KEYWORDS.map((k) => [k, "opt_in"] as const),
-  ...HELP_KEYWORDS.map((k) => [k, "help"] as const),
-]);
-
-/**
- * The class of a reply Twilio's default opt-out handling answers itself, or `null`: the whole
- * message is one of its default keywords (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT,
- * REVOKE; START, YES, UNSTOP; HELP, INFO), any case, surrounding spaces and trailing `.!?`
- * ignored. "Stop texting me" is not one: Twilio matches single words only.
- */
-export function twilioDefaultKeyword(body: string): KeywordClass | null {
-  const word = body.trim().replace(/[.!?]+$/, "").trim().toUpperCase();
-  return TWILIO_DEFAULT_KEYWORDS.get(word) ?? null;
-}
-
-const OPT_OUT_TYPE_KIND: Readonly<Record<string, KeywordClass>> = {
-  STOP: "opt_out",
-  START: "opt_in",
-  HELP: "help",
-};
-
-/**
- * Classifies a reply with the common classifier (FCC phrases included) and Twilio's
- * `OptOutType`. An opt-out from either side wins (when in doubt, honour it); otherwise Twilio's
- * type wins over our class, since it may match custom keywords configured in Twilio. With
- * `twilioOptOutHandling`, a reply that is one of Twilio's default keywords counts as answered by
- * Twilio even without `OptOutType` (default filtering does not send it).
- */
-export function decideInbound(
-  message: Pick<TwilioInboundMessage, "Body" | "OptOutType">,
-  options: { twilioOptOutHandling?: boolean } = {},
-): InboundDecision {
-  const match = classifyReply(message.Body ?? "");
-  const optOutType = message.OptOutType ?? null;
-  const twilioKind = optOutType ? OPT_OUT_TYPE_KIND[optOutType] ?? null : null;
-  const twilioHandled = twilioKind !== null ||
-    (options.twilioOptOutHandling === true && twilioDefaultKeyword(message.Body ?? "") !== null);
-  if (match.kind === "opt_out" || twilioKind === null || twilioKind === match.kind) {
-    return {
-      kind: match.kind,
-      keyword: match.matched,
-      via: match.via,
-      twilioHandled,
-    };
-  }
-  return { kind: twilioKind, keyword: optOutType!.toLowerCase(), via: "twilio", twilioHandled };
-}
-
-/**
- * Whether an inbound message was sent to our sender: the configured number or Messaging Service.
- * Replies to another number on the account are not ours to act on. With neither configured,
- * every number on the account counts as ours.
- */
-export function isOurSender(
-  config: Pick<WebhookConfig, "phoneNumber" | "messagingServiceSid">,
-  message: Pick<TwilioInboundMessage, "To" | "MessagingServiceSid">,
-): boolean {
-  if (!config.phoneNumber && !config.messagingServiceSid) return true;
-  if (config.phoneNumber && message.To === config.phoneNumber) return true;
-  return config.messagingServiceSid !== null &&
-    message.MessagingServiceSid === config.messagingServiceSid;
 }
 
 /** Escapes text for an XML element's content or attribute value. */
