@@ -11,6 +11,7 @@
  * @module
  */
 import type { TwilioClient } from "./client.ts";
+import { messagePages } from "./messages.ts";
 
 /** An inbound message of the list (twilio-node's names). */
 export interface InboundListedMessage {
@@ -40,8 +41,6 @@ export interface InboundListing {
   messages: InboundListedMessage[];
   complete: boolean;
 }
-
-const TWILIO_API = "https://api.twilio.com";
 
 /** A `Date` as twilio-node serializes a date-time filter. */
 export function twilioDateTime(date: Date): string {
@@ -75,38 +74,18 @@ export async function listInboundMessages(
   twilio: TwilioClient,
   query: InboundListQuery,
 ): Promise<InboundListing> {
-  let uri = `${TWILIO_API}/2010-04-01/Accounts/${twilio.config.accountSid}/Messages.json`;
-  let params: Record<string, unknown> | undefined = {
+  const messages: InboundListedMessage[] = [];
+  const pages = messagePages(twilio, {
     ...(query.to ? { To: query.to } : {}),
     "DateSent>": twilioDateTime(query.sentAfter),
     "DateSent<": twilioDateTime(query.sentBefore),
-    PageSize: 50,
-  };
-  const messages: InboundListedMessage[] = [];
-  for (let n = 1;; n++) {
-    const res = await twilio.request({
-      method: "get",
-      uri,
-      params,
-      headers: { Accept: "application/json" },
-    });
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw new Error(`Twilio answered ${res.statusCode} to a Messages list request`);
-    }
-    const page = JSON.parse(res.body) as { messages?: unknown; next_page_uri?: unknown };
-    if (!Array.isArray(page.messages)) throw new Error("Twilio's Messages page has no messages");
-    for (const m of page.messages) {
-      const found = typeof m === "object" && m !== null
-        ? inbound(m as Record<string, unknown>, query)
-        : null;
+  }, query.maxPages);
+  for (;;) {
+    const page = await pages.next();
+    if (page.done) return { messages, complete: page.value };
+    for (const m of page.value) {
+      const found = inbound(m, query);
       if (found) messages.push(found);
     }
-    const next = typeof page.next_page_uri === "string" && page.next_page_uri
-      ? page.next_page_uri
-      : null;
-    if (next === null) return { messages, complete: true };
-    if (n >= query.maxPages) return { messages, complete: false };
-    uri = TWILIO_API + next;
-    params = undefined;
   }
 }

@@ -75,13 +75,31 @@ export async function listMessages(
 ): Promise<ListedMessage[]> {
   // No DateSent filter: a message Twilio still holds in its queue has no date_sent yet and
   // would not be listed (and a reconciled send would then go out a second time).
-  let uri = `${TWILIO_API}/2010-04-01/Accounts/${twilio.config.accountSid}/Messages.json`;
-  let params: Record<string, unknown> | undefined = {
+  const all: ListedMessage[] = [];
+  const pages = messagePages(twilio, {
     To: query.to,
     ...(query.from ? { From: query.from } : {}),
-    PageSize: 50,
-  };
-  const all: ListedMessage[] = [];
+  }, query.maxPages);
+  for await (const page of pages) {
+    const instances = page.map((m) => listed(m));
+    all.push(...instances);
+    if (listedPastSince(instances[instances.length - 1], query.since)) break;
+  }
+  return all;
+}
+
+/**
+ * The pages of Twilio's Messages list for `filters`, as twilio-node reads them (`PageSize=50`,
+ * then each page's `next_page_uri`), at most `maxPages`; each page's messages as objects. The
+ * generator's return value says whether the list was read to its end.
+ */
+export async function* messagePages(
+  twilio: TwilioClient,
+  filters: Record<string, unknown>,
+  maxPages: number,
+): AsyncGenerator<Record<string, unknown>[], boolean> {
+  let uri = `${TWILIO_API}/2010-04-01/Accounts/${twilio.config.accountSid}/Messages.json`;
+  let params: Record<string, unknown> | undefined = { ...filters, PageSize: 50 };
   for (let n = 1;; n++) {
     const res = await twilio.request({
       method: "get",
@@ -94,18 +112,15 @@ export async function listMessages(
     }
     const page = JSON.parse(res.body) as { messages?: unknown; next_page_uri?: unknown };
     if (!Array.isArray(page.messages)) throw new Error("Twilio's Messages page has no messages");
-    const instances = page.messages.map((m) =>
-      listed(typeof m === "object" && m !== null ? m as Record<string, unknown> : {})
+    yield page.messages.map((m) =>
+      typeof m === "object" && m !== null ? m as Record<string, unknown> : {}
     );
-    all.push(...instances);
-    if (listedPastSince(instances[instances.length - 1], query.since)) break;
-    if (typeof page.next_page_uri !== "string" || !page.next_page_uri || n >= query.maxPages) {
-      break;
-    }
-    uri = TWILIO_API + page.next_page_uri;
+    const next = typeof page.next_page_uri === "string" ? page.next_page_uri : "";
+    if (!next) return true;
+    if (n >= maxPages) return false;
+    uri = TWILIO_API + next;
     params = undefined;
   }
-  return all;
 }
 
 /** A message's current state as Twilio's Message resource shows it (twilio-node's names). */
