@@ -14,25 +14,11 @@ import { freePort } from "@local/ports.ts";
 import { functionEnv } from "@local/stack.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { db, stack } from "../support/stack.ts";
+import { sandboxApi as sandbox, sandboxConfig } from "../reliability/support.ts";
 
 const info = stack();
 const ENDPOINT = `${info.functionsUrl}/process-retries`;
 const AUTH = { authorization: `Bearer ${info.processRetriesSecret}` };
-
-async function sandbox(path: string, init: RequestInit = {}): Promise<unknown> {
-  const res = await fetch(`${info.sandboxUrl}${path}`, init);
-  const text = await res.text();
-  assert.ok(res.ok, `sandbox ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function sandboxConfig(patch: Record<string, unknown>): Promise<void> {
-  await sandbox("/api/config", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(patch),
-  });
-}
 
 interface SandboxMessage {
   sid: string;
