@@ -16,8 +16,9 @@ export interface WorkerSpawn {
   args: string[];
   /** The whole environment the function sees (nothing is inherited). */
   env: Record<string, string>;
-  /** Internal port the worker listens on. */
+  /** Internal port the worker listens on; 0: the one it writes to `portFile` once bound. */
   port: number;
+  portFile?: string;
   /** Appends the worker's stdout and stderr here too (they are echoed either way). */
   logFile?: string;
   /** Drops stdout (info logs) when there is no log file; stderr still shows. */
@@ -26,7 +27,8 @@ export interface WorkerSpawn {
 
 /** A running worker process. */
 export class WorkerProcess {
-  readonly port: number;
+  #port: number;
+  #portFile: string | undefined;
   readonly pid: number;
   readonly bornAt = performance.now();
   /** Requests sent to it whose response has not ended. */
@@ -47,7 +49,8 @@ export class WorkerProcess {
   #cpuBaseMs = 0;
 
   constructor(spawn: WorkerSpawn) {
-    this.port = spawn.port;
+    this.#port = spawn.port;
+    this.#portFile = spawn.portFile;
     this.#child = new Deno.Command(spawn.deno, {
       args: spawn.args,
       clearEnv: true,
@@ -60,10 +63,16 @@ export class WorkerProcess {
     const logged = spawn.logFile ? tee(this.#child, spawn.logFile) : null;
     this.exited = this.#child.status.then(async (status) => {
       await logged?.catch(() => {});
+      if (spawn.portFile) await Deno.remove(spawn.portFile).catch(() => {});
       this.dead = true;
       this.status = status;
       return status;
     });
+  }
+
+  /** The port it listens on (0 until a worker started on port 0 has said which). */
+  get port(): number {
+    return this.#port;
   }
 
   /**
@@ -75,6 +84,10 @@ export class WorkerProcess {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline && !this.dead) {
       try {
+        if (this.#port === 0 && this.#portFile) {
+          this.#port = Number(await Deno.readTextFile(this.#portFile));
+          await Deno.remove(this.#portFile).catch(() => {});
+        }
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
         conn.close();
         this.#cpuBaseMs = this.#cpuTotalMs();

@@ -6,7 +6,10 @@
  * bound to the port it is given, then imports the function. Modules that only
  * `export default { fetch }` are served too.
  *
- * Usage: deno run <perms> local/function-host.ts <port> <entry.ts>
+ * Usage: deno run <perms> local/function-host.ts <port> <entry.ts> [--port-file=<path>]
+ *
+ * With port 0 the system picks the port as the function binds it (no other process can take it
+ * first) and the host writes it to `--port-file` for the supervisor.
  */
 import { toFileUrl } from "./paths.ts";
 
@@ -20,6 +23,7 @@ if (!Number.isInteger(port) || !entry) {
   Deno.exit(2);
 }
 
+const portFile = Deno.args.find((a) => a.startsWith("--port-file="))?.slice("--port-file=".length);
 const realServe = Deno.serve.bind(Deno);
 let served = false;
 
@@ -32,7 +36,7 @@ function serveOnPort(a: Handler | Options, b?: Handler): Deno.HttpServer {
   served = true;
   const { onListen: _ignored, port: _port, hostname: _host, handler: _h, ...serveOptions } =
     options;
-  return realServe(
+  const server = realServe(
     { ...serveOptions, port, hostname: "127.0.0.1", onListen: () => {} },
     async (req, info) => {
       const { request, rest } = drained(req);
@@ -41,6 +45,12 @@ function serveOnPort(a: Handler | Options, b?: Handler): Deno.HttpServer {
       return res;
     },
   );
+  if (portFile) {
+    // Whole or not at all: the supervisor polls for the file.
+    Deno.writeTextFileSync(`${portFile}.tmp`, String((server.addr as Deno.NetAddr).port));
+    Deno.renameSync(`${portFile}.tmp`, portFile);
+  }
+  return server;
 }
 
 /**

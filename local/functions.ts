@@ -7,7 +7,6 @@ import { edgeDenoPath } from "./edge-deno.ts";
 import { WorkerProcess } from "./edge-worker.ts";
 import { FREE_PLAN_LIMITS, type FunctionLimits, platformAnswer } from "./limits.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
-import { freePort } from "./ports.ts";
 import { statFields } from "./procfs.ts";
 
 /** One function the gateway can route to. */
@@ -236,16 +235,20 @@ export class FunctionProcess {
 
   async #boot(): Promise<WorkerProcess> {
     if (this.#stopping) throw new Error("stopping");
-    const port = freePort();
+    // Port 0: the worker binds whatever port the system gives it and says which. A port found
+    // free here and bound by the worker later could be taken in between (AddrInUse, seen).
+    const portFile = `/tmp/sms-worker-${crypto.randomUUID()}.port`;
     const worker = new WorkerProcess({
       deno: edgeDenoPath(),
-      args: functionArgs(port, this.spec.entry, {
+      args: functionArgs(0, this.spec.entry, {
         tag: this.options.tag,
         functionPort: this.port,
         denoFlags: [`--v8-flags=--max-heap-size=${this.limits.memoryMb}`],
+        portFile,
       }),
       env: this.options.env,
-      port,
+      port: 0,
+      portFile,
       logFile: this.options.logFile,
       quiet: this.options.quiet,
     });
@@ -375,7 +378,7 @@ function endsWith(body: ReadableStream<Uint8Array>, end: () => void): ReadableSt
 export function functionArgs(
   port: number,
   entry: string,
-  options: { denoFlags?: string[]; tag?: string; functionPort?: number } = {},
+  options: { denoFlags?: string[]; tag?: string; functionPort?: number; portFile?: string } = {},
 ): string[] {
   return [
     "run",
@@ -393,6 +396,7 @@ export function functionArgs(
     entry,
     ...(options.tag === undefined ? [] : [`--stack=${options.tag}`]),
     ...(options.functionPort === undefined ? [] : [`--function-port=${options.functionPort}`]),
+    ...(options.portFile === undefined ? [] : [`--port-file=${options.portFile}`]),
   ];
 }
 

@@ -12,7 +12,7 @@ import { functionEnv as stackFunctionEnv } from "@local/stack.ts";
  *   send-sms process killed with requests in flight (their in-flight guards bring them back).
  */
 import assert from "node:assert/strict";
-import type postgres from "postgres";
+import postgres from "postgres";
 import { FunctionProcess } from "@local/functions.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { freePort } from "@local/ports.ts";
@@ -496,6 +496,124 @@ Deno.test("faults: a connection dropped under a request — the request fails in
       console.log(`dropped connections: ${rounds * names.length}, processes exited: none`);
     });
   } finally {
+    await tenant.drop();
+    await sql.end();
+  }
+});
+
+Deno.test("faults: every function connection dropped twice under load — no process exits, requests in flight fail in contract shape, nothing lost or sent twice", async () => {
+  // The test's own connections are named, so that only the functions' are dropped.
+  const sql = postgres(info.dbUrl, {
+    max: 3,
+    onnotice: () => {},
+    connection: { application_name: "fault-test" },
+  });
+  const day = zoneAtLocalHour(13);
+  const tenant = await makeTenant(
+    sql,
+    "drop-load",
+    Array.from({ length: 6 }, () => ({ timeZone: day })),
+  );
+  const tag = `drop-load ${crypto.randomUUID()}`;
+  const names = ["send-sms", "twilio-webhook", "process-retries"] as const;
+  try {
+    await withCronPaused(sql, async () => {
+      await sandboxApi("/api/messages", { method: "DELETE" });
+      await sandboxConfig({ latencyMs: 50 });
+      for (const name of names) await waitListening(name);
+      const pids = await Promise.all(names.map(functionPid));
+      await enqueueDue(sql, tenant, 30, `${tag} queued`);
+
+      const answers: { fn: string; a: Answer }[] = [];
+      let stop = false;
+      let sent = 0;
+      const sender = async (lane: number) => {
+        for (let i = 0; !stop; i++) {
+          const customer = tenant.customers[(lane + i) % tenant.customers.length];
+          const a = await sendSms({ customerId: customer.id, body: `${tag} ${lane}.${i}` });
+          answers.push({ fn: "send-sms", a });
+          sent++;
+          const sid = (a.json as { providerMessageId?: string } | null)?.providerMessageId;
+          if (a.status === 200 && sid) {
+            answers.push({ fn: "twilio-webhook", a: await postStatus(sid, "delivered") });
+          }
+        }
+      };
+      const drainer = async () => {
+        while (!stop) {
+          answers.push({ fn: "process-retries", a: await invokeRetries(RETRIES_URL, {}) });
+        }
+      };
+      const load = [sender(0), sender(1), sender(2), drainer()];
+      // Connections with a statement in flight (or a transaction open) are dropped, round after
+      // round, until two rounds have hit some.
+      let dropped = 0;
+      for (let hits = 0, round = 0; hits < 2 && round < 200; round++) {
+        const before = sent;
+        await waitFor("the load to get going", () => Promise.resolve(sent >= before + 1));
+        const [{ n }] = await sql<{ n: number }[]>`
+          select count(*)::int as n from (
+            select pg_terminate_backend(pid) from pg_stat_activity
+             where backend_type = 'client backend' and datname = current_database()
+               and usename = current_user and application_name is distinct from 'fault-test'
+               and state in ('active', 'idle in transaction')) t`;
+        if (n > 0) hits++;
+        dropped += n;
+      }
+      const after = sent;
+      await waitFor("requests after the drops", () => Promise.resolve(sent >= after + 4));
+      stop = true;
+      await Promise.all(load);
+
+      for (const { fn, a } of answers) {
+        const shape = `${fn} ${a.status} ${a.text}`;
+        assert.ok([200, 202, 500].includes(a.status), shape);
+        if (a.status === 500) {
+          assert.equal((a.json as { error?: { code?: string } })?.error?.code, "internal", shape);
+        }
+      }
+      const now = await Promise.all(names.map(functionPid));
+      assert.deepEqual(now, pids, "no function process exited");
+
+      // The next requests succeed.
+      const next = await sendSms({ customerId: tenant.customers[0].id, body: `${tag} next` });
+      assert.equal(next.status, 200, next.text);
+      const nextSid = (next.json as { providerMessageId: string }).providerMessageId;
+      const nextCallback = await postStatus(nextSid, "delivered");
+      assert.equal(nextCallback.status, 200, nextCallback.text);
+
+      // What was cut is finished by the queue: sends whose guard outlived them, rows held.
+      await sandboxConfig({ reset: true });
+      await drain(sql, tenant.businessId, { batchSize: 200 });
+      const figures = await assertExactlyOnce(sql, tenant.businessId);
+      const logs = await sql<{ status: string; sid: string | null }[]>`
+        select status, provider_message_id ->> 'twilio_sid' as sid from public.send_logs
+         where business_id = ${tenant.businessId}`;
+      const stranded = logs.filter((l) =>
+        l.sid === null && !["failed", "canceled"].includes(l.status)
+      );
+      assert.deepEqual(stranded, [], "every log sent or ended with its reason");
+      const bodies = (await sandboxMessages()).filter((m) => m.body.startsWith(tag));
+      assert.equal(new Set(bodies.map((m) => m.body)).size, bodies.length, "nothing sent twice");
+      const fiveHundreds = answers.filter(({ a }) => a.status === 500).length;
+      console.log(
+        `drops under load: ${dropped} connections dropped mid-statement; ${answers.length} ` +
+          `requests, ${fiveHundreds} answered 500 internal; processes exited: none; ` +
+          `queue after recovery ${JSON.stringify(figures)}; ${logs.length} logs, none stranded`,
+      );
+      assert.ok(dropped > 0, "the drops hit the functions' connections");
+      const rowErrors = answers.reduce(
+        (n, { fn, a }) =>
+          n +
+          (fn === "process-retries"
+            ? Number((a.json as { rowErrors?: number })?.rowErrors ?? 0)
+            : 0),
+        0,
+      );
+      assert.ok(fiveHundreds + rowErrors > 0, "some work in flight was cut and answered for");
+    });
+  } finally {
+    await sandboxConfig({ reset: true }).catch(() => {});
     await tenant.drop();
     await sql.end();
   }
