@@ -402,6 +402,7 @@ Deno.test("process-retries: 8 overlapping invocations over 2,000 due rows send e
         PROCESS_RETRIES_BUDGET_MS: "150000",
         ...LIFTED.env,
       };
+      let deferredInRuns = 0;
       await withFunction(env, async (url) => {
         const started = performance.now();
         const answers = await Promise.all(
@@ -411,6 +412,7 @@ Deno.test("process-retries: 8 overlapping invocations over 2,000 due rows send e
         for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
         const results = answers.map((a) => a.body as unknown as ProcessRetriesResult);
         const total = sum(results);
+        deferredInRuns = total.deferred;
         console.log(
           `8 invocations, ${rows.length} rows in ${ms.toFixed(0)} ms: ` +
             results.map((r) => r.sent).join(" "),
@@ -445,8 +447,14 @@ Deno.test("process-retries: 8 overlapping invocations over 2,000 due rows send e
         assert.equal(got[0].to, r.customer.phone);
         assert.equal(got[0].sid, sidOf.get(r.retryId), "the send log holds its sid");
       }
+      // One attempt each, but for the rows a cut send deferred (their number depends on the
+      // machine: 11 of 2,000 in a fresh-clone CI run); a second claim of any other row would be
+      // a bug.
       const retried = states.filter((s) => s.attempts !== 1).length;
-      assert.ok(retried <= 5, `each row took one attempt but a transient few (${retried})`);
+      assert.ok(
+        retried <= deferredInRuns,
+        `only the ${deferredInRuns} deferred rows took another attempt (${retried} did)`,
+      );
     });
   } finally {
     await forget(tenant);
