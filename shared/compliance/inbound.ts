@@ -13,6 +13,41 @@ import {
   OPT_OUT_KEYWORDS,
 } from "./keywords.ts";
 
+/** How replies are answered; read from the environment alike by both functions. */
+export interface InboundSettings {
+  /**
+   * `TWILIO_OPT_OUT_HANDLING` (`on`, the default, or `off`): whether Twilio's own opt-out
+   * handling (default filtering or Advanced Opt-Out) answers STOP, START and HELP and their
+   * default synonyms on our sender. On: the webhook never adds a reply to those keywords.
+   */
+  twilioOptOutHandling: boolean;
+  /**
+   * `SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS` (default 24): an opt-out that changes nothing (the
+   * number was already opted out) is not confirmed again within this many hours of the last
+   * confirmation to the number. 0: every such opt-out is confirmed.
+   */
+  optOutConfirmationWindowHours: number;
+}
+
+/** Default of `SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS`. */
+export const DEFAULT_OPT_OUT_CONFIRMATION_WINDOW_HOURS = 24;
+
+/** The reply settings from the environment; anything unreadable is the default. */
+export function inboundSettingsFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): InboundSettings {
+  // on/off (also true/false, yes/no, 1/0).
+  const handling = env.TWILIO_OPT_OUT_HANDLING?.trim().toLowerCase() ?? "";
+  const hours = env.SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS?.trim() ?? "";
+  return {
+    twilioOptOutHandling: !["off", "false", "no", "0"].includes(handling),
+    // At most a year: the window is a lookup, not a retention period.
+    optOutConfirmationWindowHours: /^\d+(\.\d+)?$/.test(hours)
+      ? Math.min(Number(hours), 24 * 366)
+      : DEFAULT_OPT_OUT_CONFIRMATION_WINDOW_HOURS,
+  };
+}
+
 /** The fields of an inbound message (Twilio's webhook names) these decisions read. */
 export interface InboundMessageFields {
   MessageSid: string;

@@ -160,7 +160,7 @@ export async function recoverInbound(
 ): Promise<InboundRecoveryResult> {
   const [
     { asService },
-    { decideInbound, isOurSender },
+    { decideInbound, inboundSettingsFromEnv, isOurSender },
     { recordInboundAnswer, recordInboundMessage },
     { clip },
     { listInboundMessages },
@@ -169,12 +169,9 @@ export async function recoverInbound(
     phoneNumber: ctx.twilio.config.from,
     messagingServiceSid: ctx.twilio.config.messagingServiceSid,
   };
-  // As twilio-webhook reads them (webhook.ts): on unless off; the window only for the record.
-  const twilioOptOutHandling = !/^(off|false|no|0)$/i.test(
-    ctx.env.TWILIO_OPT_OUT_HANDLING?.trim() ?? "",
-  );
-  const hours = Number(ctx.env.SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS?.trim() || 24);
-  const windowHours = Number.isFinite(hours) && hours >= 0 ? Math.min(hours, 24 * 366) : 24;
+  // As twilio-webhook reads them; the window only for the record.
+  const { twilioOptOutHandling, optOutConfirmationWindowHours: windowHours } =
+    inboundSettingsFromEnv(ctx.env);
   const listing = await listInboundMessages(ctx.twilio, {
     to: sender.phoneNumber,
     sentAfter: request.since,

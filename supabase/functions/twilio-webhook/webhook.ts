@@ -7,6 +7,7 @@
  */
 
 import { clip } from "@shared/text/clip.ts";
+import { type InboundSettings, inboundSettingsFromEnv } from "@shared/compliance/inbound.ts";
 import type { TwilioStatusCallback } from "./params.ts";
 
 // What an inbound reply means and whether it is ours: shared with process-retries' inbound
@@ -22,8 +23,8 @@ export { clip };
 /** Largest webhook body accepted. Twilio's own are a few KiB; 64 KiB leaves room for media. */
 export const WEBHOOK_MAX_BODY_BYTES = 64 * 1024;
 
-/** What the webhook needs from the environment to validate anything. */
-export interface WebhookConfig {
+/** What the webhook needs from the environment: signing, its sender, how replies are answered. */
+export interface WebhookConfig extends InboundSettings {
   /** `TWILIO_AUTH_TOKEN`: the signing key. */
   authToken: string;
   /** `TWILIO_WEBHOOK_URL`: the public URL Twilio calls (and signs). */
@@ -34,36 +35,6 @@ export interface WebhookConfig {
   phoneNumber: string | null;
   /** `TWILIO_MESSAGING_SERVICE_SID`, when set. */
   messagingServiceSid: string | null;
-  /**
-   * `TWILIO_OPT_OUT_HANDLING` (`on`, the default, or `off`): whether Twilio's own opt-out
-   * handling (default filtering or Advanced Opt-Out) answers STOP, START and HELP and their
-   * default synonyms on our sender. On: the webhook never adds a reply to those keywords.
-   */
-  twilioOptOutHandling: boolean;
-  /**
-   * `SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS` (default 24): an opt-out that changes nothing (the
-   * number was already opted out) is not confirmed again within this many hours of the last
-   * confirmation to the number. 0: every such opt-out is confirmed.
-   */
-  optOutConfirmationWindowHours: number;
-}
-
-/** Default of `SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS`. */
-export const DEFAULT_OPT_OUT_CONFIRMATION_WINDOW_HOURS = 24;
-
-/** `on`/`off` (also true/false, yes/no, 1/0); anything else, or nothing, is the default. */
-function flag(value: string | undefined, fallback: boolean): boolean {
-  const v = clean(value)?.toLowerCase();
-  if (v === "on" || v === "true" || v === "yes" || v === "1") return true;
-  if (v === "off" || v === "false" || v === "no" || v === "0") return false;
-  return fallback;
-}
-
-function hours(value: string | undefined, fallback: number): number {
-  const v = clean(value);
-  if (v === null || !/^\d+(\.\d+)?$/.test(v)) return fallback;
-  // At most a year: the window is a lookup, not a retention period.
-  return Math.min(Number(v), 24 * 366);
 }
 
 function clean(value: string | undefined): string | null {
@@ -92,11 +63,7 @@ export function webhookConfigFromEnv(
     accountSid: clean(env.TWILIO_ACCOUNT_SID),
     phoneNumber: clean(env.TWILIO_PHONE_NUMBER),
     messagingServiceSid: clean(env.TWILIO_MESSAGING_SERVICE_SID),
-    twilioOptOutHandling: flag(env.TWILIO_OPT_OUT_HANDLING, true),
-    optOutConfirmationWindowHours: hours(
-      env.SMS_OPT_OUT_CONFIRMATION_WINDOW_HOURS,
-      DEFAULT_OPT_OUT_CONFIRMATION_WINDOW_HOURS,
-    ),
+    ...inboundSettingsFromEnv(env),
   };
 }
 
