@@ -117,6 +117,10 @@ begin
     raise exception 'a keyword reply needs its keyword' using errcode = '22023';
   end if;
 
+  -- Replies from one number are applied one at a time, in arrival order. A free-text reply
+  -- share-locks (foreign keys) the records of every business that has the number, and a STOP
+  -- locks them for update: side by side, two replies from one number deadlocked (the soak).
+  perform pg_advisory_xact_lock(hashtextextended('sms_inbound_from:' || p_from, 0));
   -- Concurrent deliveries of one message wait here; the second then sees the first's rows.
   perform pg_advisory_xact_lock(hashtextextended('sms_inbound_sid:' || p_message_sid, 0));
 

@@ -15,6 +15,7 @@ import {
   answerOf,
   info,
   makeTenant,
+  randomPhone,
   sandboxApi,
   sandboxConfig,
   sandboxMessages,
@@ -120,6 +121,49 @@ Deno.test("race: Twilio refuses a send (5xx) while the customer's STOP lands —
   } finally {
     await sandboxConfig({ reset: true }).catch(() => {});
     await tenant.drop();
+    await sql.end();
+  }
+});
+
+Deno.test("race: replies from one number shared by several businesses never deadlock", async () => {
+  // Found by the soak: a free-text reply from a number no business had texted yet is recorded
+  // for every business, and its rows' foreign keys share-lock the customers in the order of the
+  // businesses' names, while a STOP from the same number took them for update in the order of
+  // their ids. Two such transactions deadlocked and the webhook answered 500.
+  const sql = db(2);
+  const phone = randomPhone();
+  const tenants = [];
+  for (const label of ["race d", "race c", "race b", "race a"]) {
+    tenants.push(await makeTenant(sql, label, [{ timeZone: zoneAtLocalHour(13), phone }]));
+  }
+  try {
+    const bodies = [
+      "Thanks, see you Tuesday",
+      "STOP",
+      "HELP",
+      "START",
+      "Thanks!",
+      "stop texting me",
+    ];
+    const answers: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.all(Array.from({ length: 12 }, async (_, i) => {
+        const r = await sandboxApi("/api/inbound", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ from: phone, body: bodies[(i + round) % bodies.length] }),
+        }) as { status: number };
+        return r.status;
+      }));
+      answers.push(...results);
+    }
+    assert.deepEqual(answers.filter((s) => s !== 200), [], "every reply answered 200");
+    const [n] = await sql`
+      select count(distinct message_sid)::int as n from public.sms_inbound_messages
+       where from_phone = ${phone}`;
+    assert.equal(n.n, answers.length, "every reply recorded");
+  } finally {
+    for (const t of tenants) await t.drop();
     await sql.end();
   }
 });
