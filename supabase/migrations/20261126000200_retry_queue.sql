@@ -59,9 +59,17 @@ create table sms.retry_queue (
   -- guard (below).
   reason text not null
     check (reason in ('quiet_hours', 'frequency_cap', 'provider_unavailable', 'rate_limited',
-                      'send_in_flight')),
+                      'send_in_flight', 'campaign')),
+  -- 'paused': held by its campaign (campaigns migration), claimed again once resumed.
   status text not null default 'pending'
-    check (status in ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+    check (status in ('pending', 'paused', 'processing', 'completed', 'failed', 'cancelled')),
+  -- A campaign's message (the foreign key is the campaigns migration's); null for send-sms's.
+  -- The claim shares the sender fairly between businesses, then between the streams (each
+  -- campaign, and the single sends) of a business.
+  campaign_id uuid,
+  -- Not sent after this instant: a row that cannot go before it is cancelled (a campaign's
+  -- expiry), never sent late.
+  expires_at timestamptz,
   attempts integer not null default 0,
   max_attempts integer not null default 5 check (max_attempts between 1 and 50),
   scheduled_for timestamptz not null default now(),
@@ -93,6 +101,15 @@ comment on table sms.retry_queue is
 -- finished rows the table holds.
 create index retry_queue_due_idx on sms.retry_queue (scheduled_for)
   where status = 'pending';
+-- The fair claim's streams: per business, per campaign (the nil uuid for single sends), due
+-- first. The claim skips from stream to stream on it and reads a few rows of each.
+create index retry_queue_stream_idx on sms.retry_queue
+  (business_id, (coalesce(campaign_id, '00000000-0000-0000-0000-000000000000'::uuid)),
+   scheduled_for)
+  where status = 'pending';
+-- The campaign's rows, for pause, resume and cancel.
+create index retry_queue_campaign_id_idx on sms.retry_queue (campaign_id, status)
+  where campaign_id is not null;
 create index retry_queue_lease_idx on sms.retry_queue (lease_expires_at)
   where status = 'processing';
 -- Foreign keys; (customer_id, status) also serves "cancel this customer's pending retries".
@@ -264,8 +281,77 @@ $$;
 -- Claim
 -- =================================================================================================
 
--- Hands out up to batch_size due rows, oldest due first: pending rows whose time has come, and
--- processing rows whose lease expired (their worker died). Each claim sets a lease of
+-- The due pending rows to hand out next, up to p_limit, in the order they should go: a round
+-- robin over the businesses with due rows and, within a business, over its streams (each
+-- campaign, and its single sends), each stream oldest due first. So one business's 100,000-row
+-- campaign takes one turn in each round, like a single deferred send of another business, and a
+-- business's two campaigns share its turns. Reads, never locks: the claim locks what it takes.
+-- Streams are found by a skip scan of retry_queue_stream_idx (one probe per stream), then each
+-- gives at most p_limit of its due rows, in order.
+create function sms.fair_due_retries(p_limit integer)
+returns table (id uuid, turn bigint)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  return query
+    with recursive streams as (
+      (select d.business_id,
+              coalesce(d.campaign_id, '00000000-0000-0000-0000-000000000000'::uuid) as stream
+         from sms.retry_queue d
+        where d.status = 'pending'
+        order by d.business_id,
+                 coalesce(d.campaign_id, '00000000-0000-0000-0000-000000000000'::uuid)
+        limit 1)
+      union all
+      select n.business_id, n.stream
+        from streams s
+        cross join lateral (
+          select d.business_id,
+                 coalesce(d.campaign_id, '00000000-0000-0000-0000-000000000000'::uuid) as stream
+            from sms.retry_queue d
+           where d.status = 'pending'
+             and (d.business_id,
+                  coalesce(d.campaign_id, '00000000-0000-0000-0000-000000000000'::uuid))
+                 > (s.business_id, s.stream)
+           order by d.business_id,
+                    coalesce(d.campaign_id, '00000000-0000-0000-0000-000000000000'::uuid)
+           limit 1) n
+    ), candidates as (
+      select s.business_id, s.stream, c.id, c.scheduled_for,
+             row_number() over (partition by s.business_id, s.stream
+                                order by c.scheduled_for, c.id) as k
+        from streams s
+        cross join lateral (
+          select d.id, d.scheduled_for
+            from sms.retry_queue d
+           where d.status = 'pending' and d.business_id = s.business_id
+             and coalesce(d.campaign_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                 = s.stream
+             and d.scheduled_for <= now()
+           order by d.scheduled_for
+           limit p_limit) c
+    ), rounds as (
+      select c.id, c.scheduled_for, c.business_id,
+             row_number() over (partition by c.business_id
+                                order by c.k, c.scheduled_for, c.stream) as round
+        from candidates c
+    )
+    select r.id, row_number() over (order by r.round, r.scheduled_for, r.business_id) as turn
+      from rounds r
+     order by turn
+     limit p_limit;
+end
+$$;
+comment on function sms.fair_due_retries(integer) is
+  'The next due pending rows, round robin over businesses and then their streams (campaigns, single sends).';
+
+-- Hands out up to batch_size due rows: processing rows whose lease expired (their worker died),
+-- then pending rows whose time has come in the fair order (sms.fair_due_retries), returned in
+-- that order, the order to send them in. Each claim sets a lease of
 -- lease_seconds for `worker` and counts an attempt; an expired row that has used every attempt
 -- is marked failed (with its send log) instead of being handed out again; a reclaimed row whose
 -- log is 'sending' without a Twilio sid is flagged outcome_uncertain. SKIP LOCKED lets
@@ -310,12 +396,13 @@ begin
   if not exists (select 1 from sms.retry_queue d
                   where d.status = 'processing' and d.lease_expires_at <= now()) then
     return query
-      with pending as (
+      with fair as (
+        select f.id, f.turn from sms.fair_due_retries(batch_size) f
+      ), pending as (
         select d.id
           from sms.retry_queue d
-         where d.status = 'pending' and d.scheduled_for <= now()
-         order by d.scheduled_for
-         limit batch_size
+         where d.id = any (array(select f.id from fair f))
+           and d.status = 'pending' and d.scheduled_for <= now()
          for update skip locked
       ), claimed as (
         update sms.retry_queue q
@@ -328,7 +415,7 @@ begin
          where q.id = any (array(select p.id from pending p))
         returning q.*
       )
-      select c.* from claimed c order by c.scheduled_for, c.id;
+      select c.* from claimed c join fair f on f.id = c.id order by f.turn;
     return;
   end if;
 
@@ -355,19 +442,19 @@ begin
     perform sms.end_send_log(v_log_id, 'failed', v_error, null);
   end loop;
 
-  -- Pending rows and expired leases together, oldest due first (scheduled_for, or the lease
-  -- expiry). A reclaimed row records whose lease it was, and is flagged outcome_uncertain when its
-  -- log is 'sending' without a Twilio sid: the dead worker may have reached Twilio.
+  -- Expired leases (oldest expiry first), then pending rows in the fair order. A reclaimed row
+  -- records whose lease it was, and is flagged outcome_uncertain when its log is 'sending'
+  -- without a Twilio sid: the dead worker may have reached Twilio.
   return query
-    with pending as (
-      select d.id, d.scheduled_for as due_at
-        from sms.retry_queue d
+    with fair as (
+      select f.id, f.turn from sms.fair_due_retries(batch_size) f
+    ), pending as (
+      select d.id, f.turn
+        from sms.retry_queue d join fair f on f.id = d.id
        where d.status = 'pending' and d.scheduled_for <= now()
-       order by d.scheduled_for
-       limit batch_size
-       for update skip locked
+       for update of d skip locked
     ), expired as (
-      select d.id, d.lease_expires_at as due_at
+      select d.id, 0::bigint as turn, d.lease_expires_at as due_at
         from sms.retry_queue d
        where d.status = 'processing' and d.lease_expires_at <= now()
          and d.attempts < d.max_attempts
@@ -375,9 +462,11 @@ begin
        limit batch_size
        for update skip locked
     ), picked as (
-      select due.id
-        from (select * from pending union all select * from expired) due
-       order by due.due_at
+      -- Reclaimed rows first (oldest expiry first), then the fair order.
+      select due.id, row_number() over (order by due.turn, due.due_at) as turn
+        from (select p.id, p.turn, null::timestamptz as due_at from pending p
+              union all select e.id, e.turn, e.due_at from expired e) due
+       order by due.turn, due.due_at
        limit batch_size
     ), claimed as (
       update sms.retry_queue q
@@ -401,11 +490,11 @@ begin
        where q.id = any (array(select p.id from picked p))
       returning q.*
     )
-    select c.* from claimed c order by c.scheduled_for, c.id;
+    select c.* from claimed c join picked p on p.id = c.id order by p.turn;
 end
 $$;
 comment on function sms.claim_due_retries(integer, integer, text) is
-  'process-retries: up to batch_size due rows (pending, or lease expired), oldest due first, leased to worker.';
+  'process-retries: up to batch_size due rows (reclaimed expired leases first, then pending rows in the fair order of fair_due_retries), leased to worker.';
 
 -- =================================================================================================
 -- Finish: complete, fail, reschedule, cancel (each needs the lease)
@@ -714,7 +803,8 @@ returns table (
   log_created_at timestamptz,
   recent_sends timestamptz[],
   help_contact text,
-  allowed_countries text[]
+  allowed_countries text[],
+  expires_at timestamptz
 )
 language plpgsql
 security definer
@@ -767,6 +857,7 @@ begin
   -- longer permits cancels the row too.
   select b.sms_help_contact, b.sms_allowed_countries into help_contact, allowed_countries
     from public.businesses b where b.id = v_row.business_id;
+  expires_at := v_row.expires_at;
   return next;
 end
 $$;

@@ -224,7 +224,7 @@ begin
   for v_row in
     update sms.retry_queue q
        set status = 'cancelled', last_error = p_reason, finished_at = now(), updated_at = now()
-     where q.status = 'pending' and not q.outcome_uncertain
+     where q.status in ('pending', 'paused') and not q.outcome_uncertain
        and (q.customer_id = p_customer_id
             or (p_phone is not null and q.customer_id in (
                   select c.id from public.customers c

@@ -189,24 +189,29 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_new boolean;
 begin
-  insert into sms.quota_usage as u (business_id, hour, sent)
-  values (new.business_id, pg_catalog.date_trunc('hour', new.created_at), 1)
-  on conflict (business_id, hour) do update set sent = u.sent + 1
-  returning (xmax = 0) into v_new;
+  -- Per statement, from the inserted rows: a campaign's 100,000 logs are one upsert per hour, not
+  -- 100,000 updates of one counter row.
+  with counted as (
+    insert into sms.quota_usage as u (business_id, hour, sent)
+    select n.business_id, pg_catalog.date_trunc('hour', n.created_at), count(*)
+      from new_logs n
+     where n.channel = 'sms'
+     group by 1, 2
+    on conflict (business_id, hour) do update set sent = u.sent + excluded.sent
+    returning u.business_id, (xmax = 0) as first
+  )
   -- Once per business and hour: hours that no window can reach again go.
-  if v_new then
-    delete from sms.quota_usage u
-     where u.business_id = new.business_id and u.hour < now() - interval '2 days';
-  end if;
+  delete from sms.quota_usage u
+   where u.business_id in (select c.business_id from counted c where c.first)
+     and u.hour < now() - interval '2 days';
   return null;
 end
 $$;
 create trigger send_logs_sms_quota_usage
   after insert on public.send_logs
-  for each row when (new.channel = 'sms') execute function sms.count_quota_usage();
+  referencing new table as new_logs
+  for each statement execute function sms.count_quota_usage();
 
 -- The quota check itself: raises quota_exceeded when the business's SMS of the window, less the
 -- p_counted ones the caller already wrote, have used its limit; else returns what is left after

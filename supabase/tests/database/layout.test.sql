@@ -78,7 +78,8 @@ select has_index('public', 'sms_consent_events', 'sms_consent_events_business_id
 select columns_are('sms', 'retry_queue', array[
   'id', 'business_id', 'customer_id', 'send_log_id', 'body', 'reason', 'status', 'attempts',
   'max_attempts', 'scheduled_for', 'lease_expires_at', 'locked_by', 'locked_at', 'last_error',
-  'last_error_code', 'outcome_uncertain', 'finished_at', 'created_at', 'updated_at'],
+  'last_error_code', 'outcome_uncertain', 'campaign_id', 'expires_at', 'finished_at',
+  'created_at', 'updated_at'],
   'retry_queue columns');
 select has_index('sms', 'retry_queue', 'retry_queue_due_idx', 'queue: due index');
 select is(

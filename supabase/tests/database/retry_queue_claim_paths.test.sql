@@ -38,11 +38,12 @@ create function pg_temp.log_of(retry uuid) returns public.send_logs language sql
 $$;
 
 -- Finishing a batch row by row -------------------------------------------------------------------
+-- (The due rows are one business's, so the fair claim takes them oldest first.)
 create temp table b as select
   pg_temp.enqueue('a0000000-0000-4000-8000-000000000001', now() - interval '5 minutes') as r1,
   pg_temp.enqueue('a0000000-0000-4000-8000-000000000002', now() - interval '4 minutes') as r2,
   pg_temp.enqueue('a0000000-0000-4000-8000-000000000008', now() - interval '3 minutes') as r3,
-  pg_temp.enqueue('b0000000-0000-4000-8000-000000000001', now() - interval '2 minutes') as r4,
+  pg_temp.enqueue('a0000000-0000-4000-8000-000000000001', now() - interval '2 minutes') as r4,
   pg_temp.enqueue('b0000000-0000-4000-8000-000000000002', now() + interval '1 hour') as r5;
 
 select is(pg_temp.claim(3, 'w1'), (select array[r1, r2, r3] from b),
