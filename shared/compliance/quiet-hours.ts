@@ -340,6 +340,15 @@ function offsetOf(zone: string): OffsetAt {
   return at;
 }
 
+/**
+ * `zone`'s offset from UTC at an instant (ms since the epoch), in ms, from the zone data the
+ * windows use (campaign schedules convert wall times with it, so both agree on every DST edge).
+ * Throws a RangeError for a zone the runtime lacks.
+ */
+export function zoneOffsetMs(zone: string, ms: number): number {
+  return offsetOf(zone)(ms);
+}
+
 function temporalOffset(zone: string): OffsetAt | null {
   if (!temporal) return null;
   const { Instant } = temporal;

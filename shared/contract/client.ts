@@ -1,7 +1,8 @@
 /**
- * The frontend's way to call send-sms: the same validation as the function (so a user sees
- * `message_too_long` before anything is sent), then `supabase.functions.invoke("send-sms")`,
- * and a typed result or a typed error — never an exception for an answer the contract defines.
+ * The frontend's way to call send-sms and campaigns: the same validation as the function (so a
+ * user sees `message_too_long` or `unknown_template_variable` before anything is sent), then
+ * `supabase.functions.invoke`, and a typed result or a typed error — never an exception for an
+ * answer the contract defines.
  *
  * @module
  */
@@ -13,6 +14,12 @@ import {
   type SendSmsResponse,
   TWILIO_MAX_BODY_CHARS,
 } from "./schemas.ts";
+import {
+  type CampaignRequestInput,
+  type CampaignResponseFor,
+  parseCampaignRequest,
+} from "./campaigns.ts";
+import { parseTemplate } from "../campaign/template.ts";
 
 /** The part of a supabase-js client this helper uses. */
 export interface FunctionsClient {
@@ -40,7 +47,7 @@ export type SendSmsOutcome =
 
 const fail = (error: SendSmsError): SendSmsOutcome => ({ ok: false, error });
 
-async function errorFrom(error: unknown): Promise<SendSmsError> {
+async function errorFrom(error: unknown, fn: string): Promise<SendSmsError> {
   // supabase-js's FunctionsHttpError keeps the Response in `context`.
   const context = (error as { context?: unknown })?.context;
   if (context instanceof Response) {
@@ -64,10 +71,10 @@ async function errorFrom(error: unknown): Promise<SendSmsError> {
     return {
       code: status === 401 ? "unauthorized" : "internal",
       status,
-      message: `send-sms answered ${status}`,
+      message: `${fn} answered ${status}`,
     };
   }
-  return { code: "internal", status: 0, message: "send-sms could not be reached" };
+  return { code: "internal", status: 0, message: `${fn} could not be reached` };
 }
 
 /**
@@ -107,6 +114,63 @@ export async function sendSms(
     });
   }
   const { data, error } = await supabase.functions.invoke("send-sms", { body: { ...parsed.data } });
-  if (error) return fail(await errorFrom(error));
+  if (error) return fail(await errorFrom(error, "send-sms"));
   return { ok: true, data: data as SendSmsResponse };
+}
+
+/** A contract error of the campaigns function (the same shape as send-sms's). */
+export type CampaignsError = SendSmsError;
+
+/** The typed outcome of {@link campaigns} for a request whose action is `A`. */
+export type CampaignsOutcome<A extends CampaignRequestInput["action"]> =
+  | { ok: true; data: CampaignResponseFor<A> }
+  | { ok: false; error: CampaignsError };
+
+/**
+ * Previews, creates, pauses, resumes or cancels a campaign as the signed-in user of `supabase`;
+ * the answer's type follows the request's `action`.
+ *
+ * @example
+ * const r = await campaigns(supabase, {
+ *   action: "preview", businessId, template: "Hi {{first_name|there}}, 20% off today!",
+ *   audience: { filter: { states: ["NY"] } }, schedule: { kind: "local", date, time: "10:00" },
+ * });
+ * if (r.ok) showEstimate(r.data.eligible, r.data.cost.total, r.data.samples);
+ * else showError(r.error.code, r.error.message);
+ */
+export async function campaigns<R extends CampaignRequestInput>(
+  supabase: FunctionsClient,
+  request: R,
+): Promise<CampaignsOutcome<R["action"]>> {
+  const parsed = parseCampaignRequest(request);
+  if (!parsed.ok) {
+    return {
+      ok: false,
+      error: {
+        code: parsed.code,
+        status: ERROR_STATUS[parsed.code],
+        message: parsed.message,
+        details: { fieldErrors: parsed.fieldErrors },
+      },
+    };
+  }
+  const body = parsed.data;
+  if (body.action === "preview" || body.action === "create") {
+    const template = parseTemplate(body.template);
+    if (!template.ok) {
+      return {
+        ok: false,
+        error: {
+          code: "unknown_template_variable",
+          status: ERROR_STATUS.unknown_template_variable,
+          message: `Unknown template placeholder${template.unknown.length > 1 ? "s" : ""}: ` +
+            template.unknown.map((name) => `{{${name}}}`).join(", "),
+          details: { unknown: template.unknown },
+        },
+      };
+    }
+  }
+  const { data, error } = await supabase.functions.invoke("campaigns", { body: { ...body } });
+  if (error) return { ok: false, error: await errorFrom(error, "campaigns") };
+  return { ok: true, data: data as CampaignResponseFor<R["action"]> };
 }

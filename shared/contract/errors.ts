@@ -31,6 +31,15 @@ export const ERROR_STATUS = Object.freeze(
     country_not_permitted: 422,
     message_too_long: 422,
     provider_rejected: 422,
+    // A campaign template's placeholder is not one of TEMPLATE_VARIABLES (details.unknown).
+    unknown_template_variable: 422,
+    // A campaign's audience has no one who may be texted.
+    empty_audience: 422,
+    // A campaign's schedule cannot be met (expires before it starts, too far ahead…).
+    invalid_schedule: 422,
+    campaign_not_found: 404,
+    // The action does not apply to the campaign's status (resume a cancelled one…).
+    campaign_state_conflict: 409,
     quota_exceeded: 429,
     sms_disabled: 503,
     internal: 500,
