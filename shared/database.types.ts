@@ -43,6 +43,8 @@ export type Database = {
           id: string;
           name: string;
           sms_allowed_countries: (string)[];
+          sms_campaign_brand: string | null;
+          sms_campaign_disclosure: string;
           sms_daily_quota: number | null;
           sms_help_contact: string | null;
           sms_sender_alert: string | null;
@@ -57,6 +59,8 @@ export type Database = {
           id?: string;
           name: string;
           sms_allowed_countries?: (string)[];
+          sms_campaign_brand?: string | null;
+          sms_campaign_disclosure?: string;
           sms_daily_quota?: number | null;
           sms_help_contact?: string | null;
           sms_sender_alert?: string | null;
@@ -70,6 +74,8 @@ export type Database = {
           id?: string;
           name?: string;
           sms_allowed_countries?: (string)[];
+          sms_campaign_brand?: string | null;
+          sms_campaign_disclosure?: string;
           sms_daily_quota?: number | null;
           sms_help_contact?: string | null;
           sms_sender_alert?: string | null;
@@ -208,6 +214,7 @@ export type Database = {
       send_logs: {
         Row: {
           business_id: string;
+          campaign_id: string | null;
           channel: string;
           compliance_receipt: Json | null;
           consent_event_id: number | null;
@@ -232,6 +239,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           business_id: string;
+          campaign_id?: string | null;
           channel?: string;
           compliance_receipt?: Json | null;
           consent_event_id?: number | null;
@@ -255,6 +263,7 @@ export type Database = {
         };
         Update: {
           business_id?: string;
+          campaign_id?: string | null;
           channel?: string;
           compliance_receipt?: Json | null;
           consent_event_id?: number | null;
@@ -285,6 +294,27 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
+            foreignKeyName: "send_logs_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaign_opt_outs";
+            referencedColumns: ["campaign_id"];
+          },
+          {
+            foreignKeyName: "send_logs_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaign_progress";
+            referencedColumns: ["campaign_id"];
+          },
+          {
+            foreignKeyName: "send_logs_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaigns";
+            referencedColumns: ["id"];
+          },
+          {
             foreignKeyName: "send_logs_contact_id_fkey";
             columns: ["contact_id"];
             isOneToOne: false;
@@ -310,6 +340,161 @@ export type Database = {
             columns: ["customer_id"];
             isOneToOne: false;
             referencedRelation: "customers";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      sms_campaign_skips: {
+        Row: {
+          business_id: string;
+          campaign_id: string;
+          created_at: string;
+          customer_id: string | null;
+          id: number;
+          reason: string;
+        };
+        ComputedFields: never;
+        Insert: {
+          business_id: string;
+          campaign_id: string;
+          created_at?: string;
+          customer_id?: string | null;
+          id?: never;
+          reason: string;
+        };
+        Update: {
+          business_id?: string;
+          campaign_id?: string;
+          created_at?: string;
+          customer_id?: string | null;
+          id?: never;
+          reason?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "sms_campaign_skips_business_id_fkey";
+            columns: ["business_id"];
+            isOneToOne: false;
+            referencedRelation: "businesses";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "sms_campaign_skips_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaign_opt_outs";
+            referencedColumns: ["campaign_id"];
+          },
+          {
+            foreignKeyName: "sms_campaign_skips_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaign_progress";
+            referencedColumns: ["campaign_id"];
+          },
+          {
+            foreignKeyName: "sms_campaign_skips_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaigns";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "sms_campaign_skips_customer_id_fkey";
+            columns: ["customer_id"];
+            isOneToOne: false;
+            referencedRelation: "contacts";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "sms_campaign_skips_customer_id_fkey";
+            columns: ["customer_id"];
+            isOneToOne: false;
+            referencedRelation: "customers";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      sms_campaigns: {
+        Row: {
+          attribution_hours: number;
+          business_id: string;
+          cancelled_at: string | null;
+          created_at: string;
+          created_by: string | null;
+          currency: string | null;
+          ends_at: string;
+          estimated_cost: number | null;
+          expires_at: string;
+          finished_at: string | null;
+          id: string;
+          idempotency_key: string | null;
+          name: string;
+          paused_at: string | null;
+          recipients: number;
+          schedule: NonNullable<Json>;
+          segments: number;
+          skipped: number;
+          starts_at: string;
+          status: string;
+          template: string;
+          updated_at: string;
+        };
+        ComputedFields: never;
+        Insert: {
+          attribution_hours?: number;
+          business_id: string;
+          cancelled_at?: string | null;
+          created_at?: string;
+          created_by?: string | null;
+          currency?: string | null;
+          ends_at: string;
+          estimated_cost?: number | null;
+          expires_at: string;
+          finished_at?: string | null;
+          id?: string;
+          idempotency_key?: string | null;
+          name: string;
+          paused_at?: string | null;
+          recipients?: number;
+          schedule: NonNullable<Json>;
+          segments?: number;
+          skipped?: number;
+          starts_at: string;
+          status?: string;
+          template: string;
+          updated_at?: string;
+        };
+        Update: {
+          attribution_hours?: number;
+          business_id?: string;
+          cancelled_at?: string | null;
+          created_at?: string;
+          created_by?: string | null;
+          currency?: string | null;
+          ends_at?: string;
+          estimated_cost?: number | null;
+          expires_at?: string;
+          finished_at?: string | null;
+          id?: string;
+          idempotency_key?: string | null;
+          name?: string;
+          paused_at?: string | null;
+          recipients?: number;
+          schedule?: NonNullable<Json>;
+          segments?: number;
+          skipped?: number;
+          starts_at?: string;
+          status?: string;
+          template?: string;
+          updated_at?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "sms_campaigns_business_id_fkey";
+            columns: ["business_id"];
+            isOneToOne: false;
+            referencedRelation: "businesses";
             referencedColumns: ["id"];
           },
         ];
@@ -551,6 +736,90 @@ export type Database = {
           },
         ];
       };
+      sms_campaign_errors: {
+        Row: {
+          business_id: string;
+          campaign_id: string | null;
+          error_code: number | null;
+          messages: number | null;
+          status: string;
+        };
+        ComputedFields: never;
+        Relationships: [
+          {
+            foreignKeyName: "send_logs_business_id_fkey";
+            columns: ["business_id"];
+            isOneToOne: false;
+            referencedRelation: "businesses";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "send_logs_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaign_opt_outs";
+            referencedColumns: ["campaign_id"];
+          },
+          {
+            foreignKeyName: "send_logs_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaign_progress";
+            referencedColumns: ["campaign_id"];
+          },
+          {
+            foreignKeyName: "send_logs_campaign_id_fkey";
+            columns: ["campaign_id"];
+            isOneToOne: false;
+            referencedRelation: "sms_campaigns";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      sms_campaign_opt_outs: {
+        Row: {
+          business_id: string;
+          campaign_id: string;
+          opt_outs: number | null;
+        };
+        ComputedFields: never;
+        Relationships: [
+          {
+            foreignKeyName: "sms_campaigns_business_id_fkey";
+            columns: ["business_id"];
+            isOneToOne: false;
+            referencedRelation: "businesses";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      sms_campaign_progress: {
+        Row: {
+          business_id: string;
+          campaign_id: string;
+          canceled: number | null;
+          delivered: number | null;
+          failed: number | null;
+          queued: number | null;
+          recipients: number;
+          segments_billed: number | null;
+          sending: number | null;
+          sent: number | null;
+          skipped: number;
+          status: string;
+          undelivered: number | null;
+        };
+        ComputedFields: never;
+        Relationships: [
+          {
+            foreignKeyName: "sms_campaigns_business_id_fkey";
+            columns: ["business_id"];
+            isOneToOne: false;
+            referencedRelation: "businesses";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
     };
     Functions: {
       claim_due_scheduled_sends: {
@@ -701,8 +970,10 @@ export type Database = {
           attempts: number;
           body: string;
           business_id: string;
+          campaign_id: string | null;
           created_at: string;
           customer_id: string;
+          expires_at: string | null;
           finished_at: string | null;
           id: string;
           last_error: string | null;
@@ -723,8 +994,10 @@ export type Database = {
           attempts?: number;
           body: string;
           business_id: string;
+          campaign_id?: string | null;
           created_at?: string;
           customer_id: string;
+          expires_at?: string | null;
           finished_at?: string | null;
           id?: string;
           last_error?: string | null;
@@ -744,8 +1017,10 @@ export type Database = {
           attempts?: number;
           body?: string;
           business_id?: string;
+          campaign_id?: string | null;
           created_at?: string;
           customer_id?: string;
+          expires_at?: string | null;
           finished_at?: string | null;
           id?: string;
           last_error?: string | null;
@@ -914,6 +1189,22 @@ export type Database = {
         };
         Returns: Json;
       };
+      campaign_audience_groups: {
+        Args: {
+          p_acting_user: string;
+          p_business_id: string;
+          p_customer_ids?: (string)[];
+          p_states?: (string)[];
+          p_time_zones?: (string)[];
+        };
+        Returns: {
+          phone: string;
+          prefix: string;
+          recipients: number;
+          time_zone: string;
+          us_state: string;
+        }[];
+      };
       cancel_pending_retries: {
         Args: { p_business_id: string; p_customer_id: string; p_phone: string; p_reason: string };
         Returns: number;
@@ -928,8 +1219,10 @@ export type Database = {
           attempts: number;
           body: string;
           business_id: string;
+          campaign_id: string | null;
           created_at: string;
           customer_id: string;
+          expires_at: string | null;
           finished_at: string | null;
           id: string;
           last_error: string | null;
@@ -984,6 +1277,8 @@ export type Database = {
           status_at: string;
         }[];
       };
+      collapse_spaces: { Args: { p_text: string }; Returns: string };
+      compile_campaign_template: { Args: { p_template: string }; Returns: Record<string, unknown> };
       complete_idempotency_key: {
         Args: {
           p_business_id: string;
@@ -995,6 +1290,10 @@ export type Database = {
         Returns: boolean;
       };
       complete_retry: { Args: { p_retry_id: string; p_worker: string }; Returns: boolean };
+      control_campaign: {
+        Args: { p_acting_user: string; p_action: string; p_campaign_id: string };
+        Returns: Json;
+      };
       create_send_log: {
         Args: {
           p_acting_user?: string;
@@ -1051,8 +1350,10 @@ export type Database = {
           attempts: number;
           body: string;
           business_id: string;
+          campaign_id: string | null;
           created_at: string;
           customer_id: string;
+          expires_at: string | null;
           finished_at: string | null;
           id: string;
           last_error: string | null;
@@ -1075,6 +1376,14 @@ export type Database = {
           isSetofReturn: true;
         };
       };
+      fair_due_retries: {
+        Args: { p_limit: number };
+        Returns: {
+          id: string;
+          turn: number;
+        }[];
+      };
+      finish_campaigns: { Args: Record<PropertyKey, never>; Returns: number };
       finish_worker_heartbeat: {
         Args: {
           p_claimed?: number;
@@ -1126,6 +1435,7 @@ export type Database = {
         };
       };
       log_status_for: { Args: { provider_status: string }; Returns: string };
+      measure_sms: { Args: { p_body: string }; Returns: Record<string, unknown> };
       number_consent: {
         Args: { p_business_id: string; p_phone: string };
         Returns: {
@@ -1134,6 +1444,21 @@ export type Database = {
           sender_wide: boolean;
           status: string;
         }[];
+      };
+      plan_campaign: {
+        Args: {
+          p_acting_user: string;
+          p_business_id: string;
+          p_campaign?: Json;
+          p_customer_ids?: (string)[];
+          p_default_quota?: number;
+          p_groups: Json;
+          p_max_segments: number;
+          p_states?: (string)[];
+          p_template: string;
+          p_time_zones?: (string)[];
+        };
+        Returns: Json;
       };
       provider_message_ids_from_text: { Args: { legacy_id: string }; Returns: Json };
       prune_consent_events: { Args: { p_now?: string }; Returns: number };
@@ -1252,14 +1577,28 @@ export type Database = {
       };
       release_send_guard: { Args: { p_send_log_id: string }; Returns: undefined };
       release_status_lookup: { Args: { p_send_log_id: string }; Returns: boolean };
+      render_campaign_message: {
+        Args: {
+          p_brand: string;
+          p_business_name: string;
+          p_customer_name: string;
+          p_disclose: boolean;
+          p_fallbacks: (string)[];
+          p_literals: (string)[];
+          p_names: (string)[];
+        };
+        Returns: string;
+      };
       reschedule_retry: {
         Args: { p_reason?: string; p_retry_id: string; p_scheduled_for: string; p_worker: string };
         Returns: {
           attempts: number;
           body: string;
           business_id: string;
+          campaign_id: string | null;
           created_at: string;
           customer_id: string;
+          expires_at: string | null;
           finished_at: string | null;
           id: string;
           last_error: string | null;
@@ -1306,6 +1645,7 @@ export type Database = {
           allowed_countries: (string)[];
           consent_status: string;
           customer_id: string;
+          expires_at: string;
           help_contact: string;
           lease_held: boolean;
           log_created_at: string;

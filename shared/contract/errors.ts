@@ -20,6 +20,8 @@ export const ERROR_STATUS = Object.freeze(
     // twilio-webhook answers 403 for a bad signature (DESIGN.md, "Auth").
     forbidden: 403,
     customer_not_found: 404,
+    // Not a member of it: the same answer as a business that does not exist.
+    business_not_found: 404,
     no_consent: 409,
     opted_out: 409,
     // The key was used for another request, or its first request is still running.

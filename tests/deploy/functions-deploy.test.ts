@@ -25,6 +25,7 @@ const CRON_SECRET = "cron-secret-from-the-operators-shell";
 
 /** verify_jwt per function, as the contract in DESIGN.md has it. */
 const EXPECTED: Record<string, boolean> = {
+  campaigns: true,
   "process-retries": false,
   "send-sms": true,
   "twilio-webhook": false,

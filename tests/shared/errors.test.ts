@@ -8,6 +8,7 @@ Deno.test("errors: every code has its contract status", () => {
     unauthorized: 401,
     forbidden: 403,
     customer_not_found: 404,
+    business_not_found: 404,
     no_consent: 409,
     opted_out: 409,
     idempotency_conflict: 409,

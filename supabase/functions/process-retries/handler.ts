@@ -71,6 +71,7 @@ import {
   claimStatusLookups,
   completeRetry,
   failRetry,
+  finishCampaigns,
   finishHeartbeat,
   type LookupApplied,
   markSending,
@@ -205,6 +206,8 @@ export function createProcessRetriesHandler(
       }).catch((e) => log.error("heartbeat_failed", { error: e }));
       throw error;
     }
+    // Campaigns whose time came start, and those whose every message is final are done.
+    await finishCampaigns(sql).catch((e) => log.error("finish_campaigns_failed", { error: e }));
     const error = run.rowErrors > 0 ? `${run.rowErrors} row(s) hit an unexpected error` : null;
     await finishHeartbeat(sql, { id: heartbeat, result, error })
       .catch((e) => log.error("heartbeat_failed", { error: e }));
@@ -548,6 +551,10 @@ class RetryRun {
           // The slot may come after the recipient's window closes (or the cap fills).
           const later = decideRetry(context.facts, new Date(now.getTime() + waitMs));
           if (later.action === "reschedule") throw new NotBySlot(later.at, later.reason);
+          if (later.action === "cancel") {
+            const ok = await cancelRetry(tx, { retryId: row.id, worker, reason: later.reason });
+            return ok ? "cancelled" : "lost";
+          }
         }
         await markSending(tx, row.sendLogId);
         await recordSendReceipt(tx, row.sendLogId, decision.receipt);

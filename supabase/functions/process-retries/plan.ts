@@ -37,6 +37,8 @@ export interface RetrySendFacts {
    * the message was queued cancels it); absent: not checked.
    */
   allowedCountries?: readonly string[] | null;
+  /** Not sent after this instant (a campaign's expiry); null: no limit. */
+  expiresAt?: Date | null;
 }
 
 /** Why a held row is cancelled instead of sent. */
@@ -46,7 +48,8 @@ export type RetryCancelReason =
   | "invalid_phone"
   | "country_not_permitted"
   | "phone_changed"
-  | "help_contact_missing";
+  | "help_contact_missing"
+  | "expired";
 
 /** What to do with a held row now. */
 export type RetryDecision =
@@ -68,7 +71,9 @@ export type DecideRetryOptions = Omit<SendWindowOptions, "recentSends">;
 /**
  * Decides, at `now`, whether a held row may be sent. In order: a sid on the log means it already
  * went out (complete, never resend); consent gone, phone unusable or changed since the message
- * was written, or the business has no help contact → cancel; outside the recipient's window or over a state's frequency cap →
+ * was written, or the business has no help contact → cancel; past the row's expiry (a campaign's),
+ * or when the window opens only after it → cancel (never sent late); outside the recipient's
+ * window or over a state's frequency cap →
  * reschedule to the first instant both allow (the row keeps its attempt); else send.
  */
 export function decideRetry(
@@ -90,11 +95,18 @@ export function decideRetry(
     return { action: "cancel", reason: "phone_changed" };
   }
 
+  // A campaign message is never sent late: past its expiry, or when its window opens only after
+  // it, it is cancelled.
+  if (facts.expiresAt && now >= facts.expiresAt) return { action: "cancel", reason: "expired" };
+
   const window = sendWindow(
     { timeZone: facts.timeZone, state: facts.state, phone: facts.phone },
     now,
     { ...options, recentSends: facts.recentSends },
   );
+  if (window.kind === "later" && facts.expiresAt && window.at >= facts.expiresAt) {
+    return { action: "cancel", reason: "expired" };
+  }
   return window.kind === "now"
     ? {
       action: "send",

@@ -70,14 +70,14 @@ export async function sendContext(
         recent_sends: string[] | null;
         help_contact: string | null;
         allowed_countries: string[] | null;
+        expires_at: Date | null;
       }>,
       "customer_id"
     >[]
   >`
     select lease_held, consent_status, phone, phone_status, time_zone, us_state, log_status,
            log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends,
-           help_contact,
-           allowed_countries
+           help_contact, allowed_countries, expires_at
       from sms.retry_send_context(${args.retryId}::uuid, ${args.worker},
                                   ${args.minLeaseSeconds}::integer,
                                   ${args.since.toISOString()}::timestamptz)`;
@@ -97,6 +97,7 @@ export async function sendContext(
       recentSends: (row.recent_sends ?? []).map((s) => new Date(s)),
       helpContactMissing: row.help_contact === null,
       allowedCountries: row.allowed_countries ?? [],
+      expiresAt: row.expires_at,
     },
   };
 }
@@ -301,4 +302,10 @@ export async function releaseStatusLookup(sql: Sql, sendLogId: string): Promise<
   await asService(sql, async (tx) => {
     await tx`select sms.release_status_lookup(${sendLogId}::uuid)`;
   });
+}
+
+/** Starts scheduled campaigns whose time came and ends those whose every message is final. */
+export async function finishCampaigns(sql: Sql): Promise<number> {
+  const [row] = await sql<{ changed: number }[]>`select sms.finish_campaigns() as changed`;
+  return row.changed;
 }
