@@ -859,6 +859,43 @@ export type Database = {
   };
   sms: {
     Tables: {
+      campaign_plan_rows: {
+        Row: {
+          body: string | null;
+          country: string | null;
+          customer_id: string;
+          encoding: string | null;
+          phone: string | null;
+          plan_id: string;
+          reason: string | null;
+          release_at: string | null;
+          segments: number | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          body?: string | null;
+          country?: string | null;
+          customer_id: string;
+          encoding?: string | null;
+          phone?: string | null;
+          plan_id: string;
+          reason?: string | null;
+          release_at?: string | null;
+          segments?: number | null;
+        };
+        Update: {
+          body?: string | null;
+          country?: string | null;
+          customer_id?: string;
+          encoding?: string | null;
+          phone?: string | null;
+          plan_id?: string;
+          reason?: string | null;
+          release_at?: string | null;
+          segments?: number | null;
+        };
+        Relationships: [];
+      };
       consent_retention: {
         Row: {
           id: boolean;

@@ -163,10 +163,11 @@ create view public.sms_campaign_opt_outs with (security_invoker = true) as
 comment on view public.sms_campaign_opt_outs is
   'Per campaign: opt-outs within attribution_hours after one of its messages (reader''s RLS).';
 
+-- Read-only for everyone (the default privileges grant every right on a new relation in public).
+revoke all on public.sms_campaign_progress, public.sms_campaign_errors,
+  public.sms_campaign_opt_outs from anon, authenticated, service_role;
 grant select on public.sms_campaign_progress, public.sms_campaign_errors,
   public.sms_campaign_opt_outs to authenticated, service_role;
-revoke all on public.sms_campaign_progress, public.sms_campaign_errors,
-  public.sms_campaign_opt_outs from anon;
 
 -- =================================================================================================
 -- Rendering and measuring, per recipient
@@ -374,6 +375,23 @@ $$;
 comment on function sms.campaign_audience_groups(uuid, uuid, uuid[], text[], text[]) is
   'campaigns: the audience by zone, state and number prefix, for the per-group rules.';
 
+-- sms.plan_campaign's working set: one row per recipient of the plan being made, read by the
+-- figures and the inserts and deleted before the function returns (so never seen committed).
+-- Unlogged: nothing in it survives a transaction, so it needs no WAL.
+create unlogged table sms.campaign_plan_rows (
+  plan_id uuid not null,
+  customer_id uuid not null,
+  phone text,
+  reason text,
+  release_at timestamptz,
+  country text,
+  body text,
+  encoding text,
+  segments integer
+);
+create index campaign_plan_rows_plan_id_idx on sms.campaign_plan_rows (plan_id, reason);
+alter table sms.campaign_plan_rows enable row level security;
+
 -- Plans a campaign (p_campaign null: a preview, nothing written) or creates it. p_groups is the
 -- function's answer per group (sms.campaign_audience_groups): [{time_zone, us_state, prefix,
 -- release_at, skip, country, cap_max, cap_window_seconds}], skip being country_not_permitted or
@@ -417,6 +435,7 @@ declare
   v_starts timestamptz;
   v_ends timestamptz;
   v_lookback interval;
+  v_plan uuid := gen_random_uuid();
 begin
   if p_acting_user is null or not sms.is_member(p_business_id, p_acting_user) then
     raise exception 'business_not_found' using errcode = 'P0002';
@@ -436,20 +455,8 @@ begin
   select coalesce(max((g ->> 'cap_window_seconds')::integer), 0) * interval '1 second'
     into v_lookback from jsonb_array_elements(p_groups) g;
 
-  drop table if exists pg_temp.campaign_plan;
-  create temp table campaign_plan (
-    customer_id uuid not null,
-    phone text,
-    reason text,
-    release_at timestamptz,
-    country text,
-    body text,
-    encoding text,
-    segments integer
-  ) on commit drop;
-
-  insert into pg_temp.campaign_plan
-    (customer_id, phone, reason, release_at, country, body, encoding, segments)
+  insert into sms.campaign_plan_rows
+    (plan_id, customer_id, phone, reason, release_at, country, body, encoding, segments)
   with groups as (
     select * from jsonb_to_recordset(p_groups) as x(
       time_zone text, us_state text, prefix text, release_at timestamptz, skip text,
@@ -505,7 +512,7 @@ begin
              d.disclose) end as body
       from decided d
   )
-  select r.id, r.phone,
+  select v_plan, r.id, r.phone,
          case when r.reason is null and m.segments > p_max_segments then 'too_long'
               else r.reason end,
          r.release_at, r.country, r.body, m.encoding, m.segments
@@ -516,7 +523,7 @@ begin
          min(p.release_at) filter (where p.reason is null),
          max(p.release_at) filter (where p.reason is null)
     into v_total, v_eligible, v_starts, v_ends
-    from pg_temp.campaign_plan p;
+    from sms.campaign_plan_rows p where p.plan_id = v_plan;
   if v_total = 0 then
     raise exception 'empty_audience' using errcode = 'P0001',
       detail = 'no customer matches the audience';
@@ -527,36 +534,39 @@ begin
     'eligible', v_eligible,
     'ineligible', coalesce((
       select jsonb_object_agg(x.reason, x.n)
-        from (select p.reason, count(*) as n from pg_temp.campaign_plan p
-               where p.reason is not null group by p.reason) x), '{}'::jsonb),
-    'segments', coalesce((select sum(p.segments) from pg_temp.campaign_plan p
-                           where p.reason is null), 0),
+        from (select p.reason, count(*) as n from sms.campaign_plan_rows p
+               where p.plan_id = v_plan and p.reason is not null
+               group by p.reason) x), '{}'::jsonb),
+    'segments', coalesce((select sum(p.segments) from sms.campaign_plan_rows p
+                           where p.plan_id = v_plan and p.reason is null), 0),
     'encodings', coalesce((
       select jsonb_object_agg(x.encoding, x.n)
-        from (select p.encoding, count(*) as n from pg_temp.campaign_plan p
-               where p.reason is null group by p.encoding) x), '{}'::jsonb),
+        from (select p.encoding, count(*) as n from sms.campaign_plan_rows p
+               where p.plan_id = v_plan and p.reason is null
+               group by p.encoding) x), '{}'::jsonb),
     'by_country', coalesce((
       select jsonb_agg(jsonb_build_object('country', x.country, 'encoding', x.encoding,
                                           'segments', x.segments))
         from (select p.country, p.encoding, sum(p.segments) as segments
-                from pg_temp.campaign_plan p where p.reason is null
+                from sms.campaign_plan_rows p where p.plan_id = v_plan and p.reason is null
                group by p.country, p.encoding) x), '[]'::jsonb),
     'releases', coalesce((
       select jsonb_agg(jsonb_build_object('release_at', x.release_at, 'recipients', x.n,
                                           'segments', x.segments) order by x.release_at)
         from (select p.release_at, count(*) as n, sum(p.segments) as segments
-                from pg_temp.campaign_plan p where p.reason is null
+                from sms.campaign_plan_rows p where p.plan_id = v_plan and p.reason is null
                group by p.release_at) x), '[]'::jsonb),
     'samples', coalesce((
       select jsonb_agg(jsonb_build_object('customer_id', x.customer_id, 'body', x.body,
                                           'segments', x.segments, 'encoding', x.encoding))
         from (select p.customer_id, p.body, p.segments, p.encoding
-                from pg_temp.campaign_plan p where p.reason is null
+                from sms.campaign_plan_rows p where p.plan_id = v_plan and p.reason is null
                order by p.release_at, p.customer_id limit 5) x), '[]'::jsonb),
     'starts_at', v_starts,
     'ends_at', v_ends);
 
   if p_campaign is null then
+    delete from sms.campaign_plan_rows p where p.plan_id = v_plan;
     return v_figures;
   end if;
 
@@ -598,7 +608,8 @@ begin
   returning c.id into v_campaign_id;
 
   with plan as (
-    select p.*, gen_random_uuid() as log_id from pg_temp.campaign_plan p where p.reason is null
+    select p.*, gen_random_uuid() as log_id
+      from sms.campaign_plan_rows p where p.plan_id = v_plan and p.reason is null
   ), logs as (
     insert into public.send_logs
       (id, business_id, channel, customer_id, contact_id, to_phone, segments, encoding, status,
@@ -615,7 +626,8 @@ begin
 
   insert into public.sms_campaign_skips (campaign_id, business_id, customer_id, reason)
   select v_campaign_id, p_business_id, p.customer_id, p.reason
-    from pg_temp.campaign_plan p where p.reason is not null;
+    from sms.campaign_plan_rows p where p.plan_id = v_plan and p.reason is not null;
+  delete from sms.campaign_plan_rows p where p.plan_id = v_plan;
 
   return v_figures || jsonb_build_object('campaign_id', v_campaign_id,
     'status', case when v_starts <= now() then 'running' else 'scheduled' end);

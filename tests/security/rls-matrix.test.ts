@@ -32,7 +32,16 @@ const MEMBER_MAY: Record<string, Op[]> = {
   "public.sms_consent_events": ["select"],
   "public.sms_inbound_messages": ["select"],
   "public.sms_message_events": ["select"],
+  // Campaigns: read-only; the campaigns function writes them (sms.plan_campaign,
+  // sms.control_campaign). The views are security_invoker: send_logs' and campaigns' policies.
+  "public.sms_campaigns": ["select"],
+  "public.sms_campaign_skips": ["select"],
+  "public.sms_campaign_progress": ["select"],
+  "public.sms_campaign_errors": ["select"],
+  "public.sms_campaign_opt_outs": ["select"],
   // Internals: the Edge Functions' and cron's only.
+  // sms.plan_campaign's working set, emptied before it returns.
+  "sms.campaign_plan_rows": [],
   // How long consent events are kept: the owner's setting, read by service_role.
   "sms.consent_retention": [],
   "sms.idempotency_keys": [],
@@ -63,18 +72,22 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.advance_status(uuid, text, timestamptz, integer, text)",
   "sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)",
   "sms.apply_provider_error(uuid, integer, text, text, text)",
+  "sms.campaign_audience_groups(uuid, uuid, uuid[], text[], text[])",
   "sms.cancel_retry(uuid, text, text)",
   "sms.claim_due_retries(integer, integer, text)",
   "sms.claim_idempotency_key(uuid, text, text, uuid)",
   "sms.claim_status_lookups(integer, integer, integer, integer, integer)",
   "sms.complete_idempotency_key(uuid, text, integer, jsonb, uuid)",
   "sms.complete_retry(uuid, text)",
+  "sms.control_campaign(uuid, uuid, text)",
   "sms.create_send_log(uuid, integer, text, uuid, text)",
   "sms.enqueue_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text, " +
   "integer, boolean)",
   "sms.fail_retry(uuid, text, text, timestamptz, integer, boolean, boolean)",
+  "sms.finish_campaigns()",
   "sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)",
   "sms.invoke_process_retries()",
+  "sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb)",
   "sms.prune_consent_events(timestamptz)",
   "sms.record_opt_in(uuid, text, text, text, text, text, inet, text, uuid, uuid, timestamptz, " +
   "jsonb)",
@@ -297,7 +310,9 @@ async function affected(tx: postgres.TransactionSql, query: string): Promise<num
     return r.count;
   } catch (e) {
     await tx`rollback to savepoint probe`;
-    if ((e as { code?: string }).code === "42501") return 0;
+    // Refused: no privilege (42501), or a view that cannot be written at all (55000, e.g. the
+    // campaign views, which group rows).
+    if (["42501", "55000"].includes((e as { code?: string }).code ?? "")) return 0;
     throw e;
   }
 }
