@@ -285,13 +285,13 @@ $$;
 -- robin over the businesses with due rows and, within a business, over its streams (each
 -- campaign, and its single sends), each stream oldest due first. So one business's 100,000-row
 -- campaign takes one turn in each round, like a single deferred send of another business, and a
--- business's two campaigns share its turns. Reads, never locks: the claim locks what it takes.
+-- business's two campaigns share its turns. Locks the candidates (SKIP LOCKED), so concurrent
+-- claims take different rows; the claim's own transaction releases what it does not take.
 -- Streams are found by a skip scan of retry_queue_stream_idx (one probe per stream), then each
 -- gives at most p_limit of its due rows, in order.
 create function sms.fair_due_retries(p_limit integer)
 returns table (id uuid, turn bigint)
 language plpgsql
-stable
 security definer
 set search_path = ''
 as $$
@@ -333,7 +333,11 @@ begin
                  = s.stream
              and d.scheduled_for <= now()
            order by d.scheduled_for
-           limit p_limit) c
+           limit p_limit
+           -- Rows another claim is taking are passed over, as a plain SKIP LOCKED claim does;
+           -- without it concurrent claims all picked the same first rows and all but one came
+           -- back empty (tests/db/retry-claim-concurrency.test.ts).
+           for update skip locked) c
     ), rounds as (
       select c.id, c.scheduled_for, c.business_id,
              row_number() over (partition by c.business_id
