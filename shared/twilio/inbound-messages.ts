@@ -11,7 +11,7 @@
  * @module
  */
 import type { TwilioClient } from "./client.ts";
-import { messagePages } from "./messages.ts";
+import { messagePages, twilioDate } from "./messages.ts";
 
 /** An inbound message of the list (twilio-node's names). */
 export interface InboundListedMessage {
@@ -49,10 +49,9 @@ export function twilioDateTime(date: Date): string {
 
 function inbound(m: Record<string, unknown>, q: InboundListQuery): InboundListedMessage | null {
   const text = (v: unknown) => (typeof v === "string" ? v : null);
-  const sent = text(m.date_sent) ? new Date(m.date_sent as string) : null;
+  const sent = twilioDate(m.date_sent);
   const sid = text(m.sid), from = text(m.from), to = text(m.to);
-  if (text(m.direction) !== "inbound" || !sid || !from || !to) return null;
-  if (!sent || Number.isNaN(sent.getTime())) return null;
+  if (text(m.direction) !== "inbound" || !sid || !from || !to || !sent) return null;
   // Twilio filters to the second (or the day, for a date-only filter): the window is exact here.
   const seconds = Math.floor(sent.getTime() / 1000);
   if (seconds < Math.floor(q.sentAfter.getTime() / 1000)) return null;

@@ -48,10 +48,18 @@ export function listedPastSince(oldest: ListedMessage | undefined, since: Date):
 /** Twilio's API host: page links (`next_page_uri`) are relative to it. */
 const TWILIO_API = "https://api.twilio.com";
 
+/**
+ * A date of Twilio's JSON (RFC 2822, "Thu, 04 Dec 2026 13:00:00 +0000"), or `null` when it is
+ * absent or unreadable, as twilio-node leaves such a date unset.
+ */
+export function twilioDate(value: unknown): Date | null {
+  const date = typeof value === "string" ? new Date(value) : null;
+  return date && !Number.isNaN(date.getTime()) ? date : null;
+}
+
 /** A message resource of Twilio's JSON (snake_case) as twilio-node's instance names it. */
 function listed(m: Record<string, unknown>): ListedMessage {
   const text = (v: unknown) => (typeof v === "string" ? v : null);
-  const created = typeof m.date_created === "string" ? new Date(m.date_created) : null;
   return {
     sid: String(m.sid),
     to: text(m.to) ?? "",
@@ -59,8 +67,7 @@ function listed(m: Record<string, unknown>): ListedMessage {
     body: text(m.body) ?? "",
     direction: text(m.direction) ?? "",
     messagingServiceSid: text(m.messaging_service_sid),
-    // RFC 2822 ("Thu, 04 Dec 2026 13:00:00 +0000"); twilio-node leaves an unreadable date unset.
-    dateCreated: created && !Number.isNaN(created.getTime()) ? created : null,
+    dateCreated: twilioDate(m.date_created),
     status: text(m.status) ?? "",
     numSegments: typeof m.num_segments === "string" || typeof m.num_segments === "number"
       ? m.num_segments
@@ -187,7 +194,6 @@ export async function fetchMessage(
     const n = typeof v === "number" ? v : typeof v === "string" && v.trim() ? Number(v) : NaN;
     return Number.isInteger(n) ? n : null;
   };
-  const updated = typeof m.date_updated === "string" ? new Date(m.date_updated) : null;
   return {
     found: true,
     message: {
@@ -198,7 +204,7 @@ export async function fetchMessage(
       numSegments: int(m.num_segments),
       price: text(m.price),
       priceUnit: text(m.price_unit),
-      dateUpdated: updated && !Number.isNaN(updated.getTime()) ? updated : null,
+      dateUpdated: twilioDate(m.date_updated),
     },
   };
 }

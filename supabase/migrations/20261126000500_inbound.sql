@@ -120,9 +120,9 @@ begin
   -- Replies from one number are applied one at a time, in arrival order. A free-text reply
   -- share-locks (foreign keys) the records of every business that has the number, and a STOP
   -- locks them for update: side by side, two replies from one number deadlocked (the soak).
+  -- Concurrent deliveries of one message come from its number too, so they also wait here, and
+  -- the second then sees the first's rows.
   perform pg_advisory_xact_lock(hashtextextended('sms_inbound_from:' || p_from, 0));
-  -- Concurrent deliveries of one message wait here; the second then sees the first's rows.
-  perform pg_advisory_xact_lock(hashtextextended('sms_inbound_sid:' || p_message_sid, 0));
 
   select array_agg(m.business_id order by m.id) into v_business_ids
     from public.sms_inbound_messages m where m.message_sid = p_message_sid;
