@@ -48,7 +48,7 @@ create table sms.idempotency_keys (
               and completed_at is not null))
 );
 comment on table sms.idempotency_keys is
-  'send-sms idempotency keys per business and the first answer given under each.';
+  'Idempotency keys per business (send-sms and campaign creation) and the first answer given under each.';
 
 create index idempotency_keys_send_log_id_idx on sms.idempotency_keys (send_log_id);
 -- For pruning old keys.

@@ -405,7 +405,8 @@ alter table sms.campaign_plan_rows enable row level security;
 -- what is left of it is refused (quota_exceeded, with the numbers). p_campaign: {name, schedule,
 -- expires_at, idempotency_key, attribution_hours}. Returns the figures (see the campaigns
 -- function's contract). Errors: business_not_found, customer_not_found, empty_audience,
--- quota_exceeded, campaign_exists (the idempotency key was used: detail is the campaign id).
+-- quota_exceeded. The caller claims the idempotency key (sms.claim_idempotency_key) in the same
+-- transaction first.
 create function sms.plan_campaign(
   p_business_id uuid,
   p_acting_user uuid,
@@ -574,14 +575,6 @@ begin
   if v_eligible = 0 then
     raise exception 'empty_audience' using errcode = 'P0001',
       detail = 'no customer of the audience may receive this campaign';
-  end if;
-  if nullif(p_campaign ->> 'idempotency_key', '') is not null then
-    select c.id into v_campaign_id from public.sms_campaigns c
-     where c.business_id = p_business_id
-       and c.idempotency_key = p_campaign ->> 'idempotency_key';
-    if found then
-      raise exception 'campaign_exists' using errcode = 'P0001', detail = v_campaign_id::text;
-    end if;
   end if;
   -- The quota, as sms.reserve_quota counts it, under its lock: the whole campaign or nothing.
   perform pg_catalog.pg_advisory_xact_lock(

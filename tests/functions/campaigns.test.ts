@@ -93,6 +93,17 @@ async function withTenant(
 const day = () => zoneAtLocalHour(13);
 const TEMPLATE = "Hi {{first_name|there}}, our spring offer is on.";
 
+/** A create request for every customer of the tenant, sent now. */
+const createBody = (tenant: Tenant, name: string, extra: Record<string, unknown> = {}) => ({
+  action: "create",
+  name,
+  businessId: tenant.businessId,
+  template: TEMPLATE,
+  audience: { filter: {} },
+  schedule: { kind: "now" },
+  ...extra,
+});
+
 Deno.test("campaigns: the preview counts each reason, renders samples and writes nothing", async () => {
   await withTenant("camp preview", [
     { timeZone: day() },
@@ -141,14 +152,7 @@ Deno.test("campaigns: create, drain and done — one message per eligible custom
     { timeZone: day() },
     { timeZone: day(), consent: "unknown" },
   ], async (sql, tenant) => {
-    const created = await campaigns({
-      action: "create",
-      name: "drain",
-      businessId: tenant.businessId,
-      template: TEMPLATE,
-      audience: { filter: {} },
-      schedule: { kind: "now" },
-    });
+    const created = await campaigns(createBody(tenant, "drain"));
     assert.equal(created.status, 201, created.text);
     const { campaignId, eligible } = json<Figures>(created);
     assert.equal(eligible, 3);
@@ -200,14 +204,9 @@ Deno.test("campaigns: create, drain and done — one message per eligible custom
 
 Deno.test("campaigns: consent withdrawn after enqueue — that customer gets nothing", async () => {
   await withTenant("camp stop", [{ timeZone: day() }, { timeZone: day() }], async (sql, tenant) => {
-    const created = await campaigns({
-      action: "create",
-      name: "stop",
-      businessId: tenant.businessId,
-      template: TEMPLATE,
-      audience: { customerIds: tenant.customers.map((c) => c.id) },
-      schedule: { kind: "now" },
-    });
+    const created = await campaigns(
+      createBody(tenant, "stop", { audience: { customerIds: tenant.customers.map((c) => c.id) } }),
+    );
     assert.equal(created.status, 201, created.text);
     const [stopper, other] = tenant.customers;
     const stop = await sandboxApi("/api/inbound", {
@@ -232,14 +231,7 @@ Deno.test("campaigns: consent withdrawn after enqueue — that customer gets not
 Deno.test("campaigns: cancel under a running drain — nothing queued is sent after it returns", async () => {
   const customers = Array.from({ length: 24 }, () => ({ timeZone: day() }));
   await withTenant("camp cancel", customers, async (sql, tenant) => {
-    const created = await campaigns({
-      action: "create",
-      name: "cancel",
-      businessId: tenant.businessId,
-      template: TEMPLATE,
-      audience: { filter: {} },
-      schedule: { kind: "now" },
-    });
+    const created = await campaigns(createBody(tenant, "cancel"));
     assert.equal(created.status, 201, created.text);
     const campaignId = json<Figures>(created).campaignId!;
     // Twilio slow enough that the drain is mid-way when cancel comes.
@@ -275,14 +267,7 @@ Deno.test("campaigns: pause holds every queued row, resume releases them", async
     "camp pause",
     [{ timeZone: day() }, { timeZone: day() }],
     async (sql, tenant) => {
-      const created = await campaigns({
-        action: "create",
-        name: "pause",
-        businessId: tenant.businessId,
-        template: TEMPLATE,
-        audience: { filter: {} },
-        schedule: { kind: "now" },
-      });
+      const created = await campaigns(createBody(tenant, "pause"));
       const campaignId = json<Figures>(created).campaignId!;
       const paused = await campaigns({ action: "pause", campaignId });
       assert.deepEqual(json(paused), { campaignId, status: "paused" });
@@ -301,14 +286,7 @@ Deno.test("campaigns: pause holds every queued row, resume releases them", async
 
 Deno.test("campaigns: bad input gets the contract's error and writes nothing", async () => {
   await withTenant("camp bad", [{ timeZone: day() }, { timeZone: day() }], async (sql, tenant) => {
-    const base = {
-      action: "create",
-      name: "bad",
-      businessId: tenant.businessId,
-      template: TEMPLATE,
-      audience: { filter: {} },
-      schedule: { kind: "now" },
-    };
+    const base = createBody(tenant, "bad");
     const before = await snapshotAll(sql);
     const cases: [Record<string, unknown>, string, number][] = [
       [{ ...base, template: "Hi {{firstname}} {{ zip }}" }, "unknown_template_variable", 422],
@@ -348,5 +326,31 @@ Deno.test("campaigns: bad input gets the contract's error and writes nothing", a
     const campaignId = json<Figures>(created).campaignId!;
     const foreign = await campaigns({ action: "pause", campaignId }, OTHER);
     assertContractError(foreign, ["campaign_not_found"], "foreign pause");
+  });
+});
+
+Deno.test("campaigns: a create repeated under its idempotency key gets the first answer, once", async () => {
+  await withTenant("camp idem", [{ timeZone: day() }, { timeZone: day() }], async (sql, tenant) => {
+    const body = createBody(tenant, "idem", { idempotencyKey: "spring-2026" });
+    // Concurrent duplicates: the second waits for the first's transaction, then replays it.
+    const [a, b] = await Promise.all([campaigns(body), campaigns(body)]);
+    assert.equal(a.status, 201, a.text);
+    assert.equal(b.status, 201, b.text);
+    assert.deepEqual(b.json, a.json);
+    const later = await campaigns(body);
+    assert.equal(later.status, 201, later.text);
+    assert.deepEqual(later.json, a.json);
+    const [{ n, logs }] = await sql`
+      select count(*)::int as n,
+             (select count(*)::int from public.send_logs l
+               where l.business_id = ${tenant.businessId}::uuid) as logs
+        from public.sms_campaigns where business_id = ${tenant.businessId}::uuid`;
+    assert.deepEqual([n, logs], [1, 2], "one campaign, one log per customer");
+    // The key with another request: refused, nothing written.
+    const before = await snapshotAll(sql);
+    const other = await campaigns({ ...body, template: "Hi {{first_name}}, a different offer." });
+    assertContractError(other, ["idempotency_conflict"], "another request under the key");
+    assert.equal(other.status, 409);
+    assert.deepEqual(changedTables(before, await snapshotAll(sql)), [], "nothing written");
   });
 });

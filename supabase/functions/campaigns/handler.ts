@@ -27,6 +27,13 @@ import {
 } from "@shared/contract/campaigns.ts";
 import { parseTemplate } from "@shared/campaign/template.ts";
 import {
+  claimKey,
+  claimOutcome,
+  completeIdempotencyKey,
+  type IdempotencyKey,
+  requestHash,
+} from "@shared/idempotency-store.ts";
+import {
   type CampaignSchedule,
   frequencyCapOf,
   localTimeToInstant,
@@ -129,10 +136,6 @@ const REFUSALS: Record<
     code: "quota_exceeded",
     text: "The campaign is larger than the quota left",
   },
-  campaign_exists: {
-    code: "idempotency_conflict",
-    text: "A campaign was already created with this idempotency key",
-  },
 };
 
 /** The contract error for an RPC refusal, with the database's detail as its message. */
@@ -145,11 +148,6 @@ function refusalOf(error: unknown): SmsError | null {
   const refusal = REFUSALS[e.message];
   if (!refusal) return null;
   const detail = typeof e.detail === "string" && e.detail !== "" ? e.detail : null;
-  if (e.message === "campaign_exists" && detail) {
-    return new SmsError(refusal.code, refusal.text, {
-      details: { campaignId: detail },
-    });
-  }
   return new SmsError(
     refusal.code,
     detail ? `${refusal.text}: ${detail}` : refusal.text,
@@ -352,8 +350,6 @@ export function createCampaignsHandler(
           "SMS is not configured for this project",
         );
       }
-      const now = deps.now();
-      const window = windowOf(request, now, settings.expiryHours);
       const audience: AudienceArgs = {
         businessId: request.businessId,
         userId: user.id,
@@ -361,8 +357,31 @@ export function createCampaignsHandler(
         states: "filter" in request.audience ? request.audience.filter.states ?? null : null,
         timeZones: "filter" in request.audience ? request.audience.filter.timeZones ?? null : null,
       };
+      const key: IdempotencyKey | null = creating && request.idempotencyKey
+        ? {
+          businessId: request.businessId,
+          key: request.idempotencyKey,
+          hash: await requestHash(["campaign", { ...request, idempotencyKey: undefined }]),
+          userId: user.id,
+        }
+        : null;
       const answer = await asService(sql, async (tx) => {
         const groups = await audienceGroups(tx, audience);
+        if (key) {
+          // In the transaction that creates the campaign: a duplicate waits here for the first
+          // to commit, then gets its answer, even once the schedule's instant has passed.
+          const first = claimOutcome(await claimKey(tx, key), key);
+          if (first === "in_progress") {
+            // Only a send-sms request under the same key can be in progress here.
+            throw new SmsError(
+              "idempotency_conflict",
+              "This idempotency key was already used for a different request",
+            );
+          }
+          if (first) return { replay: first };
+        }
+        const now = deps.now();
+        const window = windowOf(request, now, settings.expiryHours);
         const allowed = await allowedCountries(tx, request.businessId);
         const figures = await planCampaign(tx, {
           ...audience,
@@ -382,12 +401,18 @@ export function createCampaignsHandler(
         const preview = previewAnswer(figures, settings);
         if (!figures.campaign_id) return preview;
         await storeEstimate(tx, figures.campaign_id, preview.cost);
-        return {
+        const created = {
           ...preview,
           campaignId: figures.campaign_id,
           status: figures.status!,
         };
+        await completeIdempotencyKey(tx, key, { status: 201, body: created });
+        return created;
       });
+      if ("replay" in answer) {
+        log.info("campaign_replayed", { businessId: request.businessId });
+        return jsonResponse(answer.replay.status, answer.replay.body);
+      }
       log.info(creating ? "campaign_created" : "campaign_previewed", {
         businessId: request.businessId,
         eligible: answer.eligible,

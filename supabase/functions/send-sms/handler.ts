@@ -26,11 +26,15 @@ import { parseSendSmsRequest, TWILIO_MAX_BODY_CHARS } from "@shared/contract/sch
 import {
   type Answer,
   claimKey,
-  completedAnswer,
+  claimOutcome,
   completeIdempotencyKey,
+  type IdempotencyKey,
+  requestHash,
+} from "@shared/idempotency-store.ts";
+import {
+  completedAnswer,
   type CustomerRow,
   enqueueRetry,
-  type IdempotencyKey,
   loadSendContext,
   releaseIdempotencyKey,
   releaseSendGuard,
@@ -89,11 +93,6 @@ const asSendCustomer = (c: CustomerRow): SendCustomer => ({
   allowedCountries: c.allowed_countries,
 });
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Claims the key, or returns the first request's answer. A duplicate that arrives while the
  * first is still running waits for it, so concurrent duplicates send one SMS and all get the
@@ -106,17 +105,8 @@ async function claimOrReplay(
 ): Promise<Answer | null> {
   const deadline = Date.now() + waitMs;
   while (true) {
-    const row = await claimKey(sql, key);
-    if (row.claimed) return null;
-    if (row.request_hash !== key.hash) {
-      throw new SmsError(
-        "idempotency_conflict",
-        "This idempotency key was already used for a different request",
-      );
-    }
-    if (row.state === "completed" && row.response_status !== null) {
-      return { status: row.response_status, body: row.response_body };
-    }
+    const outcome = claimOutcome(await claimKey(sql, key), key);
+    if (outcome !== "in_progress") return outcome;
     if (Date.now() > deadline) {
       throw new SmsError(
         "idempotency_conflict",
@@ -333,7 +323,7 @@ export function createSendSmsHandler(
       ? {
         businessId: customer.business_id,
         key: request.idempotencyKey,
-        hash: await sha256(JSON.stringify([request.customerId, request.body])),
+        hash: await requestHash([request.customerId, request.body]),
         userId: user.id,
       }
       : null;

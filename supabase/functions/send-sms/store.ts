@@ -1,5 +1,5 @@
 /**
- * send-sms's SQL: the customer's send context (read as a member), the idempotency key's life,
+ * send-sms's SQL: the customer's send context (read as a member), the idempotency key's answer and release,
  * the one write that starts a send or defers it, and the deferral of a send Twilio refused for now.
  * Each call is one statement; the handler decides the transactions.
  *
@@ -10,6 +10,7 @@ import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
 import { TWILIO_REQUEST_TIMEOUT_MS } from "@shared/twilio/client.ts";
 import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
 import { asService, type Db, type RpcRow, type Sql, type TableRow } from "@shared/runtime/db.ts";
+import type { Answer, IdempotencyKey } from "@shared/idempotency-store.ts";
 
 /** What `sms.send_context` returns: the customer and the recent sends to their number. */
 export type SendContextRow = RpcRow<"sms", "send_context", {
@@ -42,19 +43,6 @@ export interface SendContext extends CustomerRow {
   since: Date;
 }
 
-/** A stored or fresh answer. */
-export interface Answer {
-  status: number;
-  body: unknown;
-}
-
-export interface IdempotencyKey {
-  businessId: string;
-  key: string;
-  hash: string;
-  userId: string;
-}
-
 /**
  * The customer, for a member of their business (`null` otherwise, as for a missing one), with
  * the recent sends to their number and a fingerprint of what was read: one statement, no locks.
@@ -82,32 +70,6 @@ export async function loadSendContext(
     fingerprint: row.fingerprint,
     since: a.since,
   };
-}
-
-/** Claims the key for this request, or reads who holds it and the answer stored under it. */
-export async function claimKey(sql: Sql, key: IdempotencyKey) {
-  // One security-definer call: a statement of its own, no transaction around it.
-  const [row] = await sql<
-    RpcRow<"sms", "claim_idempotency_key", {
-      request_hash: string | null;
-      response_status: number | null;
-      response_body: unknown;
-    }>[]
-  >`select * from sms.claim_idempotency_key(
-        ${key.businessId}::uuid, ${key.key}, ${key.hash}, ${key.userId}::uuid)`;
-  return row;
-}
-
-export async function completeIdempotencyKey(
-  tx: Db,
-  key: IdempotencyKey | null,
-  answer: Answer,
-  logId?: string,
-) {
-  if (!key) return;
-  await tx`select sms.complete_idempotency_key(
-    ${key.businessId}::uuid, ${key.key}, ${answer.status}::integer,
-    ${tx.json(answer.body as never)}, ${logId ?? null}::uuid)`;
 }
 
 /**
