@@ -261,6 +261,7 @@ declare
   v_first text;
   v_last text;
   v_value text;
+  v_prefix text := '';
   v_out text := p_literals[1];
 begin
   v_first := split_part(v_full, ' ', 1);
@@ -280,16 +281,19 @@ begin
   if not p_disclose then
     return v_out;
   end if;
+  -- Both checks read the rendered text alone: a brand that says "stop" tells nobody how to opt
+  -- out, and the suffix does not name the sender.
   -- Case is ignored for A-Z only, as in the TypeScript (lower() would follow the locale).
   if v_brand <> '' and not ('business_name' = any (p_names))
      and strpos(translate(v_out, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'),
                 translate(v_brand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))
          = 0 then
-    v_out := v_brand || ': ' || v_out;
+    v_prefix := v_brand || ': ';
   end if;
   if v_out !~ '(^|[^A-Za-z0-9_])[Ss][Tt][Oo][Pp]([^A-Za-z0-9_]|$)' then
     v_out := v_out || ' Reply STOP to opt out.';
   end if;
+  v_out := v_prefix || v_out;
   return regexp_replace(v_out, '^' || c_ws || '+|' || c_ws || '+$', '', 'g');
 end
 $$;
@@ -299,7 +303,7 @@ $$;
 -- two septets), else UCS-2 in UTF-16 units; 160/153 septets or 70/67 units per segment. Exact
 -- unless a two-septet character or a character of several units straddles a segment boundary,
 -- where segments.ts moves it whole to the next segment: then this is one less. process-retries
--- measures each message exactly again before it sends it (tests/db/campaign-render.test.ts).
+-- measures each message exactly again before it sends it (tests/db/campaign-render-agreement.test.ts).
 create function sms.measure_sms(p_body text, out encoding text, out segments integer)
 language sql
 immutable
