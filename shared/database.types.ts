@@ -1491,6 +1491,7 @@ export type Database = {
           p_default_quota?: number;
           p_groups: Json;
           p_max_segments: number;
+          p_smart_encoding?: Json;
           p_states?: (string)[];
           p_template: string;
           p_time_zones?: (string)[];
@@ -1716,6 +1717,17 @@ export type Database = {
         Args: { p_phone: string; p_recent: (string)[]; p_time_zone: string; p_us_state: string };
         Returns: string;
       };
+      smart_encode: {
+        Args: {
+          p_from: string;
+          p_keys: (string)[];
+          p_text: string;
+          p_to: string;
+          p_values: (string)[];
+        };
+        Returns: string;
+      };
+      smart_encoding_parts: { Args: { p_map: Json }; Returns: Record<string, unknown> };
       start_send: {
         Args: {
           p_acting_user: string;

@@ -15,19 +15,23 @@ export interface SegmentInfo {
 const known = new Map<string, SegmentInfo>();
 const KNOWN_MAX = 1_000;
 
-/** Counts segments of `body`. An empty body is one segment, as Twilio bills it. */
-export function countSegments(body: string): SegmentInfo {
-  const hit = known.get(body);
+/**
+ * Counts segments of `body`, with Smart Encoding when the message asked for it. An empty body is
+ * one segment, as Twilio bills it.
+ */
+export function countSegments(body: string, smartEncoded = false): SegmentInfo {
+  const key = (smartEncoded ? "1" : "0") + body;
+  const hit = known.get(key);
   if (hit) return { ...hit };
-  const info = calculate(body);
+  const info = calculate(body, smartEncoded);
   if (known.size >= KNOWN_MAX) known.delete(known.keys().next().value!);
-  known.set(body, info);
+  known.set(key, info);
   return { ...info };
 }
 
-function calculate(body: string): SegmentInfo {
+function calculate(body: string, smartEncoded: boolean): SegmentInfo {
   try {
-    const message = new SegmentedMessage(body);
+    const message = new SegmentedMessage(body, "auto", smartEncoded);
     return { segments: Math.max(1, message.segmentsCount), encoding: message.encodingName };
   } catch {
     // The calculator can choke on malformed text (lone surrogates); the sandbox must not, so fall

@@ -112,7 +112,7 @@ async function create(
   const input = validation.request;
   const armed = takeFailNext(ctx, input.to, input.sender);
   if (armed?.kind === "rejected") return record(ctx, "rejected", armed.error, who);
-  const { segments, encoding } = countSegments(input.body);
+  const { segments, encoding } = countSegments(input.body, input.smartEncoded);
   const now = new Date();
   // Through a Messaging Service Twilio answers `accepted` with no sender chosen yet.
   const initial = input.messagingServiceSid ? "accepted" : "queued";

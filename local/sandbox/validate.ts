@@ -17,6 +17,8 @@ export interface CreateRequest {
   body: string;
   statusCallback: string | null;
   validityPeriod: number | null;
+  /** `SmartEncoded=true`: Twilio counts (and sends) the text with its Smart Encoding. */
+  smartEncoded: boolean;
 }
 
 /** What validation needs to know about the account. */
@@ -125,6 +127,8 @@ export function validateCreate(form: URLSearchParams, account: AccountView): Cre
       body,
       statusCallback,
       validityPeriod,
+      // twilio-node writes booleans as "true"/"false"; Twilio reads them case-insensitively.
+      smartEncoded: param("SmartEncoded")?.toLowerCase() === "true",
     },
   };
 }

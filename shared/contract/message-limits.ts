@@ -18,6 +18,8 @@ export interface MessageLimits {
   maxSegments?: number;
   /** Most characters (code points) a message may have (default 320). */
   maxChars?: number;
+  /** Count as Twilio does with `SmartEncoded` (the deployment's `TWILIO_SMART_ENCODED`). */
+  smartEncoding?: boolean;
 }
 
 /** A body's length facts, as the frontend shows them and errors report them. */
@@ -35,7 +37,7 @@ export function measureMessage(
   body: string,
   limits: MessageLimits = {},
 ): MessageLengthFacts & { withinLimits: boolean } {
-  const analysis = analyzeSegments(body);
+  const analysis = analyzeSegments(body, { smartEncoding: limits.smartEncoding });
   const maxSegments = limits.maxSegments ?? DEFAULT_MAX_SEGMENTS;
   const maxChars = limits.maxChars ?? DEFAULT_MAX_BODY_CHARS;
   const characters = [...body].length;

@@ -45,7 +45,7 @@ const GSM_SEPTETS_BY_UNIT: Uint8Array = (() => {
  * Twilio's Smart Encoding replacements (the table the reference calculator emulates): typographic
  * quotes, dashes, spaces, fullwidth forms and a few symbols become GSM-7 look-alikes.
  */
-const SMART_ENCODING: ReadonlyMap<string, string> = new Map<string, string>([
+export const SMART_ENCODING: ReadonlyMap<string, string> = new Map<string, string>([
   ["\u00ab", '"'],
   ["\u00bb", '"'],
   ["\u201c", '"'],

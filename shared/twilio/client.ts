@@ -70,6 +70,13 @@ export interface TwilioConfig {
   statusCallbackUrl: string | null;
   /** Default `ValidityPeriod` in seconds (`TWILIO_VALIDITY_PERIOD`, default 3600). */
   validityPeriod: number;
+  /**
+   * `SmartEncoded` on every message (`TWILIO_SMART_ENCODED`): Twilio replaces curly quotes,
+   * dashes and the like with GSM-7 characters before it counts segments. Sent explicitly either
+   * way, so a Messaging Service's own setting cannot make our counts wrong. Default: on when a
+   * Messaging Service sends, off for a bare number.
+   */
+  smartEncoded: boolean;
 }
 
 /** Default seconds a message may wait in Twilio's queue before it fails instead of going late. */
@@ -146,6 +153,7 @@ export function loadTwilioConfig(env: Env): TwilioConfig | null {
   if (!accountSid || !authToken || (!from && !messagingServiceSid)) return null;
   const validity = Number(clean(env.TWILIO_VALIDITY_PERIOD) ?? DEFAULT_VALIDITY_PERIOD);
   const callback = clean(env.TWILIO_WEBHOOK_URL);
+  const smart = clean(env.TWILIO_SMART_ENCODED)?.toLowerCase();
   return {
     accountSid,
     authToken,
@@ -159,6 +167,8 @@ export function loadTwilioConfig(env: Env): TwilioConfig | null {
     validityPeriod: Number.isInteger(validity) && validity >= 1 && validity <= 36000
       ? validity
       : DEFAULT_VALIDITY_PERIOD,
+    smartEncoded: smart === "true" || smart === "1" ||
+      (smart !== "false" && smart !== "0" && messagingServiceSid !== null),
   };
 }
 
@@ -382,7 +392,7 @@ export function createTwilioClient(
     if (!isE164(params.to)) {
       throw new SmsError("invalid_phone", "recipient is not an E.164 phone number");
     }
-    const analysis = analyzeSegments(params.body);
+    const analysis = analyzeSegments(params.body, { smartEncoding: config.smartEncoded });
     const statusCallback = params.statusCallback ?? config.statusCallbackUrl ?? undefined;
     const validityPeriod = Math.max(
       1,
@@ -397,6 +407,7 @@ export function createTwilioClient(
           : { From: config.from! }),
         ...(statusCallback ? { StatusCallback: statusCallback } : {}),
         ValidityPeriod: validityPeriod,
+        SmartEncoded: config.smartEncoded,
       });
       const segments = Number(message.num_segments);
       return {

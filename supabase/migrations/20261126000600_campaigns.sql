@@ -325,6 +325,58 @@ as $$
                    + pg_catalog.regexp_count(p_body, E'[\\U00010000-\\U0010FFFF]') as units) m
 $$;
 
+-- Twilio's Smart Encoding table (character → replacement, passed by the campaigns function from
+-- shared/text/segments.ts: one copy of the table, in TypeScript) as sms.smart_encode takes it: one
+-- translate() for the one-to-one and one-to-none replacements (the deleted ones last), replace()
+-- for the few that give several characters.
+create function sms.smart_encoding_parts(
+  p_map jsonb,
+  out from_chars text,
+  out to_chars text,
+  out keys text[],
+  out replacements text[]
+)
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select coalesce(string_agg(e.key, '' order by e.value = '', e.key)
+                    filter (where char_length(e.value) <= 1), ''),
+         coalesce(string_agg(e.value, '' order by e.key)
+                    filter (where char_length(e.value) = 1), ''),
+         coalesce(array_agg(e.key order by e.key) filter (where char_length(e.value) > 1), '{}'),
+         coalesce(array_agg(e.value order by e.key) filter (where char_length(e.value) > 1), '{}')
+    from pg_catalog.jsonb_each_text(p_map) e
+$$;
+
+-- Twilio's Smart Encoding (SmartEncoded=true) of a text, with sms.smart_encoding_parts' pieces:
+-- p_from's characters become p_to's, those past p_to's length are dropped, then each of p_keys
+-- becomes its p_values entry. Every key is one character, so the result is the same as replacing
+-- code point by code point.
+create function sms.smart_encode(
+  p_text text,
+  p_from text,
+  p_to text,
+  p_keys text[],
+  p_values text[]
+)
+returns text
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+declare
+  v_out text := pg_catalog.translate(p_text, p_from, p_to);
+begin
+  for i in 1 .. coalesce(cardinality(p_keys), 0) loop
+    v_out := pg_catalog.replace(v_out, p_keys[i], p_values[i]);
+  end loop;
+  return v_out;
+end
+$$;
+
 -- =================================================================================================
 -- Audience, preview and create
 -- =================================================================================================
@@ -407,7 +459,9 @@ alter table sms.campaign_plan_rows enable row level security;
 -- the release instant, expiring with the campaign) per eligible recipient and the skips, in this
 -- transaction; the send logs count against the daily quota at once, so a campaign larger than
 -- what is left of it is refused (quota_exceeded, with the numbers). p_campaign: {name, schedule,
--- expires_at, idempotency_key, attribution_hours}. Returns the figures (see the campaigns
+-- expires_at, idempotency_key, attribution_hours}. p_smart_encoding: Twilio's Smart Encoding
+-- table (character → replacement) when the sends ask for it; the messages are measured as Twilio
+-- will count them after it. Returns the figures (see the campaigns
 -- function's contract). Errors: business_not_found, customer_not_found, empty_audience,
 -- quota_exceeded. The caller claims the idempotency key (sms.claim_idempotency_key) in the same
 -- transaction first.
@@ -421,7 +475,8 @@ create function sms.plan_campaign(
   p_customer_ids uuid[] default null,
   p_states text[] default null,
   p_time_zones text[] default null,
-  p_campaign jsonb default null
+  p_campaign jsonb default null,
+  p_smart_encoding jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -441,6 +496,10 @@ declare
   v_ends timestamptz;
   v_lookback interval;
   v_plan uuid := gen_random_uuid();
+  v_smart_from text;
+  v_smart_to text;
+  v_smart_keys text[];
+  v_smart_values text[];
 begin
   if p_acting_user is null or not sms.is_member(p_business_id, p_acting_user) then
     raise exception 'business_not_found' using errcode = 'P0002';
@@ -453,6 +512,15 @@ begin
   end if;
   if p_groups is null or jsonb_typeof(p_groups) <> 'array' then
     raise exception 'p_groups must be an array' using errcode = '22023';
+  end if;
+  if p_smart_encoding is not null then
+    if jsonb_typeof(p_smart_encoding) <> 'object' or exists (
+         select from jsonb_each_text(p_smart_encoding) e where char_length(e.key) <> 1) then
+      raise exception 'p_smart_encoding must map single characters to text' using errcode = '22023';
+    end if;
+    select p.from_chars, p.to_chars, p.keys, p.replacements
+      into v_smart_from, v_smart_to, v_smart_keys, v_smart_values
+      from sms.smart_encoding_parts(p_smart_encoding) p;
   end if;
   select b.* into v_business from public.businesses b where b.id = p_business_id;
   select * into v_template from sms.compile_campaign_template(p_template);
@@ -522,7 +590,10 @@ begin
               else r.reason end,
          r.release_at, r.country, r.body, m.encoding, m.segments
     from rendered r
-    left join lateral sms.measure_sms(r.body) m on r.body is not null;
+    left join lateral sms.measure_sms(
+           case when p_smart_encoding is null then r.body
+                else sms.smart_encode(r.body, v_smart_from, v_smart_to, v_smart_keys,
+                                      v_smart_values) end) m on r.body is not null;
 
   select count(*), count(*) filter (where p.reason is null),
          min(p.release_at) filter (where p.reason is null),
@@ -631,7 +702,7 @@ begin
 end
 $$;
 comment on function sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[],
-  text[], jsonb) is
+  text[], jsonb, jsonb) is
   'campaigns: previews (p_campaign null) or creates a campaign, set-based, with its figures.';
 
 -- =================================================================================================
@@ -771,9 +842,10 @@ comment on function sms.finish_campaigns() is
 revoke all on function sms.compile_campaign_template(text), sms.collapse_spaces(text),
   sms.render_campaign_message(text[],
   text[], text[], text, text, text, boolean), sms.measure_sms(text),
+  sms.smart_encode(text, text, text, text[], text[]), sms.smart_encoding_parts(jsonb),
   sms.campaign_audience_groups(uuid, uuid, uuid[], text[], text[]),
-  sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb),
+  sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb, jsonb),
   sms.control_campaign(uuid, uuid, text), sms.finish_campaigns() from public;
 grant execute on function sms.campaign_audience_groups(uuid, uuid, uuid[], text[], text[]),
-  sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb),
+  sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb, jsonb),
   sms.control_campaign(uuid, uuid, text), sms.finish_campaigns() to service_role;

@@ -87,7 +87,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.finish_campaigns()",
   "sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)",
   "sms.invoke_process_retries()",
-  "sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb)",
+  "sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb, jsonb)",
   "sms.prune_consent_events(timestamptz)",
   "sms.record_opt_in(uuid, text, text, text, text, text, inet, text, uuid, uuid, timestamptz, " +
   "jsonb)",

@@ -26,6 +26,17 @@ Deno.test("one emoji makes the message UCS-2 and the error names it", () => {
   assert.equal(checkMessageLength("🍽 ready"), null);
 });
 
+Deno.test("with Smart Encoding, curly quotes and dashes cost nothing extra", () => {
+  // 200 characters: UCS-2 (3 segments of 67) as written, GSM-7 (2 of 153) once replaced.
+  const body = "\u2018Thanks\u2019 \u2014 " + "x".repeat(185);
+  assert.equal(checkMessageLength(body)?.code, "message_too_long");
+  assert.equal(checkMessageLength(body, { smartEncoding: true }), null);
+  assert.deepEqual(
+    [measureMessage(body, { smartEncoding: true }).segments, measureMessage(body).segments],
+    [2, 3],
+  );
+});
+
 Deno.test("limits are configurable", () => {
   assert.equal(checkMessageLength("a".repeat(161), { maxSegments: 1 })?.code, "message_too_long");
   assert.equal(

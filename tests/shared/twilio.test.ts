@@ -42,6 +42,7 @@ Deno.test("twilio: config is null without credentials or a sender", () => {
     apiBaseUrl: null,
     statusCallbackUrl: null,
     validityPeriod: DEFAULT_VALIDITY_PERIOD,
+    smartEncoded: false,
   });
   const service = loadTwilioConfig({
     TWILIO_ACCOUNT_SID: ACCOUNT_SID,
@@ -149,6 +150,42 @@ Deno.test("twilio: sendMessage sets StatusCallback and ValidityPeriod (fake fetc
   assert.equal(second.get("StatusCallback"), "https://cb.test/x");
   assert.equal(second.get("ValidityPeriod"), "120");
   assert.ok(requests[1].url.startsWith("https://api.twilio.com/"), "no base URL: Twilio itself");
+  // SmartEncoded is always said, so a Messaging Service's own setting cannot change the count.
+  assert.equal(form.get("SmartEncoded"), "false");
+  assert.equal(second.get("SmartEncoded"), "false");
+});
+
+Deno.test("twilio: Smart Encoding is on by default through a Messaging Service, and counted", async () => {
+  const smart = (env: Record<string, string>) => loadTwilioConfig({ ...FULL_ENV, ...env })!;
+  const noService = { TWILIO_MESSAGING_SERVICE_SID: "" };
+  assert.equal(smart(noService).smartEncoded, false);
+  assert.equal(smart({ TWILIO_MESSAGING_SERVICE_SID: SERVICE_SID }).smartEncoded, true);
+  assert.equal(
+    smart({ TWILIO_MESSAGING_SERVICE_SID: SERVICE_SID, TWILIO_SMART_ENCODED: "false" })
+      .smartEncoded,
+    false,
+  );
+  assert.equal(smart({ ...noService, TWILIO_SMART_ENCODED: "TRUE" }).smartEncoded, true);
+
+  let form: URLSearchParams | null = null;
+  const fakeFetch: typeof fetch = async (input, init) => {
+    form = new URLSearchParams(await new Request(input, init).text());
+    // No num_segments: the client falls back to its own count.
+    return new Response(JSON.stringify({ sid: "SM" + "2".repeat(32), status: "queued" }), {
+      status: 201,
+    });
+  };
+  // Curly quotes make it UCS-2 (two segments of 67); Smart Encoding makes them GSM-7 (one).
+  const body = "\u201cThanks\u201d \u2014 " + "x".repeat(100);
+  const on = await createTwilioClient(smart({ ...noService, TWILIO_SMART_ENCODED: "true" }), {
+    fetch: fakeFetch,
+  }).sendMessage({ to: TO, body });
+  assert.equal(form!.get("SmartEncoded"), "true");
+  assert.equal(form!.get("Body"), body, "the text is sent as written; Twilio replaces");
+  assert.deepEqual([on.segments, on.encoding], [1, "GSM-7"]);
+  const off = await createTwilioClient(smart(noService), { fetch: fakeFetch })
+    .sendMessage({ to: TO, body });
+  assert.deepEqual([off.segments, off.encoding], [2, "UCS-2"]);
 });
 
 Deno.test("twilio: failures become TwilioSendError with a classification (fake fetch)", async () => {
@@ -384,6 +421,13 @@ Deno.test("twilio: sends to the sandbox and maps every magic number", async () =
     const long = await sender.sendMessage({ to: TO, body: "é😀".repeat(40) });
     assert.equal(long.segments, 2);
     assert.equal(long.encoding, "UCS-2");
+
+    // The sandbox counts as Twilio does with SmartEncoded (twilio's reference calculator).
+    const curly = "\u201cThanks\u201d \u2014 " + "x".repeat(100);
+    const plain = await sender.sendMessage({ to: TO, body: curly });
+    const smart = await createTwilioClient({ ...loadTwilioConfig(env)!, smartEncoded: true })
+      .sendMessage({ to: TO, body: curly });
+    assert.deepEqual([plain.segments, smart.segments], [2, 1], "num_segments from the sandbox");
 
     const recorded = await (await fetch(`${sandbox.url}/api/messages`)).json();
     const first = recorded.find((m: { sid: string }) => m.sid === sent.sid);

@@ -47,6 +47,7 @@ import {
 } from "@shared/campaign/estimate.ts";
 import { countryOfNumber, countryPermitted } from "@shared/compliance/countries.ts";
 import { DEFAULT_MAX_SEGMENTS } from "@shared/contract/message-limits.ts";
+import { SMART_ENCODING } from "@shared/text/segments.ts";
 import {
   allowedCountries,
   type AudienceArgs,
@@ -389,6 +390,7 @@ export function createCampaignsHandler(
           groups: planGroups(groups, window, allowed, now),
           maxSegments: settings.maxSegments,
           defaultQuota: settings.dailyQuota,
+          smartEncoding: deps.twilio?.config.smartEncoded ? SMART_ENCODING : null,
           campaign: creating
             ? {
               name: request.name,

@@ -84,6 +84,14 @@ export async function allowedCountries(
   return row?.countries ?? [];
 }
 
+/** A Smart Encoding table as `sms.plan_campaign` takes it: JSON, which cannot hold U+0000 (and
+ * neither can a Postgres text, so that replacement has nothing to do there). */
+export function smartEncodingJson(
+  table: ReadonlyMap<string, string>,
+): Record<string, string> {
+  return Object.fromEntries([...table].filter(([key]) => key !== "\u0000"));
+}
+
 /** Previews (campaign null) or creates a campaign. */
 export async function planCampaign(
   db: Db,
@@ -93,8 +101,11 @@ export async function planCampaign(
     maxSegments: number;
     defaultQuota: number;
     campaign: Record<string, unknown> | null;
+    /** Twilio's Smart Encoding table, when the sends ask for it. */
+    smartEncoding: ReadonlyMap<string, string> | null;
   },
 ): Promise<PlanFigures> {
+  const smart = a.smartEncoding && smartEncodingJson(a.smartEncoding);
   const [row] = await db<{ figures: PlanFigures }[]>`
     select sms.plan_campaign(
       p_business_id => ${a.businessId}::uuid,
@@ -106,7 +117,8 @@ export async function planCampaign(
       p_customer_ids => ${a.customerIds}::uuid[],
       p_states => ${a.states}::text[],
       p_time_zones => ${a.timeZones}::text[],
-      p_campaign => ${a.campaign === null ? null : db.json(a.campaign as never)}::jsonb
+      p_campaign => ${a.campaign === null ? null : db.json(a.campaign as never)}::jsonb,
+      p_smart_encoding => ${smart ? db.json(smart) : null}::jsonb
     ) as figures`;
   return row.figures;
 }

@@ -487,7 +487,7 @@ class RetryRun {
       if (found !== "not_found") return found;
     }
 
-    const segments = countSegments(row.body);
+    const segments = countSegments(row.body, { smartEncoding: twilio.config.smartEncoded });
     // The slot first, in a statement of its own: the sender's pacing row is locked for that
     // statement only, not until a transaction that waits on this process commits, so concurrent
     // rows do not queue behind each other's round trips. A row that then is not sent leaves its
@@ -732,7 +732,9 @@ class RetryRun {
     return {
       sid: message.sid,
       status: message.status as SendSmsResult["status"],
-      segments: Number.isInteger(segments) && segments > 0 ? segments : countSegments(row.body),
+      segments: Number.isInteger(segments) && segments > 0
+        ? segments
+        : countSegments(row.body, { smartEncoding: this.#ctx.twilio.config.smartEncoded }),
     };
   }
 }

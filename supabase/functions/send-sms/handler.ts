@@ -68,17 +68,21 @@ type Written =
   | { deferred: { status: number; body: SendSmsDeferredResponse } }
   | { sendLog: { id: string; to_phone: string }; validityPeriod: number };
 
-async function parseRequest(req: Request, options: SendSmsHandlerOptions) {
+async function parseRequest(
+  req: Request,
+  options: SendSmsHandlerOptions,
+  limits: MessageLimits,
+) {
   const input = parseJson(await readBody(req, { maxBytes: options.maxBodyBytes ?? 16_384 }));
   const parsed = parseSendSmsRequest(input, { maxChars: TWILIO_MAX_BODY_CHARS });
   if (!parsed.ok) {
     const raw = (input as { body?: unknown } | null)?.body;
     if (parsed.code === "message_too_long" && typeof raw === "string") {
-      throw checkMessageLength(raw.trim(), options.limits) ?? parseError(parsed);
+      throw checkMessageLength(raw.trim(), limits) ?? parseError(parsed);
     }
     throw parseError(parsed);
   }
-  const tooLong = checkMessageLength(parsed.data.body, options.limits);
+  const tooLong = checkMessageLength(parsed.data.body, limits);
   if (tooLong) throw tooLong;
   return parsed.data as SendRequest;
 }
@@ -133,7 +137,7 @@ async function sendNow(
   },
 ): Promise<Answer> {
   const { customer, request, userId, log } = ctx;
-  const measured = measureMessage(request.body);
+  const measured = measureMessage(request.body, { smartEncoding: twilio.config.smartEncoded });
   try {
     const sent = await twilio.sendMessage({
       to: log.to_phone,
@@ -234,9 +238,10 @@ async function writeDecision(
     quota: number;
     now: () => Date;
     maxValidityPeriod: number;
+    limits: MessageLimits;
   },
 ): Promise<Written> {
-  const measured = measureMessage(a.request.body);
+  const measured = measureMessage(a.request.body, a.limits);
   let context = a.context;
   for (let i = 1;; i++) {
     const decision = decideSend(asSendCustomer(context), {
@@ -306,7 +311,9 @@ export function createSendSmsHandler(
     const user = await options.verify(req.headers.get("authorization"));
     const twilio = deps.twilio;
     if (!twilio) throw new SmsError("sms_disabled", "SMS is not configured for this project");
-    const request = await parseRequest(req, options);
+    // Counted as Twilio will count them: with Smart Encoding when the sends ask for it.
+    const limits = { smartEncoding: twilio.config.smartEncoded, ...options.limits };
+    const request = await parseRequest(req, options, limits);
     const sql = await connectedSql(deps);
 
     const since = new Date(deps.now().getTime() - FREQUENCY_CAP_LOOKBACK_MS);
@@ -358,6 +365,7 @@ export function createSendSmsHandler(
         quota: options.dailyQuota ?? DEFAULT_DAILY_QUOTA,
         now: deps.now,
         maxValidityPeriod: twilio.config.validityPeriod,
+        limits,
       });
       if ("deferred" in written) {
         log.info("deferred", { reason: written.deferred.body.reason });

@@ -3,7 +3,7 @@
 -- the skips), the quota, the fair claim (another business's single send is not stuck behind a
 -- campaign), and pause, resume and cancel.
 begin;
-select plan(24);
+select plan(26);
 
 delete from public.send_logs where channel = 'sms';
 
@@ -52,6 +52,25 @@ select is((select row(encoding, segments)::text from sms.measure_sms(repeat('€
   '(GSM-7,1)', 'extension characters take two septets (160)');
 select is((select row(encoding, segments)::text from sms.measure_sms('hi 😀')), '(UCS-2,1)',
   'an emoji makes it UCS-2');
+
+-- Smart Encoding, when the function passes its table: curly quotes and a dash become GSM-7.
+create function pg_temp.encodings(smart jsonb) returns jsonb language sql as $$
+  select sms.plan_campaign('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
+           pg_temp.owner('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'),
+           U&'\201CHi\201D \2014 {{first_name}}',
+           pg_temp.groups('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', now()), 2, 1000,
+           p_smart_encoding => smart) -> 'encodings'
+$$;
+select is(pg_temp.encodings('{"\u201c": "\"", "\u201d": "\"", "\u2014": "-"}'),
+  jsonb_build_object('GSM-7', pg_temp.encodings(null) -> 'UCS-2'),
+  'with the Smart Encoding table every message is GSM-7 (UCS-2 without)');
+select is((select row(m.encoding, m.segments)::text
+             from sms.smart_encoding_parts(
+                    '{"\u2018": "\u0027", "\u2019": "\u0027", "\u2026": "...", "\u200b": ""}') p
+            cross join lateral sms.measure_sms(sms.smart_encode(
+                    U&'\2018ok\2019 \2026 \200B' || repeat('x', 150), p.from_chars, p.to_chars,
+                    p.keys, p.replacements)) m),
+  '(GSM-7,1)', 'one for one, one for several, one for none: 159 septets, one segment');
 
 -- Preview and create ----------------------------------------------------------------------------
 create temp table counts_before as
