@@ -4,12 +4,13 @@
  * send-sms. It signs in as a seeded user (the local stack hands the page their token), counts
  * characters, segments and encoding live with the common module's `measureMessage`, and sends
  * through `sendSms(supabase, …)`, which validates exactly as the function does and returns a
- * typed result or a typed error.
+ * typed result or a typed error. Below it, the campaign composer (campaign.ts).
  * @module
  */
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import { measureMessage } from "@shared/contract/message-limits.ts";
 import { sendSms, type SendSmsOutcome } from "@shared/contract/client.ts";
+import { startComposer } from "./campaign.ts";
 
 /** `GET /api/session` of the demo server. */
 interface Session {
@@ -28,6 +29,8 @@ interface Customer {
   consent: string;
   timeZone: string | null;
   state: string | null;
+  /** The business has texted this number before (campaigns disclose on a first message). */
+  texted: boolean;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -48,6 +51,7 @@ const CUSTOMER_REFRESH_MS = 3000;
 let session: Session | null = null;
 let customers: Customer[] = [];
 let client: SupabaseClient | null = null;
+let composer: ReturnType<typeof startComposer> | null = null;
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -144,6 +148,7 @@ async function loadCustomers(refresh = false): Promise<void> {
   // Unchanged: the options stay as they are (a list the user has open is not rebuilt under them).
   if (refresh && JSON.stringify(list) === JSON.stringify(customers)) return;
   customers = list;
+  composer?.setCustomers(list);
   // Customers who can receive a text first; the others are there to show the refusals.
   const reachable = list.filter((c) => c.consent === "opted_in" && c.phoneStatus === "valid");
   const others = list.filter((c) => !reachable.includes(c));
@@ -295,10 +300,19 @@ async function main(): Promise<void> {
   const wanted = new URL(location.href).searchParams.get("user");
   if (wanted && current.users.some((u) => u.email === wanted)) userSelect.value = wanted;
   selectUser();
+  composer = startComposer({
+    user: () => userSelect.value,
+    client: async () => {
+      // A current token, as for send (see send()).
+      await refreshSession();
+      return client;
+    },
+  });
   await loadCustomers();
   userSelect.addEventListener("change", () => {
     selectUser();
     customerSelect.value = "";
+    composer?.userChanged();
     loadCustomers();
   });
   customerSelect.addEventListener("change", showCustomerInfo);
