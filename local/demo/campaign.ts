@@ -101,12 +101,14 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 const when = (iso: string | null) => iso ? new Date(iso).toLocaleString() : "—";
 const reachable = (c: ComposerCustomer) => c.consent === "opted_in" && c.phoneStatus === "valid";
 
-/** The statuses in which each control makes sense (the function decides; this only hints). */
-const CONTROLS: { action: "pause" | "resume" | "cancel"; label: string; from: string[] }[] = [
-  { action: "pause", label: "Pause", from: ["scheduled", "running"] },
-  { action: "resume", label: "Resume", from: ["paused"] },
-  { action: "cancel", label: "Cancel", from: ["scheduled", "running", "paused"] },
+/** The controls of a campaign that is not over. */
+const CONTROLS: { action: "pause" | "resume" | "cancel"; label: string }[] = [
+  { action: "pause", label: "Pause" },
+  { action: "resume", label: "Resume" },
+  { action: "cancel", label: "Cancel" },
 ];
+/** Statuses after which nothing can be done to a campaign. */
+const FINAL = ["cancelled", "done"];
 
 /** The progress counters shown per campaign, in the order a message goes through them. */
 const COUNTS = [
@@ -186,9 +188,10 @@ export function startComposer(host: ComposerHost): {
   /** The message each of a few chosen customers would get, rendered as the function does. */
   function renderLive(): void {
     const b = business();
+    // Only customers who can get the message: the others are counted by the preview's reasons.
     const pool = radio("audience-kind") === "filter"
       ? customers.filter(reachable)
-      : customers.filter((c) => chosen.has(c.id));
+      : customers.filter((c) => chosen.has(c.id) && reachable(c));
     const sample = pool.slice(0, LIVE_SAMPLES);
     if (!b || sample.length === 0 || template.value.trim() === "") {
       liveList.replaceChildren(
@@ -311,13 +314,14 @@ export function startComposer(host: ComposerHost): {
   }
 
   async function call(kind: "preview" | "create"): Promise<void> {
-    const api = await host.client();
     const b = business();
-    if (!api || !b) return;
+    if (!b) return;
     previewButton.disabled = sendButton.disabled = true;
     result.dataset.outcome = "pending";
     result.replaceChildren(el("p", {}, kind === "preview" ? "Previewing…" : "Creating…"));
     try {
+      const api = await host.client();
+      if (!api) return;
       const fields = {
         businessId: b.id,
         template: template.value,
@@ -338,6 +342,8 @@ export function startComposer(host: ComposerHost): {
       }
       result.dataset.code = "";
       showFigures(kind, outcome.data);
+      const created = outcome.data as { campaignId?: string };
+      result.dataset.campaignId = created.campaignId ?? "";
       if (kind === "create") await loadProgress();
     } finally {
       previewButton.disabled = sendButton.disabled = false;
@@ -345,10 +351,11 @@ export function startComposer(host: ComposerHost): {
   }
 
   async function control(id: string, action: "pause" | "resume" | "cancel"): Promise<void> {
+    controlResult.dataset.outcome = "pending";
+    controlResult.className = "";
+    controlResult.textContent = `${action}…`;
     const api = await host.client();
     if (!api) return;
-    controlResult.dataset.outcome = "pending";
-    controlResult.textContent = `${action}…`;
     const outcome = await campaigns(api, { action, campaignId: id });
     if (outcome.ok) {
       controlResult.dataset.outcome = "ok";
@@ -383,9 +390,10 @@ export function startComposer(host: ComposerHost): {
         el("tr", {}, ...COUNTS.map((k) => el("th", {}, k))),
         el("tr", {}, ...COUNTS.map((k) => el("td", { "data-count": k }, String(c[k])))),
       );
-      const buttons = CONTROLS.map((ctl) => {
+      // Every control while the campaign is open: the status shown may be two seconds old, and
+      // the function is the one to say what the campaign can do now (campaign_state_conflict).
+      const buttons = FINAL.includes(c.status) ? [] : CONTROLS.map((ctl) => {
         const b = el("button", { type: "button", "data-action": ctl.action }, ctl.label);
-        b.disabled = !ctl.from.includes(c.status);
         b.addEventListener("click", () => {
           b.disabled = true;
           control(c.id, ctl.action).catch(() => {});

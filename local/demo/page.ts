@@ -67,6 +67,8 @@ section + section, #history-block { margin-top: 1.25rem; }
   grid-template-columns: minmax(20rem, 34rem) minmax(18rem, 1fr); border-top: 1px solid var(--line);
   padding-top: 1.25rem; }
 #campaign > h2 { grid-column: 1 / -1; margin: 0; }
+#campaign-form > .hint:first-child { margin: 0 0 .6rem; }
+#campaign h3:first-child { margin-top: 0; }
 fieldset { border: 0; padding: 0; margin: 0 0 .9rem; }
 legend { font-weight: 600; font-size: .9rem; margin-bottom: .2rem; padding: 0; }
 label.check, label.inline { display: block; font-weight: 400; margin: .1rem 0; }
