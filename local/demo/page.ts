@@ -1,7 +1,7 @@
 /**
- * The demo page's HTML: a form to send one SMS as a seeded user, with the live counter and the
- * typed result, and below it the campaign composer. The behaviour is in app.ts and campaign.ts
- * (bundled to /app.js); styles are inline.
+ * The demo pages' HTML: `/`, a form to send one SMS as a seeded user, with the live counter and
+ * the typed result; `/campaign`, the campaign composer and its progress. The behaviour is in
+ * app.ts and campaign.ts (bundled to /app.js); styles are inline.
  * @module
  */
 
@@ -63,12 +63,7 @@ pre { margin: 0; padding: .7rem; background: #102a43; color: #f0f4f8; border-rad
 #history { padding-left: 1.2rem; font-size: .88rem; color: var(--muted); }
 #history time { font-variant-numeric: tabular-nums; }
 section + section, #history-block { margin-top: 1.25rem; }
-#campaign { grid-column: 1 / -1; display: grid; gap: 1.5rem;
-  grid-template-columns: minmax(20rem, 34rem) minmax(18rem, 1fr); border-top: 1px solid var(--line);
-  padding-top: 1.25rem; }
-#campaign > h2 { grid-column: 1 / -1; margin: 0; }
-#campaign-form > .hint:first-child { margin: 0 0 .6rem; }
-#campaign h3:first-child { margin-top: 0; }
+#campaign h2 { margin-top: 0; }
 fieldset { border: 0; padding: 0; margin: 0 0 .9rem; }
 legend { font-weight: 600; font-size: .9rem; margin-bottom: .2rem; padding: 0; }
 label.check, label.inline { display: block; font-weight: 400; margin: .1rem 0; }
@@ -100,7 +95,7 @@ table.counts th, table.counts td { border: 1px solid var(--line); padding: .15re
 table.counts th { font-weight: 600; color: var(--muted); }
 .controls { margin-top: .4rem; }
 #campaign-control-result:empty { display: none; }
-@media (max-width: 820px) { main, #campaign { grid-template-columns: 1fr; } }
+@media (max-width: 820px) { main { grid-template-columns: 1fr; } }
 `;
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -119,8 +114,8 @@ export function demoPage(inboxUrl: string): string {
   <h1>send-sms demo</h1>
   <p>The frontend side of the SMS channel: supabase-js and the common module running in this page.
   Messages go to the local Twilio sandbox; watch them in the
-  <a id="inbox-link" href="${escape(inboxUrl)}/">SMS inbox</a>. Below: the
-  <a href="#campaign">campaign composer</a>.</p>
+  <a id="inbox-link" href="${escape(inboxUrl)}/">SMS inbox</a>. To text many customers at once:
+  the <a href="/campaign">campaign composer</a>.</p>
 </header>
 <main>
   <section aria-labelledby="send-heading">
@@ -172,69 +167,96 @@ export function demoPage(inboxUrl: string): string {
       <pre><code>${escape(SNIPPET)}</code></pre>
     </section>
   </div>
-  <section id="campaign" aria-labelledby="campaign-heading">
-    <h2 id="campaign-heading">Campaign</h2>
-    <form id="campaign-form" class="panel" novalidate>
-      <p class="hint">As the signed-in user above, with <code>campaigns(supabase, …)</code>.</p>
-      <div class="field">
-        <label for="campaign-business">Business</label>
-        <select id="campaign-business" name="business"></select>
-      </div>
-      <div class="field">
-        <label for="campaign-name">Name</label>
-        <input id="campaign-name" name="name" value="Spring offer" autocomplete="off">
-      </div>
-      <div class="field">
-        <label for="template">Template</label>
-        <textarea id="template" name="template" rows="4" aria-describedby="template-check"
-          placeholder="Hi {{first_name|there}}, 20% off all drain cleaning this week."></textarea>
-        <p class="hint">Insert: <span id="template-variables"></span>
-        A fallback after a bar: <code>{{first_name|there}}</code>.</p>
-        <p class="hint" id="template-check" aria-live="polite"></p>
-      </div>
-      <fieldset>
-        <legend>Audience</legend>
-        <label class="inline"><input type="radio" name="audience-kind" value="ids" checked>
-          These customers</label>
-        <label class="inline"><input type="radio" name="audience-kind" value="filter">
-          All opted-in customers (filter)</label>
-        <div id="audience-list" role="group" aria-label="Customers"></div>
-        <div class="row">
-          <button type="button" id="audience-all">Select all reachable</button>
-          <button type="button" id="audience-none">None</button>
-        </div>
-      </fieldset>
-      <fieldset>
-        <legend>Schedule</legend>
-        <label class="inline"><input type="radio" name="schedule-kind" value="now" checked>
-          Now</label>
-        <label class="inline"><input type="radio" name="schedule-kind" value="at"> At
-          <input type="datetime-local" id="schedule-at" aria-label="Start at (this browser's time)">
-          (this browser's time)</label>
-        <label class="inline"><input type="radio" name="schedule-kind" value="local"> At
-          <input type="time" id="schedule-time" value="10:00" aria-label="Local time of day">
-          each recipient's local time on
-          <input type="date" id="schedule-date" aria-label="Date"></label>
-        <p class="hint">Quiet hours, frequency caps and the expiry are applied per recipient.</p>
-      </fieldset>
-      <div class="field">
-        <h3 class="label">Live preview</h3>
-        <ol id="live-preview" aria-live="polite"></ol>
-      </div>
-      <div class="row">
-        <button type="button" id="campaign-preview" disabled>Preview</button>
-        <button type="submit" id="campaign-send" class="primary" disabled>Send campaign</button>
-      </div>
-    </form>
-    <div>
-      <h3>Preview and result</h3>
-      <div id="campaign-result" class="panel" role="status" aria-live="polite"
-        data-outcome="none"><p>Press Preview to see who gets what, when and at what cost.</p></div>
-      <h3>Progress</h3>
-      <p id="campaign-control-result" role="status" aria-live="polite"></p>
-      <div id="campaign-progress"><p class="hint">Loading…</p></div>
+</main>
+</body></html>`;
+}
+
+/** The campaign page; `inboxUrl` is the SMS inbox it links to. */
+export function campaignPage(inboxUrl: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>campaigns demo · local stack</title>
+<link rel="icon" href="data:,">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>${STYLE}</style>
+<script type="module" src="/app.js"></script>
+</head><body>
+<header>
+  <h1>campaigns demo</h1>
+  <p>One template, many customers: checked and rendered here with the common module, previewed,
+  sent and followed through the campaigns function. Messages go to the local Twilio sandbox; watch
+  them in the <a id="inbox-link" href="${escape(inboxUrl)}/">SMS inbox</a>. Back to the
+  <a href="/">single send</a>.</p>
+</header>
+<main id="campaign">
+  <section aria-labelledby="campaign-heading">
+  <h2 id="campaign-heading">Compose a campaign</h2>
+  <form id="campaign-form" class="panel" novalidate>
+    <div class="field">
+      <label for="user">Signed-in user</label>
+      <select id="user" name="user"></select>
+      <p class="hint">A seeded user, as on the send page; the composer calls
+      <code>campaigns(supabase, …)</code> with their token.</p>
     </div>
+    <div class="field">
+      <label for="campaign-business">Business</label>
+      <select id="campaign-business" name="business"></select>
+    </div>
+    <div class="field">
+      <label for="campaign-name">Name</label>
+      <input id="campaign-name" name="name" value="Spring offer" autocomplete="off">
+    </div>
+    <div class="field">
+      <label for="template">Template</label>
+      <textarea id="template" name="template" rows="4" aria-describedby="template-check"
+        placeholder="Hi {{first_name|there}}, 20% off all drain cleaning this week."></textarea>
+      <p class="hint">Insert: <span id="template-variables"></span>
+      A fallback after a bar: <code>{{first_name|there}}</code>.</p>
+      <p class="hint" id="template-check" aria-live="polite"></p>
+    </div>
+    <fieldset>
+      <legend>Audience</legend>
+      <label class="inline"><input type="radio" name="audience-kind" value="ids" checked>
+        These customers</label>
+      <label class="inline"><input type="radio" name="audience-kind" value="filter">
+        All opted-in customers (filter)</label>
+      <div id="audience-list" role="group" aria-label="Customers"></div>
+      <div class="row">
+        <button type="button" id="audience-all">Select all reachable</button>
+        <button type="button" id="audience-none">None</button>
+      </div>
+    </fieldset>
+    <fieldset>
+      <legend>Schedule</legend>
+      <label class="inline"><input type="radio" name="schedule-kind" value="now" checked>
+        Now</label>
+      <label class="inline"><input type="radio" name="schedule-kind" value="at"> At
+        <input type="datetime-local" id="schedule-at" aria-label="Start at (this browser's time)">
+        (this browser's time)</label>
+      <label class="inline"><input type="radio" name="schedule-kind" value="local"> At
+        <input type="time" id="schedule-time" value="10:00" aria-label="Local time of day">
+        each recipient's local time on
+        <input type="date" id="schedule-date" aria-label="Date"></label>
+      <p class="hint">Quiet hours, frequency caps and the expiry are applied per recipient.</p>
+    </fieldset>
+    <div class="field">
+      <h3 class="label">Live preview</h3>
+      <ol id="live-preview" aria-live="polite"></ol>
+    </div>
+    <div class="row">
+      <button type="button" id="campaign-preview" disabled>Preview</button>
+      <button type="submit" id="campaign-send" class="primary" disabled>Send campaign</button>
+    </div>
+  </form>
   </section>
+  <div>
+    <h2>Preview and result</h2>
+    <div id="campaign-result" class="panel" role="status" aria-live="polite"
+      data-outcome="none"><p>Press Preview to see who gets what, when and at what cost.</p></div>
+    <h2>Progress</h2>
+    <p id="campaign-control-result" role="status" aria-live="polite"></p>
+    <div id="campaign-progress"><p class="hint">Loading…</p></div>
+  </div>
 </main>
 </body></html>`;
 }

@@ -1,7 +1,8 @@
 /**
  * The demo page's server in the local stack (port 54323 by default, the port Supabase's local
- * Studio uses): the page, its browser bundle, and two small JSON endpoints a real app would not
- * need, because there it has Supabase Auth and PostgREST:
+ * Studio uses): the pages (`/`, one send; `/campaign`, the campaign composer), their browser
+ * bundle, and small JSON endpoints a real app would not need, because there it has Supabase Auth
+ * and PostgREST:
  *
  * - `GET /api/session`: the API URL, the anon key and the seeded users with their access tokens
  *   (local only: it hands out tokens, so it listens on the loopback interface only);
@@ -10,14 +11,14 @@
  * - `GET /api/campaigns?user=<email>`: the user's businesses (with their campaign disclosure
  *   settings) and their latest campaigns with the progress views' figures, read the same way.
  *
- * Never logs tokens or message bodies (the page talks to send-sms directly).
+ * Never logs tokens or message bodies (the pages talk to the functions directly).
  * @module
  */
 import { decodeJwt } from "jose";
 import postgres from "postgres";
 import { asUser } from "@shared/runtime/db.ts";
 import { buildDemoBundle, bundleKey, type DemoBundle } from "./bundle.ts";
-import { demoPage, STYLE } from "./page.ts";
+import { campaignPage, demoPage, STYLE } from "./page.ts";
 
 /** How to start the demo server. */
 export interface DemoOptions {
@@ -83,6 +84,14 @@ export async function startDemo(options: DemoOptions): Promise<DemoServer> {
     "form-action 'none'",
     "frame-ancestors 'none'",
   ].join("; ");
+
+  const pageHeaders = {
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": csp,
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+  };
 
   // The bundle is rebuilt when its inputs change (an edit to shared/ shows up on reload).
   let cache: { key: string; build: Promise<DemoBundle> } | null = null;
@@ -213,15 +222,9 @@ export async function startDemo(options: DemoOptions): Promise<DemoServer> {
       switch (url.pathname) {
         case "/":
         case "/index.html":
-          return new Response(demoPage(options.inboxUrl), {
-            headers: {
-              "content-type": "text/html; charset=utf-8",
-              "content-security-policy": csp,
-              "cache-control": "no-store",
-              "referrer-policy": "no-referrer",
-              "x-content-type-options": "nosniff",
-            },
-          });
+          return new Response(demoPage(options.inboxUrl), { headers: pageHeaders });
+        case "/campaign":
+          return new Response(campaignPage(options.inboxUrl), { headers: pageHeaders });
         case "/app.js":
           return await appJs();
         case "/api/session":

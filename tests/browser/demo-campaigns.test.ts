@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /**
- * The demo page's campaign composer in a real browser (Debian's Chromium through playwright-core),
+ * The demo's campaign page (`/campaign`) in a real browser (Debian's Chromium through playwright-core),
  * against the running stack: a template checked and rendered live per recipient, the function's
  * preview, a campaign sent and drained (process-retries, as pg_cron runs it) with its progress
  * read back through the demo server, and a second campaign paused and cancelled from the page.
@@ -13,7 +13,7 @@ import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { db, stack } from "../support/stack.ts";
 import { createCustomer, sandbox, zoneAtLocalHour } from "../support/sms.ts";
 import { invokeRetries } from "../reliability/support.ts";
-import { ARTIFACTS, type Browser, browserUnavailable, launchBrowser } from "./support.ts";
+import { type Browser, browserUnavailable, launchBrowser } from "./support.ts";
 
 const skip = browserUnavailable();
 if (skip) console.warn(`⚠ ${skip}`);
@@ -80,7 +80,7 @@ const campaignStatus = (campaignId: string) =>
 /** Opens the demo page as `user` with the composer showing `ids` among the audience. */
 async function openComposer(browser: Browser, ids: string[], user = OWNER): Promise<Page> {
   const page = await browser.newPage();
-  await page.goto(`${stack().demoUrl}/#campaign`);
+  await page.goto(`${stack().demoUrl}/campaign`);
   await page.waitForSelector("body[data-ready=true]");
   await page.selectOption("#user", user);
   await page.waitForFunction(
@@ -131,13 +131,6 @@ async function control(page: Page, campaignId: string, action: string) {
     code: await page.getAttribute("#campaign-control-result", "data-code"),
     text: await page.textContent("#campaign-control-result"),
   };
-}
-
-/** A screenshot of the composer's section only (the send form above is the other images'). */
-async function shoot(page: Page, name: string): Promise<string> {
-  const path = join(ARTIFACTS, `${name}.png`);
-  await page.locator("#campaign").screenshot({ path });
-  return path;
 }
 
 function unexpectedErrors(browser: Browser): string[] {
@@ -212,7 +205,7 @@ Deno.test({
       assert.equal(await page.textContent("#pv-segments"), "3");
       assert.match(await page.textContent("#pv-cost") ?? "", /^\$0\.\d{4} USD$/);
       assert.notEqual(await page.textContent("#pv-first"), "—");
-      const composerShot = await shoot(page, "campaign-composer");
+      const composerShot = await browser.screenshot(page, "campaign-composer");
 
       // Send: the campaign is stored, three messages queued, the fourth customer skipped.
       assert.equal(await press(page, "#campaign-send"), "create");
@@ -259,7 +252,7 @@ Deno.test({
         assert.deepEqual(got.map((m) => m.body), [expected(p.first)]);
       }
       assert.deepEqual(await sandbox.messages(silent.phone), []);
-      const progressShot = await shoot(page, "campaign-progress");
+      const progressShot = await browser.screenshot(page, "campaign-progress");
 
       // A second campaign, two hours ahead: paused, paused again (refused), then cancelled.
       const later = [await newCustomer("Iris Later"), await newCustomer("Theo Later")];

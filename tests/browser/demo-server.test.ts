@@ -31,6 +31,17 @@ Deno.test("demo server: the page, a strict CSP and a browser bundle with no exte
   assert.ok(code.length > 50_000, "supabase-js is bundled in");
   assert.doesNotMatch(code, /^\s*import\s.*from\s+["'](https?:|npm:|jsr:)/m);
   assert.ok(code.includes("send-sms"), "the bundle calls send-sms");
+  assert.ok(code.includes("/api/campaigns"), "the bundle has the campaign composer");
+  assert.ok(html.includes('href="/campaign"'), "links to the campaign page");
+
+  const composer = await get("/campaign");
+  assert.equal(composer.status, 200);
+  assert.equal(composer.headers.get("content-security-policy"), csp);
+  const composerHtml = await composer.text();
+  assert.match(composerHtml, /<script type="module" src="\/app\.js"><\/script>/);
+  for (const id of ["user", "campaign-business", "campaign-name", "template"]) {
+    assert.ok(composerHtml.includes(`<label for="${id}">`), `label for #${id}`);
+  }
 });
 
 Deno.test("demo server: seeded users with their tokens; customers as the user (RLS)", async () => {
@@ -58,6 +69,7 @@ Deno.test("demo server: seeded users with their tokens; customers as the user (R
       consent: string;
     }[];
   const acmeCustomers = await list("owner@acme.test");
+  assert.ok(acmeCustomers.every((c) => typeof (c as { texted?: unknown }).texted === "boolean"));
   const bayCustomers = await list("owner@bay.test");
   assert.ok(acmeCustomers.length >= 9);
   assert.ok(acmeCustomers.every((c) => business(c.id) === undefined || business(c.id) === acmeId));
