@@ -311,6 +311,7 @@ export function startComposer(host: ComposerHost): {
     );
     for (const [reason, n] of reasons) result.dataset[`ineligible_${reason}`] = String(n);
     result.dataset.eligible = String(data.eligible);
+    result.dataset.firstDeliveryAt = data.firstDeliveryAt ?? "";
   }
 
   async function call(kind: "preview" | "create"): Promise<void> {

@@ -254,6 +254,19 @@ Deno.test({
       assert.deepEqual(await sandbox.messages(silent.phone), []);
       const progressShot = await browser.screenshot(page, "campaign-progress");
 
+      // The business's whole opted-in audience at 10:00 in each customer's zone, in two days:
+      // previewed only (the first delivery comes at 10:00 in the easternmost zone).
+      await page.check("input[name=audience-kind][value=filter]");
+      await page.check("input[name=schedule-kind][value=local]");
+      const inTwoDays = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+      await page.fill("#schedule-date", inTwoDays);
+      await page.fill("#schedule-time", "10:00");
+      assert.equal(await press(page, "#campaign-preview"), "preview");
+      assert.ok(Number(await page.textContent("#pv-eligible")) >= 3);
+      const first = await page.getAttribute("#campaign-result", "data-first-delivery-at") ?? "";
+      assert.ok(Date.parse(first) > Date.now() + 12 * 3600_000, first);
+      await page.check("input[name=audience-kind][value=ids]");
+
       // A second campaign, two hours ahead: paused, paused again (refused), then cancelled.
       const later = [await newCustomer("Iris Later"), await newCustomer("Theo Later")];
       await page.waitForFunction(
