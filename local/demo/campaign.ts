@@ -255,13 +255,12 @@ export function startComposer(host: ComposerHost): {
 
   function errorHeadline(e: CampaignsError): HTMLElement {
     const where = e.status ? `HTTP ${e.status}` : "checked in the browser, nothing sent";
-    const p = el(
+    return el(
       "p",
       { class: "headline bad" },
       el("strong", {}, e.code),
       ` (${where}): ${e.message}`,
     );
-    return p;
   }
 
   function showFigures(
