@@ -31,7 +31,7 @@ Local SMS stack is running. Ctrl-C stops everything.
   Database         ${info.dbUrl}   (postgres: not a superuser, as on Supabase)
   Platform admin   ${info.adminDbUrl}
   Twilio sandbox   ${info.sandboxUrl}      inbox: ${info.sandboxUrl}/   messages: ${info.sandboxUrl}/api/messages
-  Demo page        ${info.demoUrl}/     send-sms from a browser, as a seeded user
+  Demo page        ${info.demoUrl}/     send-sms from a browser, as a seeded user; campaigns at ${info.demoUrl}/campaign
   JWKS             ${info.jwksUrl}
   Functions        ${
     info.functions.map((f) => `${f.name}${f.verifyJwt ? "" : " (no JWT)"}`).join(", ") ||

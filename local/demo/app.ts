@@ -4,12 +4,14 @@
  * send-sms. It signs in as a seeded user (the local stack hands the page their token), counts
  * characters, segments and encoding live with the common module's `measureMessage`, and sends
  * through `sendSms(supabase, …)`, which validates exactly as the function does and returns a
- * typed result or a typed error.
+ * typed result or a typed error. On `/campaign` it runs the campaign composer (campaign.ts) instead,
+ * with the same user, token and customer list.
  * @module
  */
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import { measureMessage } from "@shared/contract/message-limits.ts";
 import { sendSms, type SendSmsOutcome } from "@shared/contract/client.ts";
+import { startComposer } from "./campaign.ts";
 
 /** `GET /api/session` of the demo server. */
 interface Session {
@@ -28,6 +30,8 @@ interface Customer {
   consent: string;
   timeZone: string | null;
   state: string | null;
+  /** The business has texted this number before (campaigns disclose on a first message). */
+  texted: boolean;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -41,6 +45,8 @@ const sendButton = $<HTMLButtonElement>("send");
 const result = $<HTMLDivElement>("result");
 const history = $<HTMLOListElement>("history");
 const inboxLink = $<HTMLAnchorElement>("inbox-link");
+/** `/` (one send) or `/campaign` (the composer): the send form's elements exist on the first only. */
+const onSendPage = document.getElementById("send-form") !== null;
 
 /** How often the customer list is read again while the page is shown. */
 const CUSTOMER_REFRESH_MS = 3000;
@@ -48,6 +54,7 @@ const CUSTOMER_REFRESH_MS = 3000;
 let session: Session | null = null;
 let customers: Customer[] = [];
 let client: SupabaseClient | null = null;
+let composer: ReturnType<typeof startComposer> | null = null;
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -131,8 +138,10 @@ function showCustomerInfo(): void {
 /** Lists the user's customers afresh; `refresh` keeps the form as it is while loading. */
 async function loadCustomers(refresh = false): Promise<void> {
   const email = userSelect.value;
-  const previous = customerSelect.value || new URL(location.href).searchParams.get("customer");
-  if (!refresh) {
+  const previous = onSendPage
+    ? customerSelect.value || new URL(location.href).searchParams.get("customer")
+    : null;
+  if (!refresh && onSendPage) {
     customerSelect.disabled = true;
     customerInfo.textContent = "Loading customers…";
   }
@@ -144,6 +153,8 @@ async function loadCustomers(refresh = false): Promise<void> {
   // Unchanged: the options stay as they are (a list the user has open is not rebuilt under them).
   if (refresh && JSON.stringify(list) === JSON.stringify(customers)) return;
   customers = list;
+  composer?.setCustomers(list);
+  if (!onSendPage) return;
   // Customers who can receive a text first; the others are there to show the refusals.
   const reachable = list.filter((c) => c.consent === "opted_in" && c.phoneStatus === "valid");
   const others = list.filter((c) => !reachable.includes(c));
@@ -295,13 +306,24 @@ async function main(): Promise<void> {
   const wanted = new URL(location.href).searchParams.get("user");
   if (wanted && current.users.some((u) => u.email === wanted)) userSelect.value = wanted;
   selectUser();
+  if (!onSendPage) {
+    composer = startComposer({
+      user: () => userSelect.value,
+      client: async () => {
+        // A current token, as for send (see send()).
+        await refreshSession();
+        return client;
+      },
+    });
+  }
   await loadCustomers();
   userSelect.addEventListener("change", () => {
     selectUser();
-    customerSelect.value = "";
+    if (onSendPage) customerSelect.value = "";
+    composer?.userChanged();
     loadCustomers();
   });
-  customerSelect.addEventListener("change", showCustomerInfo);
+  if (onSendPage) customerSelect.addEventListener("change", showCustomerInfo);
   // Consent and phone status change outside this page (a STOP from the inbox, a callback, an
   // invalid number Twilio reported): back from the inbox tab, on focus, and every few seconds
   // while the page is shown (the inbox may be beside it, in a window of its own), the customers
@@ -312,18 +334,21 @@ async function main(): Promise<void> {
   document.addEventListener("visibilitychange", relist);
   addEventListener("focus", relist);
   setInterval(relist, CUSTOMER_REFRESH_MS);
-  bodyInput.addEventListener("input", updateCounter);
-  $("send-form").addEventListener("submit", (e) => send(e as SubmitEvent));
-  $("new-key").addEventListener("click", () => {
-    keyInput.value = crypto.randomUUID();
-    keyInput.focus();
-  });
-  updateCounter();
-  sendButton.disabled = false;
+  if (onSendPage) {
+    bodyInput.addEventListener("input", updateCounter);
+    $("send-form").addEventListener("submit", (e) => send(e as SubmitEvent));
+    $("new-key").addEventListener("click", () => {
+      keyInput.value = crypto.randomUUID();
+      keyInput.focus();
+    });
+    updateCounter();
+    sendButton.disabled = false;
+  }
   document.body.dataset.ready = "true";
 }
 
 main().catch((e) => {
-  result.dataset.outcome = "error";
-  result.replaceChildren(el("p", { class: "headline bad" }, `The page could not start: ${e}`));
+  const panel = onSendPage ? result : $<HTMLDivElement>("campaign-result");
+  panel.dataset.outcome = "error";
+  panel.replaceChildren(el("p", { class: "headline bad" }, `The page could not start: ${e}`));
 });

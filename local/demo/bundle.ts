@@ -20,10 +20,14 @@ async function files(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** The browser-side modules the entry imports (the campaign composer). */
+export const DEMO_MODULES = [join(PROJECT_ROOT, "local", "demo", "campaign.ts")];
+
 /** A hash of what the bundle depends on: the entry, shared/, the config, the lock, Deno. */
 export async function bundleKey(): Promise<string> {
   const inputs = [
     DEMO_ENTRY,
+    ...DEMO_MODULES,
     ...await files(join(PROJECT_ROOT, "shared")),
     join(PROJECT_ROOT, "deno.json"),
     join(PROJECT_ROOT, "deno.lock"),

@@ -1,21 +1,24 @@
 /**
  * The demo page's server in the local stack (port 54323 by default, the port Supabase's local
- * Studio uses): the page, its browser bundle, and two small JSON endpoints a real app would not
- * need, because there it has Supabase Auth and PostgREST:
+ * Studio uses): the pages (`/`, one send; `/campaign`, the campaign composer), their browser
+ * bundle, and small JSON endpoints a real app would not need, because there it has Supabase Auth
+ * and PostgREST:
  *
  * - `GET /api/session`: the API URL, the anon key and the seeded users with their access tokens
  *   (local only: it hands out tokens, so it listens on the loopback interface only);
  * - `GET /api/customers?user=<email>`: that user's customers, read fresh from Postgres as the
- *   user (role `authenticated` with their JWT claims), so RLS decides what the page lists.
+ *   user (role `authenticated` with their JWT claims), so RLS decides what the page lists;
+ * - `GET /api/campaigns?user=<email>`: the user's businesses (with their campaign disclosure
+ *   settings) and their latest campaigns with the progress views' figures, read the same way.
  *
- * Never logs tokens or message bodies (the page talks to send-sms directly).
+ * Never logs tokens or message bodies (the pages talk to the functions directly).
  * @module
  */
 import { decodeJwt } from "jose";
 import postgres from "postgres";
 import { asUser } from "@shared/runtime/db.ts";
 import { buildDemoBundle, bundleKey, type DemoBundle } from "./bundle.ts";
-import { demoPage, STYLE } from "./page.ts";
+import { campaignPage, demoPage, STYLE } from "./page.ts";
 
 /** How to start the demo server. */
 export interface DemoOptions {
@@ -82,6 +85,14 @@ export async function startDemo(options: DemoOptions): Promise<DemoServer> {
     "frame-ancestors 'none'",
   ].join("; ");
 
+  const pageHeaders = {
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": csp,
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+  };
+
   // The bundle is rebuilt when its inputs change (an edit to shared/ shows up on reload).
   let cache: { key: string; build: Promise<DemoBundle> } | null = null;
   const inFlight = new Set<Promise<unknown>>();
@@ -145,18 +156,61 @@ export async function startDemo(options: DemoOptions): Promise<DemoServer> {
     });
   }
 
+  /** The claims of a seeded user's token, or `null` for anyone else. */
+  function claimsOf(url: URL): Record<string, unknown> | null {
+    const token = options.users[url.searchParams.get("user") ?? ""];
+    return token ? decodeJwt(token) as Record<string, unknown> : null;
+  }
+
   async function customers(url: URL): Promise<Response> {
-    const email = url.searchParams.get("user") ?? "";
-    const token = options.users[email];
-    if (!token) return error(404, "unknown_user", "not a seeded user of this stack");
-    const claims = decodeJwt(token) as Record<string, unknown>;
+    const claims = claimsOf(url);
+    if (!claims) return error(404, "unknown_user", "not a seeded user of this stack");
+    // `texted`: the business has had a message to this number accepted by Twilio, so a campaign's
+    // message to it carries no first-message disclosure (as sms.plan_campaign decides).
     const rows = await asUser(sql, claims, (tx) =>
       tx`
-      select id, name, phone, phone_status as "phoneStatus", sms_consent_status as consent,
-             time_zone as "timeZone", us_state as state
-        from public.customers
-       order by name, id`);
+      select c.id, c.name, c.phone, c.phone_status as "phoneStatus",
+             c.sms_consent_status as consent, c.time_zone as "timeZone", c.us_state as state,
+             exists (select 1 from public.send_logs l
+                      where l.business_id = c.business_id and l.channel = 'sms'
+                        and l.to_phone = c.phone
+                        and (l.provider_message_id ->> 'twilio_sid') is not null) as texted
+        from public.customers c
+       order by c.name, c.id`);
     return json(rows);
+  }
+
+  /** How many campaigns `/api/campaigns` lists, newest first. */
+  const CAMPAIGN_LIMIT = 20;
+
+  async function campaignList(url: URL): Promise<Response> {
+    const claims = claimsOf(url);
+    if (!claims) return error(404, "unknown_user", "not a seeded user of this stack");
+    const result = await asUser(sql, claims, async (tx) => ({
+      businesses: await tx`
+        select id, name, coalesce(sms_campaign_brand, name) as brand,
+               sms_campaign_disclosure as disclosure
+          from public.businesses
+         order by name, id`,
+      campaigns: await tx`
+        select c.id, c.business_id as "businessId", c.name, c.status, c.created_at as "createdAt",
+               c.starts_at as "startsAt", c.ends_at as "endsAt", c.segments as "segmentsPlanned",
+               p.recipients, p.skipped, p.queued, p.sending, p.sent, p.delivered, p.undelivered,
+               p.failed, p.canceled, p.segments_billed as "segmentsBilled",
+               coalesce(o.opt_outs, 0) as "optOuts",
+               coalesce((select json_agg(json_build_object('status', e.status,
+                                                           'errorCode', e.error_code,
+                                                           'messages', e.messages)
+                                         order by e.messages desc, e.error_code)
+                           from public.sms_campaign_errors e
+                          where e.campaign_id = c.id), '[]'::json) as errors
+          from public.sms_campaigns c
+          join public.sms_campaign_progress p on p.campaign_id = c.id
+          left join public.sms_campaign_opt_outs o on o.campaign_id = c.id
+         order by c.created_at desc, c.id
+         limit ${CAMPAIGN_LIMIT}`,
+    }));
+    return json(result);
   }
 
   const handler = async (req: Request): Promise<Response> => {
@@ -168,21 +222,17 @@ export async function startDemo(options: DemoOptions): Promise<DemoServer> {
       switch (url.pathname) {
         case "/":
         case "/index.html":
-          return new Response(demoPage(options.inboxUrl), {
-            headers: {
-              "content-type": "text/html; charset=utf-8",
-              "content-security-policy": csp,
-              "cache-control": "no-store",
-              "referrer-policy": "no-referrer",
-              "x-content-type-options": "nosniff",
-            },
-          });
+          return new Response(demoPage(options.inboxUrl), { headers: pageHeaders });
+        case "/campaign":
+          return new Response(campaignPage(options.inboxUrl), { headers: pageHeaders });
         case "/app.js":
           return await appJs();
         case "/api/session":
           return await session();
         case "/api/customers":
           return await customers(url);
+        case "/api/campaigns":
+          return await campaignList(url);
         case "/health":
           return json({ ok: true });
         default:
