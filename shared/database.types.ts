@@ -226,6 +226,9 @@ export type Database = {
           error: string | null;
           error_code: number | null;
           id: string;
+          price: number | null;
+          price_checked_at: string | null;
+          price_unit: string | null;
           provider_message_id: Json | null;
           segments: number | null;
           sent_at: string | null;
@@ -251,6 +254,9 @@ export type Database = {
           error?: string | null;
           error_code?: number | null;
           id?: string;
+          price?: number | null;
+          price_checked_at?: string | null;
+          price_unit?: string | null;
           provider_message_id?: Json | null;
           segments?: number | null;
           sent_at?: string | null;
@@ -275,6 +281,9 @@ export type Database = {
           error?: string | null;
           error_code?: number | null;
           id?: string;
+          price?: number | null;
+          price_checked_at?: string | null;
+          price_unit?: string | null;
           provider_message_id?: Json | null;
           segments?: number | null;
           sent_at?: string | null;
@@ -795,11 +804,16 @@ export type Database = {
       };
       sms_campaign_progress: {
         Row: {
+          actual_cost: number | null;
+          actual_currency: string | null;
           business_id: string;
           campaign_id: string;
           canceled: number | null;
+          currency: string | null;
           delivered: number | null;
+          estimated_cost: number | null;
           failed: number | null;
+          priced: number | null;
           queued: number | null;
           recipients: number;
           segments_billed: number | null;
@@ -1299,6 +1313,20 @@ export type Database = {
           state: string;
         }[];
       };
+      claim_price_lookups: {
+        Args: {
+          p_limit: number;
+          p_max_age_seconds: number;
+          p_recheck_seconds: number;
+          p_settle_seconds: number;
+          p_span_seconds: number;
+        };
+        Returns: {
+          message_sid: string;
+          send_log_id: string;
+          sent_at: string;
+        }[];
+      };
       claim_status_lookups: {
         Args: {
           p_limit: number;
@@ -1536,6 +1564,10 @@ export type Database = {
         };
         Returns: Json;
       };
+      record_message_prices: {
+        Args: { p_prices: (string)[]; p_sids: (string)[]; p_units: (string)[] };
+        Returns: number;
+      };
       record_opt_in: {
         Args: {
           p_acting_user?: string;
@@ -1613,6 +1645,7 @@ export type Database = {
         Args: { p_business_id: string; p_idempotency_key: string };
         Returns: boolean;
       };
+      release_price_lookups: { Args: { p_send_log_ids: (string)[] }; Returns: number };
       release_send_guard: { Args: { p_send_log_id: string }; Returns: undefined };
       release_status_lookup: { Args: { p_send_log_id: string }; Returns: boolean };
       render_campaign_message: {
@@ -1755,6 +1788,7 @@ export type Database = {
         Returns: number;
       };
       status_rank: { Args: { status: string }; Returns: number };
+      twilio_charge: { Args: { p_price: string; p_price_unit: string }; Returns: number };
     };
     Enums: {
       [_ in never]: never;

@@ -12,6 +12,7 @@ import type { TaskTracker } from "./tasks.ts";
 import { rawDlrDoneDate, sleep } from "./time.ts";
 import { deliveryErrorMessages } from "./twilio-errors.ts";
 import { postSignedForm } from "./webhook.ts";
+import { priceOnStatus } from "./pricing.ts";
 
 /** One status change in a message's planned life. */
 export interface LifecycleStep {
@@ -116,6 +117,7 @@ export class CallbackDispatcher {
       if (!delivery.duplicate && delivery.rank > reached) {
         reached = delivery.rank;
         advance(message, delivery.step, sender, now);
+        message.price = priceOnStatus(message, delivery.step.status, this.#deps.config());
       }
       if (message.statusCallback === null) {
         message.timeline.push({

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { failNextCode } from "./fail-next.ts";
+import { DEFAULT_PRICE_PER_SEGMENT } from "./pricing.ts";
 
 /** How a number configured to fail ends. */
 export interface FailureSpec {
@@ -50,6 +51,13 @@ export interface SandboxConfig {
   advancedOptOut: boolean;
   /** Where simulated inbound messages are posted (the app's public twilio-webhook URL). */
   inboundWebhookUrl: string | null;
+  /**
+   * Dollars per segment a sent message's resource shows as its price (see `pricing.ts`);
+   * `null` leaves every message unpriced, as Twilio's resource is before it fills the price in.
+   */
+  pricePerSegment: number | null;
+  /** Destination numbers whose messages stay unpriced (Twilio has not priced them yet). */
+  unpricedTo: string[];
 }
 
 /** Built-in defaults: no faults, ordered callbacks a little apart. */
@@ -68,6 +76,8 @@ export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   dropCallbacksTo: [],
   advancedOptOut: false,
   inboundWebhookUrl: null,
+  pricePerSegment: DEFAULT_PRICE_PER_SEGMENT,
+  unpricedTo: [],
 });
 
 const rate = z.number().min(0).max(1);
@@ -105,6 +115,8 @@ export const configPatchSchema = z.strictObject({
   dropCallbacksTo: z.array(z.string().regex(/^\+[1-9]\d{1,14}$/, "must be E.164")).max(10_000),
   advancedOptOut: z.boolean(),
   inboundWebhookUrl: httpUrl.nullable(),
+  pricePerSegment: z.number().min(0).max(10).nullable(),
+  unpricedTo: z.array(z.string().regex(/^\+[1-9]\d{1,14}$/, "must be E.164")).max(10_000),
 }).partial();
 
 /** A validated partial update. */
@@ -114,9 +126,8 @@ export type ConfigPatch = z.infer<typeof configPatchSchema>;
 export type ConfigResult = { ok: true; config: SandboxConfig } | { ok: false; error: string };
 
 /**
- * Applies `patch` over `base`. `failures`, `failNext` and `dropCallbacksTo`, when given, replace
- * the whole map or list:
- * merging would make it impossible to remove a number through the same call.
+ * Applies `patch` over `base`. `failures`, `failNext`, `dropCallbacksTo` and `unpricedTo`, when
+ * given, replace the whole map or list: merging would make it impossible to remove a number through the same call.
  */
 export function applyConfigPatch(base: SandboxConfig, patch: unknown): ConfigResult {
   const parsed = configPatchSchema.safeParse(patch);
@@ -126,6 +137,7 @@ export function applyConfigPatch(base: SandboxConfig, patch: unknown): ConfigRes
     failures: { ...base.failures },
     failNext: { ...base.failNext },
     dropCallbacksTo: [...base.dropCallbacksTo],
+    unpricedTo: [...base.unpricedTo],
   };
   for (const [key, value] of Object.entries(parsed.data)) {
     if (value !== undefined) Object.assign(next, { [key]: value });

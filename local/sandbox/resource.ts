@@ -54,7 +54,7 @@ export function toMessageResource(m: StoredMessage, accountSid: string): Message
     messaging_service_sid: m.messagingServiceSid,
     num_media: "0",
     num_segments: String(m.numSegments),
-    price: null,
+    price: m.price ?? null,
     price_unit: "USD",
     sid: m.sid,
     status: m.status,

@@ -66,6 +66,8 @@ export interface StoredMessage {
   dateSent: Date | null;
   statusCallback: string | null;
   validityPeriod: number | null;
+  /** What Twilio charged ("-0.00830"), once the message was sent and priced (`pricing.ts`). */
+  price?: string | null;
   /** Inbound only: the `OptOutType` sent with the webhook, when any. */
   optOutType: string | null;
   /** Inbound only: what the app's webhook answered. */

@@ -95,18 +95,26 @@ export async function listMessages(
   return all;
 }
 
+/** The largest page Twilio's list answers (`PageSize`). */
+export const MAX_PAGE_SIZE = 1000;
+
 /**
- * The pages of Twilio's Messages list for `filters`, as twilio-node reads them (`PageSize=50`,
- * then each page's `next_page_uri`), at most `maxPages`; each page's messages as objects. The
- * generator's return value says whether the list was read to its end.
+ * The pages of Twilio's Messages list for `filters`, as twilio-node reads them (`PageSize=50`
+ * unless `pageSize` says otherwise, up to {@link MAX_PAGE_SIZE}; then each page's
+ * `next_page_uri`), at most `maxPages`; each page's messages as objects. The generator's return
+ * value says whether the list was read to its end.
  */
 export async function* messagePages(
   twilio: TwilioClient,
   filters: Record<string, unknown>,
   maxPages: number,
+  pageSize = 50,
 ): AsyncGenerator<Record<string, unknown>[], boolean> {
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
+    throw new Error(`pageSize must be a whole number from 1 to ${MAX_PAGE_SIZE}`);
+  }
   let uri = `${TWILIO_API}/2010-04-01/Accounts/${twilio.config.accountSid}/Messages.json`;
-  let params: Record<string, unknown> | undefined = { ...filters, PageSize: 50 };
+  let params: Record<string, unknown> | undefined = { ...filters, PageSize: pageSize };
   for (let n = 1;; n++) {
     const res = await twilio.request({
       method: "get",

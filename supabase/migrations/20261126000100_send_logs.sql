@@ -106,6 +106,9 @@ alter table public.send_logs
   add column error_code integer,
   add column status_at timestamptz,
   add column status_checked_at timestamptz,
+  add column price numeric(12, 5),
+  add column price_unit text,
+  add column price_checked_at timestamptz,
   add column content_filtered boolean not null default false;
 
 alter table public.send_logs
@@ -128,6 +131,13 @@ comment on column public.send_logs.error_code is 'SMS: provider error code (Twil
 comment on column public.send_logs.status_at is 'When the log reached its current status';
 comment on column public.send_logs.status_checked_at is
   'SMS: when process-retries last asked Twilio for this message''s status (no callback came)';
+-- Twilio writes a charge as a negative amount ("-0.00830"); the log keeps what was paid, positive,
+-- so sums read as costs (a credit, should Twilio ever report one, would come out negative).
+comment on column public.send_logs.price is
+  'SMS: what Twilio charged for this message (its price negated: a positive amount), once it reports one';
+comment on column public.send_logs.price_unit is 'SMS: the currency of price (ISO 4217, Twilio price_unit)';
+comment on column public.send_logs.price_checked_at is
+  'SMS: when process-retries last looked for this message''s price in Twilio''s Messages list';
 comment on column public.send_logs.content_filtered is
   'The carrier filtered this text (30007): it must never be sent again as is';
 
@@ -146,7 +156,10 @@ alter table public.send_logs
   add constraint send_logs_encoding_check check (encoding in ('GSM-7', 'UCS-2')),
   add constraint send_logs_sms_recipient_check check (channel <> 'sms' or to_phone is not null),
   add constraint send_logs_email_fields_check
-    check (channel <> 'email' or (to_phone is null and segments is null and encoding is null));
+    check (channel <> 'email' or (to_phone is null and segments is null and encoding is null)),
+  add constraint send_logs_price_unit_check check (price_unit ~ '^[A-Z]{3}$'),
+  add constraint send_logs_price_check
+    check (price is null or (channel = 'sms' and price_unit is not null));
 
 -- A Twilio sid belongs to one send log; the webhook finds the log by it.
 create unique index send_logs_twilio_sid_key
@@ -728,6 +741,7 @@ declare
   v_status text := coalesce(p_status, 'failed');
   v_mapped text;
   v_event record;
+  v_charge numeric;
 begin
   if p_status = '' then
     raise exception 'a status is required (null: Twilio has no such message)' using errcode = '22023';
@@ -741,7 +755,14 @@ begin
   if v_sid is null then
     raise exception 'the send log has no Twilio sid to look up' using errcode = '22023';
   end if;
-  update public.send_logs l set status_checked_at = now() where l.id = v_log.id;
+  -- The lookup fetched the whole resource: its price, once Twilio has one, is kept too.
+  v_charge := sms.twilio_charge(p_payload ->> 'price', p_payload ->> 'price_unit');
+  update public.send_logs l
+     set status_checked_at = now(),
+         price = coalesce(l.price, v_charge),
+         price_unit = case when l.price is null and v_charge is not null
+                           then p_payload ->> 'price_unit' else l.price_unit end
+   where l.id = v_log.id;
   v_mapped := sms.log_status_for(v_status);
   if not coalesce(sms.status_rank(v_log.status) < sms.status_rank(v_mapped), false) then
     event_id := null;
@@ -766,6 +787,77 @@ end
 $$;
 comment on function sms.record_status_lookup(uuid, text, integer, text, jsonb) is
   'Applies a status read from Twilio''s API (source lookup), forward only; null: Twilio has no such message.';
+
+-- =================================================================================================
+-- Prices: Twilio reports a message's price only on its resource, some time after the send
+-- =================================================================================================
+
+-- What a Twilio price (a decimal string, negative for a charge: "-0.00830") with its unit means as
+-- the log keeps it: the charge, positive, to the 5 places Twilio writes. Null for anything else
+-- (no price yet, a malformed value, a unit that is not 3 capital letters).
+create function sms.twilio_charge(p_price text, p_price_unit text)
+returns numeric
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select case when p_price ~ '^-?[0-9]{1,7}(\.[0-9]{1,12})?$' and p_price_unit ~ '^[A-Z]{3}$'
+              then round(-(p_price::numeric), 5) end
+$$;
+comment on function sms.twilio_charge(text, text) is
+  'A Twilio price string as the charge a send log keeps (negated, 5 places); null when unreadable.';
+
+-- Stores the prices read from Twilio's Messages list, in one statement: each sid's log that has
+-- no price yet takes it (a price once stored is never changed). Sids of no log, or of a log
+-- already priced, change nothing. Returns the logs priced.
+create function sms.record_message_prices(p_sids text[], p_prices text[], p_units text[])
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_priced integer;
+begin
+  if cardinality(p_sids) is distinct from cardinality(p_prices)
+     or cardinality(p_sids) is distinct from cardinality(p_units) then
+    raise exception 'sids, prices and units must have the same length' using errcode = '22023';
+  end if;
+  if cardinality(p_sids) > 10000 then
+    raise exception 'at most 10000 prices at once' using errcode = '22023';
+  end if;
+  update public.send_logs l
+     set price = p.charge, price_unit = p.unit, price_checked_at = now()
+    from (select distinct on (u.sid) u.sid, u.unit, sms.twilio_charge(u.price, u.unit) as charge
+            from unnest(p_sids, p_prices, p_units) as u(sid, price, unit)
+           order by u.sid) p
+   where (l.provider_message_id ->> 'twilio_sid') = p.sid
+     and l.channel = 'sms' and l.price is null and p.charge is not null;
+  get diagnostics v_priced = row_count;
+  return v_priced;
+end
+$$;
+comment on function sms.record_message_prices(text[], text[], text[]) is
+  'Stores Twilio prices (as listed) on the unpriced SMS logs of those sids; the count priced.';
+
+-- Logs whose price was looked for and not found because the listing stopped early (its page bound)
+-- are made due again at once instead of after the recheck interval.
+create function sms.release_price_lookups(p_send_log_ids uuid[])
+returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+  with released as (
+    update public.send_logs l set price_checked_at = null
+     where l.id = any(p_send_log_ids) and l.channel = 'sms' and l.price is null
+    returning 1
+  )
+  select count(*)::integer from released
+$$;
+comment on function sms.release_price_lookups(uuid[]) is
+  'Makes unpriced logs due for a price lookup again at once (the listing did not reach them).';
 
 -- A lookup Twilio did not answer (5xx, network error, timeout) says nothing about the message:
 -- the log is made due again at once, so the next run asks again instead of waiting for the
@@ -797,5 +889,7 @@ grant execute on function
   sms.record_send_result(uuid, text, text, integer, integer, text, jsonb),
   sms.claim_status_lookups(integer, integer, integer, integer, integer),
   sms.record_status_lookup(uuid, text, integer, text, jsonb),
-  sms.release_status_lookup(uuid)
+  sms.release_status_lookup(uuid),
+  sms.record_message_prices(text[], text[], text[]),
+  sms.release_price_lookups(uuid[])
   to service_role;

@@ -101,6 +101,12 @@ alter table public.send_logs
 comment on column public.send_logs.campaign_id is 'SMS: the campaign this message belongs to';
 create index send_logs_campaign_id_idx on public.send_logs (campaign_id, status)
   where campaign_id is not null;
+-- The campaign messages Twilio has billed and whose price is not stored yet
+-- (sms.claim_price_lookups): small however many priced logs accumulate.
+create index send_logs_campaign_unpriced_idx on public.send_logs (sent_at, id)
+  where campaign_id is not null and price is null
+    and status in ('sent', 'delivered', 'undelivered', 'read')
+    and (provider_message_id ->> 'twilio_sid') is not null;
 
 alter table sms.retry_queue
   add constraint retry_queue_campaign_id_fkey
@@ -133,12 +139,21 @@ create view public.sms_campaign_progress with (security_invoker = true) as
          count(l.id) filter (where l.status = 'canceled')::integer as canceled,
          coalesce(sum(l.segments) filter (
            where l.status in ('sent', 'delivered', 'undelivered', 'read')), 0)::integer
-           as segments_billed
+           as segments_billed,
+         c.estimated_cost, c.currency,
+         -- What Twilio reported so far: messages it has priced, and the sum of their prices. An
+         -- account bills in one currency; were two ever mixed, no sum is made of them.
+         count(l.price)::integer as priced,
+         case when count(distinct l.price_unit) <= 1 then coalesce(sum(l.price), 0) end
+           as actual_cost,
+         case when count(distinct l.price_unit) <= 1
+              then coalesce(min(l.price_unit), c.currency) end as actual_currency
     from public.sms_campaigns c
     left join public.send_logs l on l.campaign_id = c.id
    group by c.id;
 comment on view public.sms_campaign_progress is
-  'Per campaign: its messages by status and the segments billed so far (reader''s RLS).';
+  'Per campaign: its messages by status, the segments billed so far, the estimate, and the actual '
+  'cost of the messages Twilio has priced (reader''s RLS).';
 
 -- Undelivered and failed messages by Twilio error code.
 create view public.sms_campaign_errors with (security_invoker = true) as
@@ -839,13 +854,79 @@ $$;
 comment on function sms.finish_campaigns() is
   'process-retries: scheduled campaigns whose time came run; running ones with every message final are done.';
 
+-- Hands process-retries the campaign messages Twilio has billed whose price is not stored yet,
+-- oldest first, and marks them looked for (price_checked_at) in the same statement, as
+-- claim_status_lookups does: concurrent runs take different logs, and none is looked for again
+-- within p_recheck_seconds. A message in sent may still be priced late; it is taken once its
+-- status is p_settle_seconds old (final statuses at once). Logs sent more than p_max_age_seconds
+-- ago are left unpriced: Twilio fills a price within hours (24 at most, it says), and looking
+-- forever would only cost requests. Only logs sent within p_span_seconds of the oldest one are
+-- taken: Twilio lists newest first, so the listing reaches the oldest log of the claim only
+-- after every message the sender sent above it, and a claim spread over hours (logs looked for
+-- again after the recheck) would put thousands of already priced messages on top of it.
+create function sms.claim_price_lookups(
+  p_limit integer,
+  p_settle_seconds integer,
+  p_recheck_seconds integer,
+  p_max_age_seconds integer,
+  p_span_seconds integer
+)
+returns table (send_log_id uuid, message_sid text, sent_at timestamptz)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  if p_limit is null or p_limit < 0 or p_limit > 10000 then
+    raise exception 'p_limit must be between 0 and 10000' using errcode = '22023';
+  end if;
+  if p_settle_seconds is null or p_settle_seconds < 0 or p_recheck_seconds is null
+     or p_recheck_seconds < 0 or p_max_age_seconds is null or p_max_age_seconds < 0
+     or p_span_seconds is null or p_span_seconds < 0 then
+    raise exception 'the thresholds are seconds, zero or more' using errcode = '22023';
+  end if;
+  return query
+  with due as (
+    select l.id, l.sent_at
+      from public.send_logs l
+     where l.campaign_id is not null and l.price is null
+       and l.status in ('sent', 'delivered', 'undelivered', 'read')
+       and (l.provider_message_id ->> 'twilio_sid') is not null
+       and l.sent_at >= now() - make_interval(secs => p_max_age_seconds)
+       and (l.status <> 'sent' or l.status_at < now() - make_interval(secs => p_settle_seconds))
+       and (l.price_checked_at is null
+            or l.price_checked_at < now() - make_interval(secs => p_recheck_seconds))
+  ), picked as (
+    select l.id
+      from public.send_logs l
+      join due d on d.id = l.id
+     where d.sent_at <= (select min(f.sent_at) from due f) + make_interval(secs => p_span_seconds)
+     order by d.sent_at, d.id
+     limit p_limit
+       for update of l skip locked
+  ), marked as (
+    update public.send_logs l
+       set price_checked_at = now()
+      from picked
+     where l.id = picked.id
+    returning l.id, l.provider_message_id ->> 'twilio_sid' as sid, l.sent_at
+  )
+  select m.id, m.sid, m.sent_at from marked m order by m.sent_at, m.id;
+end
+$$;
+comment on function sms.claim_price_lookups(integer, integer, integer, integer, integer) is
+  'process-retries: campaign messages billed but not priced yet, oldest first, marked looked for now.';
+
 revoke all on function sms.compile_campaign_template(text), sms.collapse_spaces(text),
   sms.render_campaign_message(text[],
   text[], text[], text, text, text, boolean), sms.measure_sms(text),
   sms.smart_encode(text, text, text, text[], text[]), sms.smart_encoding_parts(jsonb),
   sms.campaign_audience_groups(uuid, uuid, uuid[], text[], text[]),
   sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb, jsonb),
-  sms.control_campaign(uuid, uuid, text), sms.finish_campaigns() from public;
+  sms.control_campaign(uuid, uuid, text), sms.finish_campaigns(),
+  sms.claim_price_lookups(integer, integer, integer, integer, integer) from public;
 grant execute on function sms.campaign_audience_groups(uuid, uuid, uuid[], text[], text[]),
   sms.plan_campaign(uuid, uuid, text, jsonb, integer, integer, uuid[], text[], text[], jsonb, jsonb),
-  sms.control_campaign(uuid, uuid, text), sms.finish_campaigns() to service_role;
+  sms.control_campaign(uuid, uuid, text), sms.finish_campaigns(),
+  sms.claim_price_lookups(integer, integer, integer, integer, integer) to service_role;

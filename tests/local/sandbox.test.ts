@@ -3,6 +3,7 @@ import twilio from "twilio";
 import { SegmentedMessage } from "sms-segments-calculator";
 import { type Sandbox, type SandboxOptions, startSandbox } from "../../local/sandbox/server.ts";
 import { createSandboxTwilioClient } from "../../local/sandbox/twilio-client.ts";
+import { twilioPrice } from "../../local/sandbox/pricing.ts";
 
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 const AUTH_TOKEN = "fedcba9876543210".repeat(2);
@@ -241,6 +242,10 @@ Deno.test("a normal send returns Twilio's shape and signed callbacks sent then d
     assert.equal(fetched.status, 200);
     assert.equal(fetched.body.status, "delivered");
     assert.match(String(fetched.body.date_sent), RFC2822);
+    // Priced once sent, on the resource only (no callback carries it): 2 segments × $0.0083.
+    assert.equal(fetched.body.price, "-0.01660");
+    assert.equal(fetched.body.price_unit, "USD");
+    assert.ok(callbacks.every((c) => !("Price" in c.params) && !("price" in c.params)));
 
     const listed = (await call("GET", "/api/messages")).body as unknown as {
       sid: string;
@@ -315,10 +320,43 @@ Deno.test("configured failure numbers end undelivered or failed with ErrorCode",
     const fa = await call("GET", `${BASE}/Messages/${a.body.sid}.json`);
     assert.equal(fa.body.status, "undelivered");
     assert.equal(fa.body.error_code, 30003);
+    assert.equal(fa.body.price, "-0.00830", "undelivered was sent: charged");
     const fb = await call("GET", `${BASE}/Messages/${b.body.sid}.json`);
     assert.equal(fb.body.status, "failed");
     assert.equal(fb.body.error_code, 30008);
     assert.equal(fb.body.date_sent, null);
+    assert.equal(fb.body.price, null, "never sent: not charged");
+  });
+});
+
+Deno.test("prices: Twilio's string, in hundred-thousandths", () => {
+  assert.equal(twilioPrice(3, 0.0083), "-0.02490");
+  assert.equal(twilioPrice(1, 0.0079), "-0.00790");
+  assert.equal(twilioPrice(2, 0), "0.00000");
+});
+
+Deno.test("prices: per-segment price from the config, and messages left unpriced", async () => {
+  await withSandbox(async ({ send, call, configure, sandbox }) => {
+    const unpriced = "+16465110003";
+    await configure({ pricePerSegment: 0.0079, unpricedTo: [unpriced] });
+    const a = await send({ To: TO, From: FROM, Body: "x".repeat(200) });
+    const b = await send({ To: unpriced, From: FROM, Body: "y" });
+    await sandbox.idle();
+    const fa = await call("GET", `${BASE}/Messages/${a.body.sid}.json`);
+    assert.equal(fa.body.status, "delivered");
+    assert.equal(fa.body.price, "-0.01580");
+    const fb = await call("GET", `${BASE}/Messages/${b.body.sid}.json`);
+    assert.equal(fb.body.status, "delivered");
+    assert.equal(fb.body.price, null);
+    // A price once set does not change with the configuration.
+    await configure({ pricePerSegment: null });
+    const again = await call("GET", `${BASE}/Messages/${a.body.sid}.json`);
+    assert.equal(again.body.price, "-0.01580");
+    const listed = await call("GET", `${BASE}/Messages.json?To=${encodeURIComponent(TO)}`);
+    const page = listed.body as unknown as { messages: { sid: string; price: string | null }[] };
+    assert.equal(page.messages.find((m) => m.sid === a.body.sid)?.price, "-0.01580");
+    const refused = await call("POST", "/api/config", { json: { pricePerSegment: -1 } });
+    assert.equal(refused.status, 400);
   });
 });
 

@@ -16,6 +16,9 @@
  * that waited longest for a status callback (refresh.ts has the thresholds) and applies the
  * answers forward only, as callbacks are applied, recorded with source 'lookup'.
  *
+ * Prices: last, a run reads the prices of campaign messages Twilio has billed from its Messages
+ * list, 1,000 a page (pricing.ts), and stores them on the logs in one statement a page.
+ *
  * @module
  */
 import { asService, type Sql } from "@shared/runtime/db.ts";
@@ -49,7 +52,19 @@ import {
   type FetchMessageResult,
   isMessageSid,
   listMessages,
+  messagePages,
 } from "@shared/twilio/messages.ts";
+import { twilioDateTime } from "@shared/twilio/inbound-messages.ts";
+import {
+  mayReadPricePage,
+  PRICE_PAGE_CPU_ROWS,
+  PRICE_PAGE_SIZE,
+  priceClaimLimit,
+  pricesOf,
+  priceWindow,
+  type PricingConfig,
+  pricingConfigFromEnv,
+} from "./pricing.ts";
 import {
   LOOKUP_TIMEOUT_MS,
   lookupOutcome,
@@ -68,6 +83,7 @@ import {
   cancelRetry,
   claimDueRetries,
   type ClaimedRetry,
+  claimPriceLookups,
   claimStatusLookups,
   completeRetry,
   failRetry,
@@ -76,8 +92,10 @@ import {
   type LookupApplied,
   markSending,
   pacingBacklogMs,
+  recordMessagePrices,
   recordSendResult,
   recordStatusLookup,
+  releasePriceLookups,
   releaseStatusLookup,
   rescheduleRetry,
   reserveSendSlot,
@@ -159,9 +177,11 @@ export function createProcessRetriesHandler(
     // A worker that cannot run still leaves a failed heartbeat, so worker_health says why.
     let config: RetryRunConfig;
     let refresh: RefreshConfig;
+    let pricing: PricingConfig;
     try {
       config = applyRequestOverrides(retryConfigFromEnv(deps.env), request);
       refresh = refreshConfigFromEnv(deps.env);
+      pricing = pricingConfigFromEnv(deps.env);
     } catch (error) {
       const message = `misconfigured: ${(error as Error).message}`;
       await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: message });
@@ -191,6 +211,7 @@ export function createProcessRetriesHandler(
       log,
       config,
       refresh,
+      pricing,
       worker: `process-retries/${log.requestId}`,
       options,
       cpu,
@@ -217,6 +238,7 @@ export function createProcessRetriesHandler(
       released: run.released,
       rowErrors: run.rowErrors,
       ...run.lookups,
+      ...run.prices,
       ms: Math.round(run.elapsedMs()),
     });
     return jsonResponse(200, recovered ? { ...result, recoverInbound: recovered } : result);
@@ -230,6 +252,7 @@ interface RunContext {
   log: Logger;
   config: RetryRunConfig;
   refresh: RefreshConfig;
+  pricing: PricingConfig;
   worker: string;
   options: ProcessRetriesOptions;
   cpu: CpuLedger;
@@ -250,6 +273,8 @@ class RetryRun {
   rowErrors = 0;
   /** Status lookups: made, that moved a log, that found no message, that got no answer. */
   readonly lookups = { lookedUp: 0, refreshed: 0, notFound: 0, lookupErrors: 0 };
+  /** Price lookups: list pages read, logs claimed, logs priced. */
+  readonly prices = { pricePages: 0, priceClaimed: 0, priced: 0 };
   #ctx: RunContext;
   #budget: RunBudget;
   #saturated = false;
@@ -325,7 +350,70 @@ class RetryRun {
       this.rowErrors++;
       this.#ctx.log.error("status_refresh_failed", { error, stack: stackLine(error) });
     }
+    try {
+      await this.#priceMessages();
+    } catch (error) {
+      this.rowErrors++;
+      this.#ctx.log.error("price_lookup_failed", { error, stack: stackLine(error) });
+    }
     return this.result;
+  }
+
+  /**
+   * Reads the prices of the campaign messages Twilio billed and whose price is not stored yet:
+   * claims them (oldest first, as many as the run's pages hold), lists the sender's messages
+   * sent in their window, newest first, 1,000 a page, and stores each page's prices in one
+   * statement (any unpriced log of a listed sid takes its price, claimed or not). It stops when
+   * every claimed message was listed, the list ends, or the run's pages, CPU plan or time run
+   * out; the messages it did not reach are then made due again at once. A message listed still
+   * unpriced waits for the recheck interval.
+   */
+  async #priceMessages(): Promise<void> {
+    const { sql, pricing, twilio, config } = this.#ctx;
+    const canRead = () =>
+      mayReadPricePage({
+        config: pricing,
+        read: this.prices.pricePages,
+        cpuRowsLeft: this.#rowsLeft(),
+        canStart: this.#budget.canStart(),
+      });
+    if (!canRead()) return;
+    const claimed = await claimPriceLookups(sql, {
+      limit: priceClaimLimit(pricing),
+      config: pricing,
+    });
+    this.prices.priceClaimed = claimed.length;
+    if (claimed.length === 0) return;
+    const waiting = new Map(claimed.map((c) => [c.sid, c.sendLogId]));
+    const window = priceWindow(claimed.map((c) => c.sentAt));
+    const from = twilio.config.messagingServiceSid ? null : twilio.config.from;
+    const pages = messagePages(
+      twilio,
+      {
+        ...(from ? { From: from } : {}),
+        "DateSent>": twilioDateTime(window.after),
+        "DateSent<": twilioDateTime(window.before),
+      },
+      pricing.maxPages,
+      PRICE_PAGE_SIZE,
+    );
+    let listedAll = false;
+    try {
+      while (waiting.size > 0 && canRead()) {
+        this.#started += PRICE_PAGE_CPU_ROWS;
+        this.#ctx.cpu.plan(PRICE_PAGE_CPU_ROWS * config.cpuMsPerRow);
+        const page = await pages.next();
+        if (page.done) {
+          listedAll = page.value;
+          break;
+        }
+        this.prices.pricePages++;
+        for (const m of page.value) if (typeof m.sid === "string") waiting.delete(m.sid);
+        this.prices.priced += await recordMessagePrices(sql, pricesOf(page.value));
+      }
+    } finally {
+      if (!listedAll && waiting.size > 0) await releasePriceLookups(sql, [...waiting.values()]);
+    }
   }
 
   /**

@@ -49,7 +49,8 @@ export interface RefreshConfig {
   maxAgeS: number;
 }
 
-function wholeNumber(
+/** A whole-number setting from the environment: `fallback` when unset, a throw when malformed. */
+export function wholeNumber(
   value: string | undefined,
   fallback: number,
   name: string,

@@ -8,6 +8,7 @@ import { asService, type Db, type RpcRow, type Sql, type Tx } from "@shared/runt
 import type { ProcessRetriesResult } from "./config.ts";
 import type { FailurePlan, RetrySendFacts } from "./plan.ts";
 import type { LookupOutcome, RefreshConfig } from "./refresh.ts";
+import type { ListedPrice, PricingConfig } from "./pricing.ts";
 import { applyProviderError } from "@shared/store.ts";
 import { classifyTwilioError } from "@shared/twilio/errors.ts";
 
@@ -308,4 +309,47 @@ export async function releaseStatusLookup(sql: Sql, sendLogId: string): Promise<
 export async function finishCampaigns(sql: Sql): Promise<number> {
   const [row] = await sql<{ changed: number }[]>`select sms.finish_campaigns() as changed`;
   return row.changed;
+}
+
+/** A campaign message handed out for a price lookup by `sms.claim_price_lookups`. */
+export interface PriceLookup {
+  sendLogId: string;
+  sid: string;
+  sentAt: Date;
+}
+
+/** Claims up to `limit` campaign messages billed but not priced yet (oldest first). */
+export async function claimPriceLookups(
+  sql: Sql,
+  args: { limit: number; config: PricingConfig },
+): Promise<PriceLookup[]> {
+  const c = args.config;
+  return await asService(sql, async (tx) => {
+    const rows = await tx<PriceLookup[]>`
+      select send_log_id as "sendLogId", message_sid as sid, sent_at as "sentAt"
+        from sms.claim_price_lookups(${args.limit}::integer, ${c.settleS}::integer,
+                                     ${c.recheckS}::integer, ${c.maxAgeS}::integer,
+                                     ${c.spanS}::integer)`;
+    return [...rows];
+  });
+}
+
+/** Stores listed prices on the unpriced logs of their sids, in one statement; logs priced. */
+export async function recordMessagePrices(sql: Sql, prices: ListedPrice[]): Promise<number> {
+  if (prices.length === 0) return 0;
+  return await asService(sql, async (tx) => {
+    const [row] = await tx<{ priced: number }[]>`
+      select sms.record_message_prices(${prices.map((p) => p.sid)}::text[],
+                                       ${prices.map((p) => p.price)}::text[],
+                                       ${prices.map((p) => p.unit)}::text[]) as priced`;
+    return row?.priced ?? 0;
+  });
+}
+
+/** Makes unpriced logs the listing did not reach due for a price lookup again at once. */
+export async function releasePriceLookups(sql: Sql, sendLogIds: string[]): Promise<void> {
+  if (sendLogIds.length === 0) return;
+  await asService(sql, async (tx) => {
+    await tx`select sms.release_price_lookups(${sendLogIds}::uuid[])`;
+  });
 }
