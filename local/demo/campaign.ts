@@ -62,6 +62,12 @@ interface CampaignProgress {
   failed: number;
   canceled: number;
   segmentsBilled: number;
+  estimatedCost: number | null;
+  currency: string | null;
+  /** What Twilio reported for the messages it has priced so far (`priced` of them). */
+  actualCost: number | null;
+  actualCurrency: string | null;
+  priced: number;
   optOuts: number;
   errors: { status: string; errorCode: number | null; messages: number }[];
 }
@@ -430,10 +436,21 @@ export function startComposer(host: ComposerHost): {
           el("span", { "data-field": "errors" }, errors),
           " · opt-outs ",
           el("span", { "data-field": "opt-outs" }, String(c.optOuts)),
+          " · cost ",
+          el("span", { "data-field": "cost" }, costLine(c)),
         ),
         el("div", { class: "row controls" }, ...buttons),
       );
     }));
+  }
+
+  function costLine(c: CampaignProgress): string {
+    const money = (amount: number | null, currency: string | null) =>
+      amount === null ? "—" : `${amount.toFixed(4)} ${currency ?? ""}`.trim();
+    return `estimated ${money(c.estimatedCost, c.currency)}, actual ` +
+      (c.priced === 0
+        ? "not reported yet"
+        : `${money(c.actualCost, c.actualCurrency)} (${c.priced} priced)`);
   }
 
   async function loadProgress(): Promise<void> {

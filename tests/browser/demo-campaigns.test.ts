@@ -245,6 +245,11 @@ Deno.test({
       assert.equal(await sent.locator("[data-field=segments]").textContent(), "3");
       assert.equal(await sent.locator("[data-field=errors]").textContent(), "none");
       assert.equal(await sent.locator("[data-field=opt-outs]").textContent(), "0");
+      // Twilio prices a message minutes after it is sent; until then only the estimate shows.
+      assert.match(
+        (await sent.locator("[data-field=cost]").textContent())!,
+        /^estimated \d+\.\d{4} USD, actual (not reported yet|\d+\.\d{4} USD \(\d priced\))$/,
+      );
       assert.equal(await sent.locator("button[data-action]").count(), 0, "no controls when done");
       // What the phones got is what the live preview showed.
       for (const p of people) {
