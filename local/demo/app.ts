@@ -12,6 +12,7 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import { measureMessage } from "@shared/contract/message-limits.ts";
 import { sendSms, type SendSmsOutcome } from "@shared/contract/client.ts";
 import { startComposer } from "./campaign.ts";
+import { $, el, plural } from "./dom.ts";
 
 /** `GET /api/session` of the demo server. */
 interface Session {
@@ -34,7 +35,6 @@ interface Customer {
   texted: boolean;
 }
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const userSelect = $<HTMLSelectElement>("user");
 const customerSelect = $<HTMLSelectElement>("customer");
 const customerInfo = $<HTMLParagraphElement>("customer-info");
@@ -55,19 +55,6 @@ let session: Session | null = null;
 let customers: Customer[] = [];
 let client: SupabaseClient | null = null;
 let composer: ReturnType<typeof startComposer> | null = null;
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: (Node | string | null)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  for (const c of children) if (c !== null) node.append(c);
-  return node;
-}
-
-const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 function localTime(zone: string | null): string | null {
   if (!zone) return null;

@@ -20,8 +20,10 @@ async function files(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-/** The browser-side modules the entry imports (the campaign composer). */
-export const DEMO_MODULES = [join(PROJECT_ROOT, "local", "demo", "campaign.ts")];
+/** The browser-side modules the entry imports (the campaign composer, the DOM helpers). */
+export const DEMO_MODULES = ["campaign.ts", "dom.ts"].map((f) =>
+  join(PROJECT_ROOT, "local", "demo", f)
+);
 
 /** A hash of what the bundle depends on: the entry, shared/, the config, the lock, Deno. */
 export async function bundleKey(): Promise<string> {

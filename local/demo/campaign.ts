@@ -10,6 +10,7 @@
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { measureMessage } from "@shared/contract/message-limits.ts";
 import { campaigns, type CampaignsError } from "@shared/contract/client.ts";
+import { $, el, plural } from "./dom.ts";
 import {
   customerVariables,
   type IneligibleReason,
@@ -90,20 +91,6 @@ const PROGRESS_REFRESH_MS = 2000;
 /** How many customers the live preview renders. */
 const LIVE_SAMPLES = 3;
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: (Node | string | null)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  for (const c of children) if (c !== null) node.append(c);
-  return node;
-}
-
-const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 const when = (iso: string | null) => iso ? new Date(iso).toLocaleString() : "—";
 const reachable = (c: ComposerCustomer) => c.consent === "opted_in" && c.phoneStatus === "valid";
 

@@ -100,16 +100,21 @@ table.counts th { font-weight: 600; color: var(--muted); }
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** The page; `inboxUrl` is the SMS inbox it links to. */
-export function demoPage(inboxUrl: string): string {
+/** Both pages' head: one stylesheet, one script (app.js picks the page by its path). */
+function pageHead(title: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>send-sms demo · local stack</title>
+<title>${escape(title)} · local stack</title>
 <link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>${STYLE}</style>
 <script type="module" src="/app.js"></script>
-</head><body>
+</head><body>`;
+}
+
+/** The page; `inboxUrl` is the SMS inbox it links to. */
+export function demoPage(inboxUrl: string): string {
+  return `${pageHead("send-sms demo")}
 <header>
   <h1>send-sms demo</h1>
   <p>The frontend side of the SMS channel: supabase-js and the common module running in this page.
@@ -173,14 +178,7 @@ export function demoPage(inboxUrl: string): string {
 
 /** The campaign page; `inboxUrl` is the SMS inbox it links to. */
 export function campaignPage(inboxUrl: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>campaigns demo · local stack</title>
-<link rel="icon" href="data:,">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>${STYLE}</style>
-<script type="module" src="/app.js"></script>
-</head><body>
+  return `${pageHead("campaigns demo")}
 <header>
   <h1>campaigns demo</h1>
   <p>One template, many customers: checked and rendered here with the common module, previewed,
