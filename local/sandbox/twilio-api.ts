@@ -6,7 +6,7 @@
 import { isAuthorized } from "./auth.ts";
 import type { SandboxContext } from "./context.ts";
 import { failNextEffect } from "./fail-next.ts";
-import { pickFault } from "./faults.ts";
+import { pickFault, pickLatencyMs } from "./faults.ts";
 import { newSid } from "./ids.ts";
 import { DROP } from "./node-server.ts";
 import { toMessagePage, toMessageResource } from "./resource.ts";
@@ -79,7 +79,7 @@ async function create(
     messagingServiceSid: form.get("MessagingServiceSid"),
   };
   const config = ctx.config();
-  if (!await sleep(config.latencyMs, signal)) return DROP;
+  if (!await sleep(pickLatencyMs(config, ctx.random), signal)) return DROP;
 
   const fault = pickFault(config, ctx.random);
   if (fault?.kind === "rate_limited") {
