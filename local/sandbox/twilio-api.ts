@@ -74,6 +74,7 @@ async function create(
   // that is not a form (JSON, say) simply lacks the parameters, as it would at Twilio.
   const form = new URLSearchParams(await request.text());
   const who = {
+    receivedAt: new Date().toISOString(),
     to: form.get("To"),
     from: form.get("From"),
     messagingServiceSid: form.get("MessagingServiceSid"),
@@ -201,7 +202,7 @@ function record(
   ctx: SandboxContext,
   outcome: AttemptRecord["outcome"],
   error: TwilioErrorBody,
-  who: Pick<AttemptRecord, "to" | "from" | "messagingServiceSid"> = {
+  who: Pick<AttemptRecord, "to" | "from" | "messagingServiceSid" | "receivedAt"> = {
     to: null,
     from: null,
     messagingServiceSid: null,
