@@ -68,7 +68,11 @@ const CUSTOMERS = 1_000;
  * distinct creation times (as a real backlog is; one customer and one timestamp would pile every
  * index entry onto one key).
  */
-async function ourQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSystem> {
+async function ourQueue(
+  info: StackInfo,
+  owner: postgres.Sql,
+  statements: boolean,
+): Promise<QueueSystem> {
   const [{ id: businessId }] = await owner<{ id: string }[]>`
     insert into public.businesses (name) values ('bench: claim') returning id`;
   await owner`
@@ -80,7 +84,9 @@ async function ourQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSyst
   // Other tests' rows on a shared stack stay locked (claims skip them) while we run.
   const fence = await fenceOtherRetries(info, businessId);
   return {
-    label: "ours: claimDueRetries + completeRetry (process-retries)",
+    label: statements
+      ? "ours: claim_due_retries + complete_retry as bare statements (profiling)"
+      : "ours: claimDueRetries + completeRetry (process-retries)",
     async load(n) {
       await owner.begin(async (tx) => {
         await tx`
@@ -110,6 +116,11 @@ async function ourQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSyst
       const name = `bench-worker-${index}`;
       return Promise.resolve({
         async claim() {
+          if (statements) {
+            const rows = await sql<{ id: string }[]>`
+              select id from sms.claim_due_retries(${BATCH}, ${LEASE_SECONDS}, ${name})`;
+            return rows.map((r) => r.id);
+          }
           const rows = await claimDueRetries(sql, {
             limit: BATCH,
             leaseSeconds: LEASE_SECONDS,
@@ -120,6 +131,12 @@ async function ourQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSyst
         async complete(ids) {
           let done = 0;
           for (const id of ids) {
+            if (statements) {
+              const [{ ok }] = await sql<{ ok: boolean }[]>`
+                select sms.complete_retry(${id}::uuid, ${name}) as ok`;
+              if (ok) done++;
+              continue;
+            }
             if (await asService(sql, (tx) => completeRetry(tx, { retryId: id, worker: name }))) {
               done++;
             }
@@ -270,12 +287,15 @@ async function round(system: QueueSystem, n: number): Promise<RoundResult> {
 async function run(ctx: BenchContext): Promise<BenchResult> {
   const info = await ctx.stack();
   const jobs = ctx.quick ? 1_000 : 20_000;
+  // `--statements` (profiling only, not the headline): ours as bare statements, without the
+  // service-role transactions process-retries wraps them in (what those cost).
+  const statements = ctx.has("statements");
   const rounds = ctx.quick ? 1 : 3;
   const owner = ownerDb(info, 2);
   const results: RoundResult[] = [];
   try {
     await withCronPaused(owner, async () => {
-      const ours = await ourQueue(info, owner);
+      const ours = await ourQueue(info, owner, statements);
       const boss = await pgBossQueue(info, owner);
       try {
         // Rounds of half a second are noisy: the headline takes the median of several, in an
@@ -341,6 +361,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       "complete(name, id)",
     checks,
     notes: [
+      ...(statements
+        ? ["--statements: ours as bare statements, a profiling run, not production's path"]
+        : []),
       "same Postgres (the stack's), pg-boss in its own schema; ours through process-retries's " +
       "store.ts (service-role transactions) with shared/runtime/db.ts's pool settings " +
       `(prepare: false), one postgres.js connection per worker, lease ${LEASE_SECONDS} s`,
