@@ -42,6 +42,7 @@ const MODULES: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   drain: () => import("./drain.ts"),
   "send-sms": () => import("./send-sms.ts"),
   "cold-start": () => import("./cold-start.ts"),
+  "edge-cpu": () => import("./edge-cpu.ts"),
 };
 
 function flag(args: string[], name: string): string | undefined {

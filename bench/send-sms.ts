@@ -1,9 +1,15 @@
 /**
  * `send-sms`: 2,000 requests from 16 concurrent clients through the gateway (the sandbox answering
  * at once), every one a real send to a different customer at midday: p50, p99 and requests per
- * second, against `db-ping` (a fixture on the same gateway, same JWT check, one `select 1` with
- * shared/runtime/db.ts's pool). The ratio is send-sms's throughput over db-ping's, target ≥ 0.5. Also
- * the peak memory (VmHWM) of send-sms's process, target under 150 MB.
+ * second, against `naive-send` (a fixture: the first version of a send a user would write, on the
+ * same gateway with the same JWT check, the same driver and pool (shared/runtime/db.ts) and the
+ * same Twilio client and request, StatusCallback included: read the customer, insert a send log,
+ * call Twilio, update the log; no compliance). The sandbox's status callbacks to twilio-webhook
+ * are held back in both runs of the full form (10 minutes, so the webhook's work does not share
+ * the two cores with the measured requests) and on in both in the quick form. The ratio is
+ * send-sms's throughput over naive-send's, target ≥ 0.7 (compliance costs at most 30%). Also the
+ * CPU per request by process, and the peak memory (VmHWM) of send-sms's process, target under
+ * 150 MB.
  *
  * @module
  */
@@ -12,10 +18,10 @@ import { type BenchResult, type Check, fmt, int } from "./lib/report.ts";
 import { ownerDb, sandboxConfig, sandboxConfigNow, withCronPaused } from "./lib/stack.ts";
 import { scratchTenant } from "./lib/tenant.ts";
 import { closedLoop, type LoadResult } from "./lib/load.ts";
-import { percentile, sleep } from "./lib/stats.ts";
+import { percentile } from "./lib/stats.ts";
 import { cpuMeter, functionPid, parentPid, postgresPids, processMemory } from "./lib/procs.ts";
 
-const TARGET = 0.5;
+const TARGET = 0.7;
 const MEMORY_TARGET_MB = 150;
 const CONCURRENCY = 16;
 const BODY = "Hi, thanks for visiting Bench Dental today! How did we do? Reply STOP to opt out.";
@@ -28,35 +34,36 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const savedConfig = await sandboxConfigNow(info);
   const tenant = await scratchTenant(sql, info, "send-sms");
   const sendPort = info.functions.find((f) => f.name === "send-sms")?.port;
-  const pingPort = info.functions.find((f) => f.name === "db-ping")?.port;
-  if (!sendPort || !pingPort) {
-    throw new Error("the stack serves no send-sms or no db-ping (tests/fixtures/supabase)");
+  const naivePort = info.functions.find((f) => f.name === "naive-send")?.port;
+  if (!sendPort || !naivePort) {
+    throw new Error("the stack serves no send-sms or no naive-send (tests/fixtures/supabase)");
   }
   let send: LoadResult;
-  let ping: LoadResult;
+  let naive: LoadResult;
   let sendCpu: Record<string, number> = {};
-  let pingCpu: Record<string, number> = {};
+  let naiveCpu: Record<string, number> = {};
   let sandboxCount = new Map<string, number>();
   let customers: { id: string; phone: string }[] = [];
+  let naiveCustomers: { id: string; phone: string }[] = [];
   const idlePid = functionPid(sendPort);
   const idleMem = idlePid ? processMemory(idlePid) : null;
   try {
     customers = await tenant.customers(warmup + total);
-    // Latency 0; in the full form the status callbacks are held back (10 minutes) so the
-    // webhook's work does not share the two cores with the measured requests.
+    naiveCustomers = await tenant.customers(warmup + total);
+    // Latency 0; callbacks held back in the full form for both runs, on in the quick one.
     await sandboxConfig(info, { latencyMs: 0, ...(ctx.quick ? {} : { callbackDelayMs: 600_000 }) });
     const headers = {
       authorization: `Bearer ${tenant.token}`,
       "content-type": "application/json",
     };
-    const sendTo = (customer: { id: string }) =>
-      fetch(`${info.functionsUrl}/send-sms`, {
+    const post = (fn: string) => (customer: { id: string }) =>
+      fetch(`${info.functionsUrl}/${fn}`, {
         method: "POST",
         headers,
         body: JSON.stringify({ customerId: customer.id, body: BODY }),
       });
-    const ping1 = () =>
-      fetch(`${info.functionsUrl}/db-ping`, { method: "POST", headers, body: "{}" });
+    const sendTo = post("send-sms");
+    const naiveTo = post("naive-send");
     const sentOk = (res: Response, body: string) =>
       res.status === 200 && JSON.parse(body).status === "sent";
 
@@ -73,12 +80,17 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     };
     await withCronPaused(sql, async () => {
       ctx.log(`warm-up: ${warmup} requests each`);
-      await closedLoop(warmup, CONCURRENCY, () => ping1(), (r) => r.ok);
+      await closedLoop(warmup, CONCURRENCY, (i) => naiveTo(naiveCustomers[i]), sentOk);
       await closedLoop(warmup, CONCURRENCY, (i) => sendTo(customers[i]), sentOk);
-      ctx.log(`db-ping: ${total} requests, ${CONCURRENCY} concurrent`);
-      const pingMeter = cpuMeter(processes(pingPort));
-      ping = await closedLoop(total, CONCURRENCY, () => ping1(), (r) => r.ok);
-      pingCpu = pingMeter.stop();
+      ctx.log(`naive-send: ${total} requests, ${CONCURRENCY} concurrent`);
+      const naiveMeter = cpuMeter(processes(naivePort));
+      naive = await closedLoop(
+        total,
+        CONCURRENCY,
+        (i) => naiveTo(naiveCustomers[warmup + i]),
+        sentOk,
+      );
+      naiveCpu = naiveMeter.stop();
       ctx.log(`send-sms: ${total} requests, ${CONCURRENCY} concurrent`);
       const sendMeter = cpuMeter(processes(sendPort));
       send = await closedLoop(total, CONCURRENCY, (i) => sendTo(customers[warmup + i]), sentOk);
@@ -86,7 +98,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     });
 
     // What reached the sandbox for this tenant's numbers: one message each, never two.
-    const phones = new Set(customers.map((c) => c.phone));
+    const phones = new Set([...customers, ...naiveCustomers].map((c) => c.phone));
     const messages = await (await fetch(`${info.sandboxUrl}/api/messages`)).json() as {
       to: string;
     }[];
@@ -94,7 +106,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     for (const m of messages) {
       if (phones.has(m.to)) sandboxCount.set(m.to, (sandboxCount.get(m.to) ?? 0) + 1);
     }
-    if (ctx.quick) await sleep(500); // let the callbacks land before the tenant goes
+    // Let the status callbacks land before the tenant goes (quick form; the full form holds
+    // them back): the sandbox answers once none is in flight.
+    if (ctx.quick) await fetch(`${info.sandboxUrl}/api/idle`).then((r) => r.body?.cancel());
   } finally {
     const { reset: _r, ...restore } = savedConfig as Record<string, unknown>;
     await sandboxConfig(info, restore).catch(() => {});
@@ -102,13 +116,13 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     await sql.end({ timeout: 5 });
   }
   send = send!;
-  ping = ping!;
+  naive = naive!;
 
   const sendPid = functionPid(sendPort);
-  const pingPid = functionPid(pingPort);
+  const naivePid = functionPid(naivePort);
   const sendMem = sendPid ? processMemory(sendPid) : null;
-  const pingMem = pingPid ? processMemory(pingPid) : null;
-  const ratio = send.perSecond / ping.perSecond;
+  const naiveMem = naivePid ? processMemory(naivePid) : null;
+  const ratio = send.perSecond / naive.perSecond;
   const sent = send.statuses["200"] ?? 0;
   const duplicates = [...sandboxCount.values()].filter((n) => n > 1).length;
   const received = [...sandboxCount.values()].reduce((a, n) => a + n, 0);
@@ -124,7 +138,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   ];
   const perRequest = (cpu: Record<string, number>) =>
     Object.fromEntries(Object.entries(cpu).map(([k, seconds]) => [k, (seconds * 1000) / total]));
-  const pingMs = perRequest(pingCpu);
+  const naiveMs = perRequest(naiveCpu);
   const sendMs = perRequest(sendCpu);
   const cpuRow = (label: string, ms: Record<string, number>) => [
     label,
@@ -139,13 +153,15 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     },
     {
       name: "one SMS per request at the sandbox",
-      ok: duplicates === 0 && received === warmup + total,
-      detail: `${received} messages for ${warmup + total} requests, ${duplicates} duplicated`,
+      ok: duplicates === 0 && received === 2 * (warmup + total),
+      detail: `${received} messages for ${2 * (warmup + total)} requests (both functions), ` +
+        `${duplicates} duplicated`,
     },
     {
-      name: "db-ping answered",
-      ok: (ping.statuses["200"] ?? 0) === total,
-      detail: `${ping.statuses["200"] ?? 0}/${total}`,
+      name: "every naive send answered 200 sent",
+      ok: (naive.statuses["200"] ?? 0) === total,
+      detail: `${naive.statuses["200"] ?? 0}/${total}` +
+        (naive.errors.length ? `; first: ${naive.errors.join(" | ")}` : ""),
     },
   ];
   // The target is in MB (10^6 bytes); the figures are in MiB.
@@ -158,27 +174,27 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         `(sandbox latency 0; after ${warmup} warm-up requests each)`,
       columns: ["function", "requests", "answers", "p50 ms", "p99 ms", "requests/s", "peak MiB"],
       rows: [
-        row("db-ping (one select 1)", ping, pingMem),
+        row("naive-send (read, log, Twilio, update)", naive, naiveMem),
         row("send-sms (a real send each)", send, sendMem),
       ],
     }, {
       title: "CPU per request, ms (from /proc: user + system of each process; the machine's busy " +
         "time also holds the kernel's loopback network work)",
       columns: ["function", "Postgres", "gateway + sandbox", "function", "load client", "machine"],
-      rows: [cpuRow("db-ping", pingMs), cpuRow("send-sms", sendMs), [
-        `send-sms at ${TARGET} × db-ping's rate`,
+      rows: [cpuRow("naive-send", naiveMs), cpuRow("send-sms", sendMs), [
+        `send-sms at ${TARGET} × naive-send's rate`,
         "",
         "",
         "",
         "",
-        `≤ ${fmt((pingMs.machine ?? 0) / TARGET)}`,
+        `≤ ${fmt((naiveMs.machine ?? 0) / TARGET)}`,
       ]],
     }, {
       title: "Targets",
       columns: ["what", "value", "target", "met"],
       rows: [
         [
-          "throughput, send-sms / db-ping",
+          "throughput, send-sms / naive-send",
           fmt(ratio),
           `≥ ${TARGET}`,
           ratio >= TARGET ? "yes" : "NO",
@@ -194,10 +210,11 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     ratio,
     target: TARGET,
     direction: "atLeast",
-    ratioMeaning: "requests/s of send-sms over db-ping on the same gateway",
+    ratioMeaning: "requests/s of send-sms over naive-send (no compliance) on the same gateway",
+
     checks,
     notes: [
-      `send-sms pid ${sendPid ?? "?"}, db-ping pid ${pingPid ?? "?"}: peak is the process's ` +
+      `send-sms pid ${sendPid ?? "?"}, naive-send pid ${naivePid ?? "?"}: peak is the process's ` +
       "VmHWM since it started" + (ctx.quick ? " (a shared stack: includes earlier tests)" : "") +
       (idleMem
         ? `; send-sms before the benchmark: ${fmt(idleMem.rssMiB)} MiB resident, ` +
@@ -213,15 +230,15 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         p99: percentile(send.latenciesMs, 99),
         statuses: send.statuses,
       },
-      ping: {
-        perSecond: ping.perSecond,
-        p50: percentile(ping.latenciesMs, 50),
-        p99: percentile(ping.latenciesMs, 99),
+      naive: {
+        perSecond: naive.perSecond,
+        p50: percentile(naive.latenciesMs, 50),
+        p99: percentile(naive.latenciesMs, 99),
       },
-      cpuMsPerRequest: { ping: pingMs, send: sendMs },
+      cpuMsPerRequest: { naive: naiveMs, send: sendMs },
       sendMemory: sendMem,
       sendMemoryBefore: idleMem,
-      pingMemory: pingMem,
+      naiveMemory: naiveMem,
       memoryTargetMet: memOk,
       duplicates,
     },
@@ -230,6 +247,6 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
 
 export const benchmark: Benchmark = {
   name: "send-sms",
-  description: "send-sms throughput and latency vs a one-query function, and its peak memory",
+  description: "send-sms throughput and latency vs a naive send, and its peak memory",
   run,
 };

@@ -17,8 +17,14 @@ export interface FailureSpec {
 
 /** Fault injection and callback settings. Rates are probabilities between 0 and 1. */
 export interface SandboxConfig {
-  /** Delay before answering a create request, in ms. */
+  /** Delay before answering a create request, in ms (the median when `latencyP99Ms` is set). */
   latencyMs: number;
+  /**
+   * When set, each create waits a log-normal draw instead of `latencyMs`: median `latencyMs`,
+   * 99th percentile `latencyP99Ms` (1% of requests slower), as a real API's latency has a long
+   * tail. `null`: every create waits exactly `latencyMs`.
+   */
+  latencyP99Ms: number | null;
   /** Probability that a create is answered 429 (Twilio code 20429). */
   rate429: number;
   /** Probability that a create is answered 500 or 503 (Twilio codes 20500/20503). */
@@ -63,6 +69,7 @@ export interface SandboxConfig {
 /** Built-in defaults: no faults, ordered callbacks a little apart. */
 export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   latencyMs: 0,
+  latencyP99Ms: null,
   rate429: 0,
   rate5xx: 0,
   rateTimeout: 0,
@@ -99,6 +106,7 @@ const failureSchema = z.strictObject({
 /** Schema of a partial update; unknown keys are rejected so typos do not pass silently. */
 export const configPatchSchema = z.strictObject({
   latencyMs: millis,
+  latencyP99Ms: millis.nullable(),
   rate429: rate,
   rate5xx: rate,
   rateTimeout: rate,

@@ -91,7 +91,13 @@ export type AttemptOutcome =
 
 /** One create request, whatever happened to it, so tests can count attempts and retries. */
 export interface AttemptRecord {
+  /** When it was answered (or dropped). */
   at: string;
+  /**
+   * When the request arrived, before the configured latency: with a latency distribution the
+   * answers' order is not the requests' (a sender's pace shows in these).
+   */
+  receivedAt?: string;
   outcome: AttemptOutcome;
   /** `null` for a dropped (timed-out) request: no answer was sent. */
   httpStatus: number | null;

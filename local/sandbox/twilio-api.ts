@@ -6,7 +6,7 @@
 import { isAuthorized } from "./auth.ts";
 import type { SandboxContext } from "./context.ts";
 import { failNextEffect } from "./fail-next.ts";
-import { pickFault } from "./faults.ts";
+import { pickFault, pickLatencyMs } from "./faults.ts";
 import { newSid } from "./ids.ts";
 import { DROP } from "./node-server.ts";
 import { toMessagePage, toMessageResource } from "./resource.ts";
@@ -74,12 +74,13 @@ async function create(
   // that is not a form (JSON, say) simply lacks the parameters, as it would at Twilio.
   const form = new URLSearchParams(await request.text());
   const who = {
+    receivedAt: new Date().toISOString(),
     to: form.get("To"),
     from: form.get("From"),
     messagingServiceSid: form.get("MessagingServiceSid"),
   };
   const config = ctx.config();
-  if (!await sleep(config.latencyMs, signal)) return DROP;
+  if (!await sleep(pickLatencyMs(config, ctx.random), signal)) return DROP;
 
   const fault = pickFault(config, ctx.random);
   if (fault?.kind === "rate_limited") {
@@ -201,7 +202,7 @@ function record(
   ctx: SandboxContext,
   outcome: AttemptRecord["outcome"],
   error: TwilioErrorBody,
-  who: Pick<AttemptRecord, "to" | "from" | "messagingServiceSid"> = {
+  who: Pick<AttemptRecord, "to" | "from" | "messagingServiceSid" | "receivedAt"> = {
     to: null,
     from: null,
     messagingServiceSid: null,

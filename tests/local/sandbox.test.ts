@@ -4,6 +4,8 @@ import { SegmentedMessage } from "sms-segments-calculator";
 import { type Sandbox, type SandboxOptions, startSandbox } from "../../local/sandbox/server.ts";
 import { createSandboxTwilioClient } from "../../local/sandbox/twilio-client.ts";
 import { twilioPrice } from "../../local/sandbox/pricing.ts";
+import { DEFAULT_CONFIG } from "../../local/sandbox/config.ts";
+import { pickLatencyMs } from "../../local/sandbox/faults.ts";
 
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 const AUTH_TOKEN = "fedcba9876543210".repeat(2);
@@ -619,6 +621,27 @@ Deno.test("latency delays creates", async () => {
     assert.equal((await send({ To: TO, From: FROM, Body: "x" })).status, 201);
     assert.ok(performance.now() - started >= 110);
   });
+});
+
+Deno.test("a latency distribution: median latencyMs, 1% above latencyP99Ms", () => {
+  const config = { ...DEFAULT_CONFIG, latencyMs: 150, latencyP99Ms: 1500 };
+  // A fixed-seed generator (mulberry32), so the test is the same on every run.
+  let seed = 42;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const draws = Array.from({ length: 20_000 }, () => pickLatencyMs(config, random))
+    .sort((a, b) => a - b);
+  const median = draws[draws.length / 2];
+  const slow = draws.filter((ms) => ms > 1500).length / draws.length;
+  assert.ok(median >= 140 && median <= 160, `median ${median}`);
+  assert.ok(slow >= 0.007 && slow <= 0.013, `share above 1.5 s: ${slow}`);
+  assert.ok(draws[0] >= 0);
+  // Without a p99 every create waits exactly latencyMs.
+  assert.equal(pickLatencyMs({ ...config, latencyP99Ms: null }, random), 150);
 });
 
 Deno.test("shuffled order and duplicates: same token on re-delivery, status never regresses", async () => {
