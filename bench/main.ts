@@ -42,6 +42,8 @@ const MODULES: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   drain: () => import("./drain.ts"),
   "send-sms": () => import("./send-sms.ts"),
   "cold-start": () => import("./cold-start.ts"),
+  campaign: () => import("./campaign.ts"),
+  fairness: () => import("./fairness.ts"),
 };
 
 function flag(args: string[], name: string): string | undefined {
