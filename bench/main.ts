@@ -43,6 +43,8 @@ const MODULES: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   "send-sms": () => import("./send-sms.ts"),
   "cold-start": () => import("./cold-start.ts"),
   "edge-cpu": () => import("./edge-cpu.ts"),
+  campaign: () => import("./campaign.ts"),
+  fairness: () => import("./fairness.ts"),
 };
 
 function flag(args: string[], name: string): string | undefined {

@@ -92,6 +92,42 @@ Deno.test("bench edge-cpu --quick: one process-retries run's CPU, every row it c
   assert.ok((r.figures.runCpuMs as number) > 0, `CPU of the run: ${r.figures.runCpuMs}`);
 });
 
+Deno.test("bench campaign --quick: every eligible customer queued once, every other skipped", async () => {
+  const r = await quick("campaign");
+  const f = r.figures as {
+    eligible: number;
+    expectedEligible: number;
+    queued: number;
+    deferredLogs: number;
+    customers: number;
+    skips: Record<string, number>;
+    planted: Record<string, number>;
+  };
+  assert.ok(f.eligible > 0);
+  assert.equal(f.eligible, f.expectedEligible);
+  assert.equal(f.queued, f.eligible);
+  assert.equal(f.deferredLogs, f.eligible);
+  assert.deepEqual(f.skips, f.planted);
+  assert.equal(Object.values(f.skips).reduce((a, n) => a + n, 0), f.customers - f.eligible);
+});
+
+Deno.test("bench fairness --quick: the campaign and the single sends each sent once", async () => {
+  const r = await quick("fairness");
+  const f = r.figures as {
+    rows: number;
+    singles: number;
+    campaignSent: number;
+    singlesSent: number;
+    duplicates: number;
+    failed: number;
+  };
+  assert.equal(f.duplicates, 0);
+  assert.equal(f.failed, 0);
+  assert.equal(f.campaignSent, f.rows);
+  assert.ok(f.singles >= 9, `single sends: ${f.singles}`);
+  assert.equal(f.singlesSent, f.singles);
+});
+
 function existsSync(path: string): boolean {
   try {
     Deno.statSync(path);

@@ -50,14 +50,20 @@ export async function acquireStack(
   })();
   let buffered = "";
   let readyPath: string | null = null;
-  for await (const chunk of child.stdout) {
-    buffered += decoder.decode(chunk, { stream: true });
+  // Read to the end, not just to the ready line: the functions write their logs to this same
+  // stdout, and once it is closed (a `break` here cancels it) every log line throws BrokenPipe
+  // in the function, which answers 500 (the campaigns function's log after a commit did).
+  const reader = child.stdout.getReader();
+  while (readyPath === null) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += decoder.decode(value, { stream: true });
     const m = /STACK_READY (\S+)\n/.exec(buffered);
-    if (m) {
-      readyPath = m[1];
-      break;
-    }
+    if (m) readyPath = m[1];
   }
+  (async () => {
+    while (!(await reader.read().catch(() => ({ done: true }))).done) { /* discard */ }
+  })();
   if (!readyPath) {
     await child.status;
     throw new Error(`the throwaway stack did not start:\n${stderrText.slice(-4000)}`);

@@ -29,7 +29,53 @@ export interface ScratchTenant {
   token: string;
   /** Adds `n` SMS-ready customers; their ids and phones. */
   customers(n: number): Promise<{ id: string; phone: string }[]>;
+  /**
+   * Adds a campaign audience of `n` customers in one set-based insert: {@link PROFILES}' states
+   * and zones in turn, and one in ten ineligible ({@link planted}). Their ids, in insert order.
+   * `ready`: instead, every one SMS-ready at midday in New York rules, as {@link customers}.
+   */
+  population(n: number, options?: { ready?: boolean }): Promise<string[]>;
   drop(): Promise<void>;
+}
+
+/**
+ * The states, zones and area codes of a {@link ScratchTenant.population}, in turn: the
+ * compliance rules differ by state (Florida's and Oklahoma's frequency caps) and by zone (the
+ * quiet hours), and a campaign plans per (zone, state, area code) group. The last one has no
+ * zone or state: the rules derive them from the number.
+ */
+export const PROFILES: readonly { state: string | null; zone: string | null; area: string }[] = [
+  { state: "NY", zone: "America/New_York", area: "212" },
+  { state: "CA", zone: "America/Los_Angeles", area: "415" },
+  { state: "TX", zone: "America/Chicago", area: "512" },
+  { state: "FL", zone: "America/New_York", area: "305" },
+  { state: "IL", zone: "America/Chicago", area: "312" },
+  { state: "WA", zone: "America/Los_Angeles", area: "206" },
+  { state: "AZ", zone: "America/Phoenix", area: "602" },
+  { state: "CO", zone: "America/Denver", area: "303" },
+  { state: "OK", zone: "America/Chicago", area: "405" },
+  { state: "GA", zone: "America/New_York", area: "404" },
+  { state: "HI", zone: "Pacific/Honolulu", area: "808" },
+  { state: "AK", zone: "America/Anchorage", area: "907" },
+  { state: null, zone: null, area: "646" },
+];
+
+/**
+ * Who of a population of `n` may not receive a campaign, by the campaigns contract's reason:
+ * customer i (from 0) by `i % 100`: 0–3 consent unknown, 4–6 opted out, 7 no number,
+ * 8 an invalid number, 9 a landline.
+ */
+export function planted(n: number): {
+  no_consent: number;
+  opted_out: number;
+  invalid_phone: number;
+} {
+  const share = (from: number, to: number) => {
+    let count = 0;
+    for (let r = from; r <= to; r++) count += r < n % 100 ? 1 : 0;
+    return Math.floor(n / 100) * (to - from + 1) + count;
+  };
+  return { no_consent: share(0, 3), opted_out: share(4, 6), invalid_phone: share(7, 9) };
 }
 
 let phoneSeq = Math.floor(Math.random() * 5_000_000);
@@ -83,6 +129,58 @@ export async function scratchTenant(
         select ${businessId}, 'Bench ' || p.n, p.phone, 'valid', 'opted_in', now(), ${zone}, 'NY'
           from unnest(${phones}::text[]) with ordinality as p (phone, n)
         returning id, phone`;
+    },
+    async population(n, options = {}) {
+      const base = phoneSeq;
+      phoneSeq = (phoneSeq + n) % 10_000_000;
+      const profiles = options.ready
+        ? { states: ["NY"], zones: [zoneAtLocalHour(13)], areas: ["212"] }
+        : {
+          states: PROFILES.map((p) => p.state),
+          zones: PROFILES.map((p) => p.zone),
+          areas: PROFILES.map((p) => p.area),
+        };
+      const ready = options.ready === true;
+      // Set-based: the consent trigger (customers_consent_guard) would take one advisory lock
+      // per row, and 100,000 of them overflow the lock table of one transaction. For a number
+      // never seen before it records an 'import' event per given status and keeps the status
+      // written; the same here, in two statements, with the trigger stood aside as the consent
+      // RPCs stand it aside (sms.consent_change_by_rpc).
+      const rows = await sql.begin(async (tx) => {
+        await tx`select set_config('sms.consent_change_by_rpc', 'on', true)`;
+        const inserted = await tx<{ id: string }[]>`
+          with p as (
+            select i, (i % ${profiles.areas.length}) + 1 as k,
+                   case when ${ready}::boolean then 99 else i % 100 end as r
+              from generate_series(0, ${n - 1}::integer) as i
+          )
+          insert into public.customers (business_id, name, phone, phone_status,
+                                        sms_consent_status, sms_consent_at, sms_opted_out_at,
+                                        time_zone, us_state)
+          select ${businessId}, 'Bench ' || p.i,
+                 case when p.r = 7 then null
+                      else '+1' || (${profiles.areas}::text[])[p.k]
+                           || (7000000 + (${base}::integer + p.i) % 3000000)::text end,
+                 case p.r when 8 then 'invalid' when 9 then 'landline' else 'valid' end,
+                 case when p.r < 4 then 'unknown' when p.r < 7 then 'opted_out'
+                      else 'opted_in' end,
+                 case when p.r >= 7 then now() end,
+                 case when p.r between 4 and 6 then now() end,
+                 (${profiles.zones}::text[])[p.k], (${profiles.states}::text[])[p.k]
+            from p
+           order by p.i
+          returning id`;
+        await tx`
+          insert into public.sms_consent_events
+            (business_id, customer_id, phone, to_status, source, method, details, occurred_at)
+          select c.business_id, c.id, c.phone, c.sms_consent_status, 'import',
+                 case when c.sms_consent_status = 'opted_in' then 'import' end,
+                 '{"via": "insert on customers"}'::jsonb, now()
+            from public.customers c
+           where c.business_id = ${businessId} and c.sms_consent_status <> 'unknown'`;
+        return inserted;
+      });
+      return rows.map((r) => r.id);
     },
     async drop() {
       await sql`delete from public.businesses where id = ${businessId}`;

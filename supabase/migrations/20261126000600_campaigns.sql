@@ -329,13 +329,13 @@ as $$
          case when m.gsm
               then case when m.septets <= 160 then 1 else ceil(m.septets / 153.0)::integer end
               else case when m.units <= 70 then 1 else ceil(m.units / 67.0)::integer end end
-    from (select pg_catalog.translate(p_body,
-                   E'@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&''()*+,-./0123456789:;<=>?¡'
+    -- Regular expressions, not translate(): translate() looks each character up in its list
+    -- one by one, 0.1 ms for a message, 10 s for 100,000 recipients (bench/campaign.ts).
+    from (select p_body ~ (E'^[@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&''()*+,\\-./0123456789:;<=>?¡'
                    || E'ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà'
-                   || E'\f^{}\\[~]|€', '') = '' as gsm,
-                 char_length(p_body) * 2
-                   - char_length(pg_catalog.translate(p_body, E'\f^{}\\[~]|€', ''))
-                   as septets,
+                   || E'\f\\^{}\\\\\\[~\\]|€]*$') as gsm,
+                 char_length(p_body)
+                   + pg_catalog.regexp_count(p_body, E'[\f\\^{}\\\\\\[~\\]|€]') as septets,
                  char_length(p_body)
                    + pg_catalog.regexp_count(p_body, E'[\\U00010000-\\U0010FFFF]') as units) m
 $$;
@@ -592,7 +592,9 @@ begin
        and g.prefix = left(a.phone, 5)
       left join recent r on r.to_phone = a.phone
       left join told t on t.to_phone = a.phone
-  ), rendered as (
+  ), rendered as materialized (
+    -- Materialized: inlined, the rendering ran three times a recipient (the measure's join
+    -- condition, its argument and the body column).
     select d.*,
            case when d.reason is null then sms.render_campaign_message(
              v_template.literals, v_template.names, v_template.fallbacks, d.name,
