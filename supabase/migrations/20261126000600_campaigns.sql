@@ -343,13 +343,16 @@ $$;
 -- Twilio's Smart Encoding table (character → replacement, passed by the campaigns function from
 -- shared/text/segments.ts: one copy of the table, in TypeScript) as sms.smart_encode takes it: one
 -- translate() for the one-to-one and one-to-none replacements (the deleted ones last), replace()
--- for the few that give several characters.
+-- for the few that give several characters, and a bracket expression of every key: translate()
+-- reads its list once per character of the text (about 0.1 ms a message), so only a text the
+-- expression matches is encoded.
 create function sms.smart_encoding_parts(
   p_map jsonb,
   out from_chars text,
   out to_chars text,
   out keys text[],
-  out replacements text[]
+  out replacements text[],
+  out pattern text
 )
 language sql
 immutable
@@ -361,7 +364,9 @@ as $$
          coalesce(string_agg(e.value, '' order by e.key)
                     filter (where char_length(e.value) = 1), ''),
          coalesce(array_agg(e.key order by e.key) filter (where char_length(e.value) > 1), '{}'),
-         coalesce(array_agg(e.value order by e.key) filter (where char_length(e.value) > 1), '{}')
+         coalesce(array_agg(e.value order by e.key) filter (where char_length(e.value) > 1), '{}'),
+         '[' || string_agg(case when e.key in (']', '[', '\', '^', '-') then '\' || e.key
+                                else e.key end, '') || ']'
     from pg_catalog.jsonb_each_text(p_map) e
 $$;
 
@@ -515,6 +520,7 @@ declare
   v_smart_to text;
   v_smart_keys text[];
   v_smart_values text[];
+  v_smart_pattern text;
 begin
   if p_acting_user is null or not sms.is_member(p_business_id, p_acting_user) then
     raise exception 'business_not_found' using errcode = 'P0002';
@@ -533,8 +539,8 @@ begin
          select from jsonb_each_text(p_smart_encoding) e where char_length(e.key) <> 1) then
       raise exception 'p_smart_encoding must map single characters to text' using errcode = '22023';
     end if;
-    select p.from_chars, p.to_chars, p.keys, p.replacements
-      into v_smart_from, v_smart_to, v_smart_keys, v_smart_values
+    select p.from_chars, p.to_chars, p.keys, p.replacements, p.pattern
+      into v_smart_from, v_smart_to, v_smart_keys, v_smart_values, v_smart_pattern
       from sms.smart_encoding_parts(p_smart_encoding) p;
   end if;
   select b.* into v_business from public.businesses b where b.id = p_business_id;
@@ -608,7 +614,7 @@ begin
          r.release_at, r.country, r.body, m.encoding, m.segments
     from rendered r
     left join lateral sms.measure_sms(
-           case when p_smart_encoding is null then r.body
+           case when v_smart_pattern is null or r.body !~ v_smart_pattern then r.body
                 else sms.smart_encode(r.body, v_smart_from, v_smart_to, v_smart_keys,
                                       v_smart_values) end) m on r.body is not null;
 
