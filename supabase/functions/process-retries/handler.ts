@@ -644,8 +644,11 @@ class RetryRun {
             return ok ? "cancelled" : "lost";
           }
         }
-        await markSending(tx, row.sendLogId);
-        await recordSendReceipt(tx, row.sendLogId, decision.receipt);
+        // Independent statements: sent together, one round trip (run in this order).
+        await Promise.all([
+          markSending(tx, row.sendLogId),
+          recordSendReceipt(tx, row.sendLogId, decision.receipt),
+        ]);
         return {
           to: decision.to,
           validityPeriod: validityPeriodFor(
