@@ -28,6 +28,8 @@ export interface RunAnswer {
 
 /** A running process-retries of the benchmark's own. */
 export interface RetriesProcess {
+  /** Its gateway, as a project URL (`<url>/functions/v1/process-retries`). */
+  url: string;
   /** One cron-like call; rejects unless it answers 200. */
   call(body?: Record<string, unknown>): Promise<RunAnswer>;
   /** CPU time of its workers' JavaScript threads so far, in ms (from /proc). */
@@ -77,6 +79,7 @@ export async function startProcessRetries(
     throw e;
   }
   return {
+    url: `http://127.0.0.1:${gatewayPort}`,
     async call(body = {}) {
       const res = await fetch(`http://127.0.0.1:${gatewayPort}/functions/v1/process-retries`, {
         method: "POST",
@@ -108,14 +111,15 @@ export async function enqueueDue(sql: postgres.Sql, customerIds: string[]): Prom
       from unnest(${customerIds}::uuid[]) as c (id)`;
 }
 
-/** The business's rows still to send: pending or held, and of those the ones due now. */
+/** The business's rows still to send: pending or held, of those the ones due now, and held. */
 export async function queueLeft(
   sql: postgres.Sql,
   businessId: string,
-): Promise<{ open: number; due: number }> {
-  const [row] = await sql<{ open: number; due: number }[]>`
+): Promise<{ open: number; due: number; held: number }> {
+  const [row] = await sql<{ open: number; due: number; held: number }[]>`
     select count(*)::int as open,
-           (count(*) filter (where status = 'pending' and scheduled_for <= now()))::int as due
+           (count(*) filter (where status = 'pending' and scheduled_for <= now()))::int as due,
+           (count(*) filter (where status = 'processing'))::int as held
       from sms.retry_queue
      where business_id = ${businessId} and status in ('pending', 'processing')`;
   return row;
@@ -133,4 +137,45 @@ export interface Attempt {
 /** The sandbox's create attempts so far (a benchmark keeps the count to slice off its own). */
 export async function sandboxAttempts(info: StackInfo): Promise<Attempt[]> {
   return await (await fetch(`${info.sandboxUrl}/api/attempts`)).json() as Attempt[];
+}
+
+/**
+ * Points Vault's `project_url` at `url` while `fn` runs, so the runs process-retries chains
+ * (`sms.invoke_process_retries()` through pg_net) reach the benchmark's process, as in a project
+ * they reach the deployed function; restored afterwards.
+ */
+export async function withChainTarget<T>(
+  sql: postgres.Sql,
+  url: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const [secret] = await sql<{ id: string; url: string }[]>`
+    select id, decrypted_secret as url from vault.decrypted_secrets where name = 'project_url'
+     order by created_at desc limit 1`;
+  if (!secret) throw new Error("Vault has no project_url");
+  await sql`select vault.update_secret(${secret.id}::uuid, ${url})`;
+  try {
+    return await fn();
+  } finally {
+    await sql`select vault.update_secret(${secret.id}::uuid, ${secret.url})`;
+  }
+}
+
+/** A run process-retries recorded (sms.worker_heartbeats): its answer and its wall time. */
+export interface RecordedRun extends RunAnswer {
+  ms: number;
+}
+
+/** The runs that started in [from, to), finished or not. */
+export async function runsBetween(
+  sql: postgres.Sql,
+  from: Date,
+  to: Date,
+): Promise<RecordedRun[]> {
+  return await sql<RecordedRun[]>`
+    select claimed, sent, deferred, failed, skipped,
+           coalesce(extract(epoch from finished_at - started_at) * 1000, 0)::float8 as ms
+      from sms.worker_heartbeats
+     where worker = 'process-retries' and started_at >= ${from} and started_at < ${to}
+     order by started_at`;
 }

@@ -1005,8 +1005,9 @@ begin
 end
 $$;
 
--- Queues POST <project_url>/functions/v1/process-retries with the cron secret as bearer token;
--- pg_net sends it after commit. Returns the pg_net request id.
+-- Queues POST <project_url>/functions/v1/process-retries with the cron secret as bearer token
+-- and {"chain": true} (a run its CPU plan stops with rows due starts the next one through this
+-- same call); pg_net sends it after commit. Returns the pg_net request id.
 create function sms.invoke_process_retries()
 returns bigint
 language plpgsql
@@ -1035,7 +1036,7 @@ begin
   end if;
   return net.http_post(
     url := rtrim(v_url, '/') || '/functions/v1/process-retries',
-    body := '{}'::jsonb,
+    body := '{"chain": true}'::jsonb,
     params := '{}'::jsonb,
     headers := jsonb_build_object('Content-Type', 'application/json',
                                   'Authorization', 'Bearer ' || v_secret),

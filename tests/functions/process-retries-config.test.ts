@@ -19,7 +19,9 @@ Deno.test("retryConfigFromEnv: defaults, values, and loud failure on nonsense", 
     maxRows: 220,
     cpuMsPerRow: 5,
     workerCpuBudgetMs: 1600,
+    chain: true,
   });
+  assert.equal(retryConfigFromEnv({ PROCESS_RETRIES_CHAIN: "off" }).chain, false);
   // A run's rows follow its CPU budget over a row's CPU cost.
   assert.equal(
     retryConfigFromEnv({
@@ -53,10 +55,20 @@ Deno.test("parseProcessRetriesRequest: empty is fine, anything malformed is inva
   assert.deepEqual(parseProcessRetriesRequest(null), {});
   assert.deepEqual(parseProcessRetriesRequest({}), {});
   assert.deepEqual(parseProcessRetriesRequest({ batchSize: 500 }), { batchSize: 500 });
+  assert.deepEqual(parseProcessRetriesRequest({ chain: true }), { chain: true });
   for (
-    const bad of [{ batchSize: 501 }, { batchSize: 0 }, { batchSize: "5" }, [], "x", {
-      unknown: 1,
-    }]
+    const bad of [
+      { batchSize: 501 },
+      { batchSize: 0 },
+      { batchSize: "5" },
+      [],
+      "x",
+      {
+        unknown: 1,
+      },
+      { chain: "yes" },
+      { chain: 1 },
+    ]
   ) {
     assert.throws(
       () => parseProcessRetriesRequest(bad),
@@ -91,6 +103,11 @@ Deno.test("applyRequestOverrides: the body may only make a run stricter", () => 
   const fast = retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "1000" });
   assert.equal(fast.concurrency, 100);
   assert.equal(applyRequestOverrides(fast, { maxSegmentsPerSecond: 50 }).concurrency, 15);
+  // Chaining needs both the request (the cron's) and the deployment's consent.
+  assert.equal(applyRequestOverrides(env, {}).chain, false);
+  assert.equal(applyRequestOverrides(env, { chain: true }).chain, true);
+  const off = retryConfigFromEnv({ PROCESS_RETRIES_CHAIN: "off" });
+  assert.equal(applyRequestOverrides(off, { chain: true }).chain, false);
 });
 
 Deno.test("leases outlast everything a live run can still do with a row", () => {

@@ -928,6 +928,56 @@ Deno.test("process-retries: without Twilio or with a bad setting, the run is ref
   }
 });
 
+Deno.test("process-retries: a run its CPU plan stops with rows due starts the next one, when asked to chain", async () => {
+  const sql = db();
+  const tenant = await makeTenant(
+    sql,
+    "chain",
+    Array.from({ length: 10 }, () => ({ timeZone: dayZone() })),
+  );
+  // The request pg_net got last: each chained run is one.
+  const lastNetRequest = async () =>
+    Number(
+      (await sql`
+        select coalesce(pg_sequence_last_value('net.http_request_queue_id_seq'), 0) as id`)[0].id,
+    );
+  try {
+    await withCronPaused(sql, async () => {
+      await sandbox("/api/messages", { method: "DELETE" });
+      const rows = await enqueue(sql, tenant, 50, { tag: `chain ${crypto.randomUUID()}` });
+      // A plan of 20 rows a run (100 ms at 5 ms a row).
+      const env = { PROCESS_RETRIES_CPU_BUDGET_MS: "100", SMS_MAX_SEGMENTS_PER_SECOND: "1000" };
+      await withFunction(env, async (url) => {
+        const before = await lastNetRequest();
+        const single = await invoke(url, { body: {} });
+        assert.equal((single.body as unknown as ProcessRetriesResult).sent, 20);
+        assert.equal(await lastNetRequest(), before, "a caller without chain gets one run");
+
+        const chained = await invoke(url, { body: { chain: true } });
+        assert.equal((chained.body as unknown as ProcessRetriesResult).sent, 20);
+        assert.equal(await lastNetRequest(), before + 1, "it asked pg_net for the next run");
+      });
+      // The next run (the stack's process-retries, through the gateway as the cron reaches it)
+      // sends the last 10 with nobody calling it.
+      const deadline = Date.now() + 60_000;
+      let pending = rows.length;
+      while (Date.now() < deadline) {
+        pending = (await rowStates(sql, tenant.businessId))
+          .filter((r) => r.status !== "completed").length;
+        if (pending === 0) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.equal(pending, 0, "every row sent");
+      const byBody = messagesByBody(await sandboxMessages(), rows.map((x) => x.body));
+      assert.equal(byBody.size, 50);
+      assert.ok([...byBody.values()].every((m) => m.length === 1), "each once");
+    });
+  } finally {
+    await forget(tenant);
+    await sql.end();
+  }
+});
+
 Deno.test("process-retries: 300 one-segment rows at 100 segments/s take at least 2.9 s", async () => {
   const sql = db();
   const tenant = await makeTenant(

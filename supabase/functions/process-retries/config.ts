@@ -76,6 +76,8 @@ export interface RetryRunConfig {
   cpuMsPerRow: number;
   /** The CPU all runs of one worker may plan together, in ms. */
   workerCpuBudgetMs: number;
+  /** Whether a run asked to chain may start the next (`PROCESS_RETRIES_CHAIN`, default on). */
+  chain: boolean;
 }
 
 /** Rows in flight that keep `segmentsPerSecond` going, within 10 and 100. */
@@ -151,15 +153,22 @@ export function retryConfigFromEnv(
       DEFAULT_WORKER_CPU_BUDGET_MS,
       "PROCESS_RETRIES_WORKER_CPU_BUDGET_MS",
     ),
+    chain: !/^(off|false|0)$/i.test(env.PROCESS_RETRIES_CHAIN?.trim() ?? ""),
   };
 }
 
-/** The JSON body process-retries accepts (everything optional; pg_cron sends `{}`). */
+/** The JSON body process-retries accepts (everything optional; pg_cron sends `{"chain": true}`). */
 export interface ProcessRetriesRequest {
   batchSize?: number;
   budgetMs?: number;
   maxSegmentsPerSecond?: number;
   concurrency?: number;
+  /**
+   * A run its CPU plan stops while due rows remain starts the next one
+   * (`sms.invoke_process_retries()`), so a queue drains at the sender's pace, not at one run a
+   * minute. Sent by pg_cron and by the runs it chains; a caller without it gets one run.
+   */
+  chain?: boolean;
 }
 
 interface Limit {
@@ -170,13 +179,13 @@ interface Limit {
   max: number;
 }
 
-const REQUEST_LIMITS: Record<keyof ProcessRetriesRequest, Limit> = {
+const REQUEST_LIMITS: Record<Exclude<keyof ProcessRetriesRequest, "chain">, Limit> = {
   batchSize: { int: true, min: 1, max: MAX_BATCH_SIZE },
   budgetMs: { int: true, min: 1_000, max: 600_000 },
   maxSegmentsPerSecond: { int: false, min: 0, exclusive: true, max: 10_000 },
   concurrency: { int: true, min: 1, max: 100 },
 };
-const REQUEST_KEYS = new Set(Object.keys(REQUEST_LIMITS));
+const REQUEST_KEYS = new Set([...Object.keys(REQUEST_LIMITS), "chain"]);
 
 // Messages in zod's wording: this parser was zod's until loading zod cost each cold start ~30 ms.
 function received(value: unknown): string {
@@ -231,6 +240,12 @@ export function parseProcessRetriesRequest(body: unknown): ProcessRetriesRequest
     }
     if (key in input) request[key] = value;
   }
+  if (input.chain !== undefined) {
+    if (typeof input.chain !== "boolean") {
+      refuse(`Invalid input: expected boolean, received ${received(input.chain)}`, "chain");
+    }
+    request.chain = input.chain;
+  }
   const unknown: string[] = [];
   for (const key in input) if (!REQUEST_KEYS.has(key)) unknown.push(`"${key}"`);
   if (unknown.length) {
@@ -254,6 +269,7 @@ export function applyRequestOverrides(
   return {
     ...config,
     batchSize: request.batchSize ?? config.batchSize,
+    chain: config.chain && request.chain === true,
     budgetMs: Math.min(config.budgetMs, request.budgetMs ?? Infinity),
     segmentsPerSecond,
     // A slower pace needs fewer rows in flight: no more than it can use.

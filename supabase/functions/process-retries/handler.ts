@@ -239,6 +239,7 @@ export function createProcessRetriesHandler(
       rowErrors: run.rowErrors,
       ...run.lookups,
       ...run.prices,
+      chained: run.chained,
       ms: Math.round(run.elapsedMs()),
     });
     return jsonResponse(200, recovered ? { ...result, recoverInbound: recovered } : result);
@@ -275,6 +276,8 @@ class RetryRun {
   readonly lookups = { lookedUp: 0, refreshed: 0, notFound: 0, lookupErrors: 0 };
   /** Price lookups: list pages read, logs claimed, logs priced. */
   readonly prices = { pricePages: 0, priceClaimed: 0, priced: 0 };
+  /** Whether this run started the next one. */
+  chained = false;
   #ctx: RunContext;
   #budget: RunBudget;
   #saturated = false;
@@ -304,6 +307,23 @@ class RetryRun {
     return !this.#saturated && this.#budget.canStart();
   }
 
+  /**
+   * Starts the next run through pg_net, as the cron does, when this one was asked to chain: its
+   * CPU plan, not the queue or the pace, ended it. A run that starts nothing never chains, so a
+   * worker whose own plan is spent ends the chain until the next cron tick.
+   */
+  async #chainNext(): Promise<void> {
+    if (!this.#ctx.config.chain || this.chained) return;
+    try {
+      const [{ id }] = await this.#ctx.sql<{ id: string }[]>`
+        select sms.invoke_process_retries()::text as id`;
+      this.chained = true;
+      this.#ctx.log.info("run_chained", { netRequestId: id });
+    } catch (error) {
+      this.#ctx.log.error("chain_failed", { error, stack: stackLine(error) });
+    }
+  }
+
   /** Rows the CPU plans (the run's and the worker's) still allow to start. */
   #rowsLeft(): number {
     const { maxRows, cpuMsPerRow } = this.#ctx.config;
@@ -315,6 +335,8 @@ class RetryRun {
     const { sql, config, worker } = this.#ctx;
     const leaseSeconds = leaseSecondsFor(config);
     const pool = new TaskPool(config.concurrency);
+    // Whether due rows were left when the CPU plan stopped the claiming.
+    let more = false;
     try {
       claiming: while (this.#canStart() && this.#rowsLeft() > 0) {
         const limit = claimLimit({
@@ -327,9 +349,11 @@ class RetryRun {
         const rows = await claimDueRetries(sql, { limit, leaseSeconds, worker });
         this.result.claimed += rows.length;
         if (rows.length === 0) break;
+        more = rows.length === limit;
         for (const [i, row] of rows.entries()) {
           await pool.ready();
           if (!this.#canStart() || this.#rowsLeft() < 1) {
+            more = true;
             for (const left of rows.slice(i)) this.#count(await this.#release(left));
             break claiming;
           }
@@ -341,6 +365,12 @@ class RetryRun {
       }
     } finally {
       await pool.drain();
+    }
+    // Once this run's sends are done, not before: runs overlapping in two isolates each keep
+    // their own sends a slot apart but not each other's, and a drain at a pace of 100 then
+    // carried up to 119 in one second (docs/performance.md, drain).
+    if (more && this.#rowsLeft() < 1 && this.#started > 0 && !this.#saturated) {
+      await this.#chainNext();
     }
     // Sends first: statuses are refreshed with what the queue's work left of the budget. The
     // queue's work is done and recorded, so a failure here does not fail the run.

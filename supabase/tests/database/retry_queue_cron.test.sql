@@ -39,8 +39,8 @@ select is((select url from queued), 'http://api.example.test:54321/functions/v1/
 select is((select headers ->> 'Authorization' from queued), 'Bearer s3cret-value',
   'with the cron secret as bearer token');
 select is((select headers ->> 'Content-Type' from queued), 'application/json', 'as JSON');
-select is((select convert_from(body, 'UTF8')::jsonb from queued), '{}'::jsonb,
-  'with an empty JSON body');
+select is((select convert_from(body, 'UTF8')::jsonb from queued), '{"chain": true}'::jsonb,
+  'asking the run to chain');
 
 -- As the cron job runs it: the job's owner.
 select is((select username from cron.job where jobname = 'process-sms-retries'), current_user::text,
