@@ -43,18 +43,23 @@ export function createLogger(
 ): Logger {
   const requestId = options.requestId ?? crypto.randomUUID();
   const sink = options.sink ?? consoleSink;
+  // A log line never fails the request that writes it: a handler logs after its commit, and a
+  // field JSON cannot hold (a BigInt, a cycle) or a closed stdout (BrokenPipe) would turn a
+  // written answer into a 500 that a client retries.
   const write =
-    (level: "info" | "warn" | "error") => (event: string, fields: Record<string, unknown> = {}) =>
-      sink(
-        JSON.stringify({
-          level,
-          fn,
-          requestId,
-          event,
-          at: new Date().toISOString(),
-          ...clean(fields),
-        }),
-        level,
-      );
+    (level: "info" | "warn" | "error") => (event: string, fields: Record<string, unknown> = {}) => {
+      const head = { level, fn, requestId, event, at: new Date().toISOString() };
+      let line: string;
+      try {
+        line = JSON.stringify({ ...head, ...clean(fields) });
+      } catch {
+        line = JSON.stringify({ ...head, fields: "unserializable" });
+      }
+      try {
+        sink(line, level);
+      } catch {
+        // Nowhere left to say it.
+      }
+    };
   return { requestId, info: write("info"), warn: write("warn"), error: write("error") };
 }

@@ -30,3 +30,24 @@ Deno.test("errors are logged by name and code only", () => {
   assert.deepEqual(JSON.parse(lines[0]).error, { name: "Error", code: "internal" });
   assert.ok(!lines[0].includes("hello there"));
 });
+
+Deno.test("a log line never throws: unserializable fields and a broken sink", () => {
+  const lines: string[] = [];
+  const log = createLogger("campaigns", { requestId: "r", sink: (l) => lines.push(l) });
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  log.info("campaign_created", { eligible: 10n });
+  log.info("campaign_created", { cycle });
+  assert.deepEqual(lines.map((l) => JSON.parse(l)).map((e) => [e.event, e.fields]), [
+    ["campaign_created", "unserializable"],
+    ["campaign_created", "unserializable"],
+  ]);
+  // stdout closed under the process (Deno throws BrokenPipe from console.log).
+  const broken = createLogger("campaigns", {
+    sink: () => {
+      throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+    },
+  });
+  broken.info("campaign_created", { eligible: 1 });
+  broken.error("failed", { error: new Error("x") });
+});
