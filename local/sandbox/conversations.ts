@@ -233,7 +233,12 @@ export function conversationsView(ctx: SandboxContext): ConversationsView {
     phoneNumbers: [...ctx.phoneNumbers],
     inboundWebhookUrl: ctx.config().inboundWebhookUrl,
     failNextCodes: FAIL_NEXT_CODES,
-    conversations: list.slice(0, MAX_CONVERSATIONS),
-    omittedConversations: Math.max(0, list.length - MAX_CONVERSATIONS),
+    // A number with a failure armed stays in view however busy the sandbox is: it is what the
+    // page was just used for (a suite's earlier sends pushed it out, and the badge never showed).
+    conversations: [
+      ...list.slice(0, MAX_CONVERSATIONS),
+      ...list.slice(MAX_CONVERSATIONS).filter((c) => c.failNext !== null),
+    ],
+    omittedConversations: list.slice(MAX_CONVERSATIONS).filter((c) => c.failNext === null).length,
   };
 }

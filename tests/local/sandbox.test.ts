@@ -1108,8 +1108,15 @@ Deno.test("/api/conversations keeps the page light: the most recent 200 numbers 
     };
     assert.equal(view.conversations.length, 200);
     assert.equal(view.omittedConversations, 1);
-    // The busy number was texted first, so it is the oldest conversation and left out.
+    // The busy number was texted first, so it is the oldest conversation and left out...
     assert.ok(!view.conversations.some((c) => c.number === busy));
+    // ...unless a failure is armed for it, as for a number not texted yet (sorted last).
+    const armed = "+16465449999";
+    await call("POST", "/api/config", { json: { failNext: { [busy]: 30003, [armed]: 30003 } } });
+    const withArmed = (await call("GET", "/api/conversations")).body as unknown as typeof view;
+    assert.deepEqual(withArmed.conversations.slice(200).map((c) => c.number).sort(), [busy, armed]);
+    assert.equal(withArmed.omittedConversations, 0);
+    await call("POST", "/api/config", { json: { failNext: {} } });
     await call("DELETE", "/api/messages");
     for (let i = 0; i < 203; i++) await send({ To: busy, From: FROM, Body: `${i}` });
     const again = (await call("GET", "/api/conversations")).body as unknown as typeof view;
