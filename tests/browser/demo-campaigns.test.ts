@@ -9,11 +9,16 @@
  */
 import assert from "node:assert/strict";
 import type { Locator, Page } from "playwright-core";
-import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { db, stack } from "../support/stack.ts";
 import { createCustomer, sandbox, zoneAtLocalHour } from "../support/sms.ts";
 import { invokeRetries } from "../reliability/support.ts";
-import { type Browser, browserUnavailable, launchBrowser } from "./support.ts";
+import {
+  type Browser,
+  browserUnavailable,
+  keepForReadme,
+  launchBrowser,
+  unexpectedErrors,
+} from "./support.ts";
 
 const skip = browserUnavailable();
 if (skip) console.warn(`⚠ ${skip}`);
@@ -131,17 +136,6 @@ async function control(page: Page, campaignId: string, action: string) {
     code: await page.getAttribute("#campaign-control-result", "data-code"),
     text: await page.textContent("#campaign-control-result"),
   };
-}
-
-function unexpectedErrors(browser: Browser): string[] {
-  return browser.errors.filter((e) => !/Failed to load resource: .*status of 4\d\d/.test(e));
-}
-
-async function keepForReadme(shot: string, name: string) {
-  if (Deno.env.get("UPDATE_DOCS_IMAGES") !== "1") return;
-  const dir = join(PROJECT_ROOT, "docs", "images");
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.copyFile(shot, join(dir, `${name}.png`));
 }
 
 Deno.test({

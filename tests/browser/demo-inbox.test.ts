@@ -10,10 +10,15 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import type { SendSmsOutcome } from "@shared/contract/client.ts";
 import type { SendSmsDeferredResponse, SendSmsSentResponse } from "@shared/contract/schemas.ts";
-import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { db, stack } from "../support/stack.ts";
 import { createCustomer, sandbox, zoneAtLocalHour } from "../support/sms.ts";
-import { type Browser, browserUnavailable, launchBrowser } from "./support.ts";
+import {
+  type Browser,
+  browserUnavailable,
+  keepForReadme,
+  launchBrowser,
+  unexpectedErrors,
+} from "./support.ts";
 
 const skip = browserUnavailable();
 if (skip) console.warn(`⚠ ${skip}`);
@@ -104,18 +109,6 @@ function sentOf(outcome: SendSmsOutcome): SendSmsSentResponse {
 function errorOf(outcome: SendSmsOutcome) {
   assert.ok(!outcome.ok, JSON.stringify(outcome));
   return (outcome as Extract<SendSmsOutcome, { ok: false }>).error;
-}
-
-/** Console errors other than the browser's own note about a 4xx answer (an expected refusal). */
-function unexpectedErrors(browser: Browser): string[] {
-  return browser.errors.filter((e) => !/Failed to load resource: .*status of 4\d\d/.test(e));
-}
-
-async function keepForReadme(shot: string, name: string) {
-  if (Deno.env.get("UPDATE_DOCS_IMAGES") !== "1") return;
-  const dir = join(PROJECT_ROOT, "docs", "images");
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.copyFile(shot, join(dir, `${name}.png`));
 }
 
 Deno.test({

@@ -10,6 +10,19 @@ import { join, PROJECT_ROOT } from "@local/paths.ts";
 /** Where the browser tests keep their screenshots. */
 export const ARTIFACTS = join(PROJECT_ROOT, "test-artifacts", "browser");
 
+/** Console errors other than the browser's own note about a 4xx answer (an expected refusal). */
+export function unexpectedErrors(browser: Browser): string[] {
+  return browser.errors.filter((e) => !/Failed to load resource: .*status of 4\d\d/.test(e));
+}
+
+/** With `UPDATE_DOCS_IMAGES=1`, copies a screenshot to docs/images/ for the README. */
+export async function keepForReadme(shot: string, name: string) {
+  if (Deno.env.get("UPDATE_DOCS_IMAGES") !== "1") return;
+  const dir = join(PROJECT_ROOT, "docs", "images");
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.copyFile(shot, join(dir, `${name}.png`));
+}
+
 /** Why the browser tests cannot run here, or `null` when they can. */
 export function browserUnavailable(): string | null {
   if (chromiumInstalled()) return null;

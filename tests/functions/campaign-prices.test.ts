@@ -11,44 +11,17 @@ import { withCronPaused } from "../db/fixtures.ts";
 import { db } from "../support/stack.ts";
 import { asUser } from "@shared/runtime/db.ts";
 import {
-  type Answer,
-  answerOf,
+  callCampaigns as campaigns,
   info,
   invokeRetries,
   makeTenant,
   sandboxConfig,
-  sleep,
   type Tenant,
+  waitFor,
   zoneAtLocalHour,
 } from "../reliability/support.ts";
 
-const CAMPAIGNS_URL = `${info.functionsUrl}/campaigns`;
-const OWNER = info.tokens.users["owner@acme.test"];
 const PRICE = 0.0079;
-
-async function campaigns(body: Record<string, unknown>): Promise<Answer> {
-  return await answerOf(
-    await fetch(CAMPAIGNS_URL, {
-      method: "POST",
-      headers: { authorization: `Bearer ${OWNER}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    }),
-  );
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 interface PricedLog {
   to_phone: string;

@@ -11,8 +11,8 @@ import { db } from "../support/stack.ts";
 import { asUser } from "@shared/runtime/db.ts";
 import {
   type Answer,
-  answerOf,
   assertContractError,
+  callCampaigns as campaigns,
   changedTables,
   info,
   invokeRetries,
@@ -20,25 +20,13 @@ import {
   sandboxApi,
   sandboxConfig,
   sandboxMessages,
-  sleep,
   snapshotAll,
   type Tenant,
+  waitFor,
   zoneAtLocalHour,
 } from "../reliability/support.ts";
 
-const CAMPAIGNS_URL = `${info.functionsUrl}/campaigns`;
-const OWNER = info.tokens.users["owner@acme.test"];
 const OTHER = info.tokens.users["owner@bay.test"];
-
-async function campaigns(body: Record<string, unknown>, token = OWNER): Promise<Answer> {
-  return await answerOf(
-    await fetch(CAMPAIGNS_URL, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    }),
-  );
-}
 
 const json = <T>(a: Answer) => a.json as T;
 
@@ -52,20 +40,6 @@ interface Figures {
   cost: { total: number };
   firstDeliveryAt: string | null;
   lastDeliveryAt: string | null;
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 async function logsOf(sql: postgres.Sql, campaignId: string) {

@@ -534,3 +534,32 @@ export async function assertExactlyOnce(
   }
   return out;
 }
+
+/** Waits until `probe` gives a value (checked every 100 ms), or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** A call of the campaigns function as a signed-in user (the Acme owner unless told). */
+export async function callCampaigns(
+  body: Record<string, unknown>,
+  token = info.tokens.users["owner@acme.test"],
+): Promise<Answer> {
+  return await answerOf(
+    await fetch(`${info.functionsUrl}/campaigns`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+  );
+}
