@@ -26,6 +26,7 @@ import { type BenchResult, type Check, fmt, int } from "./lib/report.ts";
 import {
   fenceOtherRetries,
   ownerDb,
+  restoreSandboxConfig,
   sandboxConfig,
   sandboxConfigNow,
   withCronPaused,
@@ -179,8 +180,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     // them back): the sandbox answers once none is in flight.
     if (ctx.quick) await fetch(`${info.sandboxUrl}/api/idle`).then((r) => r.body?.cancel());
   } finally {
-    const { reset: _r, ...restore } = savedConfig as Record<string, unknown>;
-    await sandboxConfig(info, restore).catch(() => {});
+    await restoreSandboxConfig(info, savedConfig);
     await fn?.stop();
     await tenant.drop().catch((e) => ctx.log(`cleanup: ${e.message}`));
     await sql.end({ timeout: 5 });

@@ -23,21 +23,18 @@
  *
  * @module
  */
-import { FunctionProcess } from "@local/functions.ts";
-import { startGateway } from "@local/gateway.ts";
-import { freePort } from "@local/ports.ts";
-import { join, PROJECT_ROOT } from "@local/paths.ts";
 import type { BenchContext, Benchmark } from "./main.ts";
 import { type BenchResult, type Check, fmt, int } from "./lib/report.ts";
 import {
   fenceOtherRetries,
   ownerDb,
+  restoreSandboxConfig,
   sandboxConfig,
   sandboxConfigNow,
   withCronPaused,
 } from "./lib/stack.ts";
 import { type ScratchTenant, scratchTenant } from "./lib/tenant.ts";
-import { stackFunctionEnv } from "./cold-start.ts";
+import { type RetriesProcess, type RunAnswer, startProcessRetries } from "./lib/retries.ts";
 import { percentile, sleep } from "./lib/stats.ts";
 
 const TARGET_S = 2;
@@ -46,14 +43,6 @@ const LATENCY_MS = 100;
 const OTHERS = 3;
 const TEMPLATE = "Hi {{first_name|there}}, our spring offer is on.";
 const BODY = "Your appointment is confirmed for tomorrow at 10:00. Reply STOP to opt out.";
-
-interface RunAnswer {
-  claimed: number;
-  sent: number;
-  deferred: number;
-  failed: number;
-  skipped: number;
-}
 
 interface Single {
   stream: number;
@@ -84,20 +73,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const perOther = Math.ceil(drainSeconds * 3) + 10;
   const sql = ownerDb(info, 6);
   const savedConfig = await sandboxConfigNow(info);
-  const entry = join(PROJECT_ROOT, "supabase", "functions", "process-retries", "index.ts");
   const campaignTenant = await scratchTenant(sql, info, "fairness campaign");
   const others: ScratchTenant[] = [];
-  const env: Record<string, string> = {
-    ...stackFunctionEnv(info),
-    SMS_MAX_SEGMENTS_PER_SECOND: String(PACE),
-  };
-  const fn = new FunctionProcess(
-    { name: "process-retries", entry, verifyJwt: false },
-    { port: freePort(), env, tag: "bench-fairness", log: ctx.log },
-  );
-  const jwks = await (await fetch(info.jwksUrl)).json();
-  const gatewayPort = freePort();
-  let gateway: Deno.HttpServer | null = null;
+  let fn: RetriesProcess | null = null;
   const answers: RunAnswer[] = [];
   const singles: Single[] = [];
   let campaignPhones = new Set<string>();
@@ -115,24 +93,15 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     ctx.log(`adding ${int(rows)} campaign customers and ${OTHERS} × ${perOther} others`);
     const campaignIds = await campaignTenant.population(rows, { ready: true });
     const otherCustomers = await Promise.all(others.map((o) => o.customers(perOther)));
-    await fn.start();
-    gateway = startGateway({ port: gatewayPort, jwks, functions: [fn] });
+    fn = await startProcessRetries(info, { SMS_MAX_SEGMENTS_PER_SECOND: String(PACE) }, {
+      tag: "bench-fairness",
+      log: ctx.log,
+    });
+    const f = fn;
     const fence = await fenceOtherRetries(info, campaignTenant.businessId);
     try {
       await withCronPaused(sql, async () => {
-        const call = async () => {
-          const res = await fetch(`http://127.0.0.1:${gatewayPort}/functions/v1/process-retries`, {
-            method: "POST",
-            headers: {
-              authorization: `Bearer ${info.processRetriesSecret}`,
-              "content-type": "application/json",
-            },
-            body: "{}",
-          });
-          const text = await res.text();
-          if (res.status !== 200) throw new Error(`process-retries: ${res.status} ${text}`);
-          return JSON.parse(text) as RunAnswer;
-        };
+        const call = () => f.call();
         // Opens the new process's pool, as the cron's previous minute would have.
         await call();
         await sandboxConfig(info, {
@@ -228,12 +197,12 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     } finally {
       await fence.release();
     }
-    if (ctx.quick) await sleep(500); // let the callbacks land before the tenants go
+    // Let the status callbacks land before the tenants go (quick form; the full form holds
+    // them back): the sandbox answers once none is in flight.
+    if (ctx.quick) await fetch(`${info.sandboxUrl}/api/idle`).then((r) => r.body?.cancel());
   } finally {
-    const { reset: _r, ...restore } = savedConfig as Record<string, unknown>;
-    await sandboxConfig(info, restore).catch(() => {});
-    await gateway?.shutdown();
-    await fn.stop();
+    await restoreSandboxConfig(info, savedConfig);
+    await fn?.stop();
     for (const t of [campaignTenant, ...others]) {
       await t.drop().catch((e) => ctx.log(`cleanup: ${e.message}`));
     }

@@ -15,7 +15,13 @@
  */
 import type { BenchContext, Benchmark } from "./main.ts";
 import { type BenchResult, type Check, fmt, int } from "./lib/report.ts";
-import { ownerDb, sandboxConfig, sandboxConfigNow, withCronPaused } from "./lib/stack.ts";
+import {
+  ownerDb,
+  restoreSandboxConfig,
+  sandboxConfig,
+  sandboxConfigNow,
+  withCronPaused,
+} from "./lib/stack.ts";
 import { scratchTenant } from "./lib/tenant.ts";
 import { closedLoop, type LoadResult } from "./lib/load.ts";
 import { percentile } from "./lib/stats.ts";
@@ -110,8 +116,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     // them back): the sandbox answers once none is in flight.
     if (ctx.quick) await fetch(`${info.sandboxUrl}/api/idle`).then((r) => r.body?.cancel());
   } finally {
-    const { reset: _r, ...restore } = savedConfig as Record<string, unknown>;
-    await sandboxConfig(info, restore).catch(() => {});
+    await restoreSandboxConfig(info, savedConfig);
     await tenant.drop().catch((e) => ctx.log(`cleanup: ${e.message}`));
     await sql.end({ timeout: 5 });
   }

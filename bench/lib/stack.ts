@@ -156,3 +156,12 @@ export async function sandboxConfig(
 export async function sandboxConfigNow(info: StackInfo): Promise<Record<string, unknown>> {
   return await (await fetch(`${info.sandboxUrl}/api/config`)).json();
 }
+
+/** Puts back a configuration read by {@link sandboxConfigNow} (best effort, for a cleanup). */
+export async function restoreSandboxConfig(
+  info: StackInfo,
+  saved: Record<string, unknown>,
+): Promise<void> {
+  const { reset: _r, ...restore } = saved;
+  await sandboxConfig(info, restore).catch(() => {});
+}
