@@ -13,7 +13,13 @@ import type { StackInfo } from "@local/stack.ts";
 import { functionArgs } from "@local/functions.ts";
 import { freePort } from "@local/ports.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
-import { ownerDb, sandboxConfig, sandboxConfigNow, withCronPaused } from "./lib/stack.ts";
+import {
+  ownerDb,
+  restoreSandboxConfig,
+  sandboxConfig,
+  sandboxConfigNow,
+  withCronPaused,
+} from "./lib/stack.ts";
 import { scratchTenant } from "./lib/tenant.ts";
 import { closedLoop } from "./lib/load.ts";
 import { stackFunctionEnv } from "./cold-start.ts";
@@ -200,8 +206,7 @@ try {
     console.log(`\nself time by function:\n${top(byFunction, 30)}`);
   });
 } finally {
-  const { reset: _r, ...restore } = saved as Record<string, unknown>;
-  await sandboxConfig(info, restore).catch(() => {});
+  await restoreSandboxConfig(info, saved);
   child.kill("SIGTERM");
   await child.status;
   await tenant.drop();

@@ -373,7 +373,8 @@ export function createCampaignsHandler(
           // to commit, then gets its answer, even once the schedule's instant has passed.
           const first = claimOutcome(await claimKey(tx, key), key);
           if (first === "in_progress") {
-            // Only a send-sms request under the same key can be in progress here.
+            // Not expected: a duplicate create waits for the first's commit above, and a send-sms
+            // request under the key has another hash (refused by claimOutcome).
             throw new SmsError(
               "idempotency_conflict",
               "This idempotency key was already used for a different request",
