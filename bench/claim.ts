@@ -4,10 +4,11 @@
  * claim.
  *
  * - Ours, as process-retries does it, with its own code (process-retries/store.ts): a batch of
- *   `DEFAULT_BATCH_SIZE` (50) claimed by `claimDueRetries` (`sms.claim_due_retries` in a
- *   service-role transaction) with the lease a run at the defaults takes (`leaseSecondsFor`), then
- *   each row finished by `completeRetry` (`sms.complete_retry`) in a service-role transaction of
- *   its own, as each row is finished when its Twilio answer comes back.
+ *   `DEFAULT_BATCH_SIZE` (50) claimed by `claimDueRetries` (`sms.claim_due_retries`, a statement
+ *   of its own) with the lease a run at the defaults takes (`leaseSecondsFor`), then each row
+ *   finished on its own by `completeRetry` (`sms.complete_retry`), as each row is finished when
+ *   its Twilio answer comes back. (A sent row is finished by `sms.finish_retry_send`, which stores
+ *   Twilio's answer and then completes it the same way: a job here has no answer to store.)
  * - pg-boss: `fetch` of a batch of 50, then `complete(name, id)` for each job: a job finished when
  *   its own work ends. (Finishing the batch in one `complete(name, ids)` is what `work()` does
  *   when one handler takes the whole batch; a sender finishes each message on its own answer.)
@@ -19,7 +20,7 @@
  */
 import postgres from "postgres";
 import { PgBoss } from "pg-boss";
-import { asService, createDb } from "@shared/runtime/db.ts";
+import { createDb } from "@shared/runtime/db.ts";
 import {
   DEFAULT_BATCH_SIZE,
   leaseSecondsFor,
@@ -68,11 +69,7 @@ const CUSTOMERS = 1_000;
  * distinct creation times (as a real backlog is; one customer and one timestamp would pile every
  * index entry onto one key).
  */
-async function ourQueue(
-  info: StackInfo,
-  owner: postgres.Sql,
-  statements: boolean,
-): Promise<QueueSystem> {
+async function ourQueue(info: StackInfo, owner: postgres.Sql): Promise<QueueSystem> {
   const [{ id: businessId }] = await owner<{ id: string }[]>`
     insert into public.businesses (name) values ('bench: claim') returning id`;
   await owner`
@@ -84,9 +81,7 @@ async function ourQueue(
   // Other tests' rows on a shared stack stay locked (claims skip them) while we run.
   const fence = await fenceOtherRetries(info, businessId);
   return {
-    label: statements
-      ? "ours: claim_due_retries + complete_retry as bare statements (profiling)"
-      : "ours: claimDueRetries + completeRetry (process-retries)",
+    label: "ours: claimDueRetries + completeRetry (process-retries)",
     async load(n) {
       await owner.begin(async (tx) => {
         await tx`
@@ -116,11 +111,6 @@ async function ourQueue(
       const name = `bench-worker-${index}`;
       return Promise.resolve({
         async claim() {
-          if (statements) {
-            const rows = await sql<{ id: string }[]>`
-              select id from sms.claim_due_retries(${BATCH}, ${LEASE_SECONDS}, ${name})`;
-            return rows.map((r) => r.id);
-          }
           const rows = await claimDueRetries(sql, {
             limit: BATCH,
             leaseSeconds: LEASE_SECONDS,
@@ -131,13 +121,7 @@ async function ourQueue(
         async complete(ids) {
           let done = 0;
           for (const id of ids) {
-            if (statements) {
-              const [{ ok }] = await sql<{ ok: boolean }[]>`
-                select sms.complete_retry(${id}::uuid, ${name}) as ok`;
-              if (ok) done++;
-              continue;
-            }
-            if (await asService(sql, (tx) => completeRetry(tx, { retryId: id, worker: name }))) {
+            if (await completeRetry(sql, { retryId: id, worker: name })) {
               done++;
             }
           }
@@ -287,15 +271,12 @@ async function round(system: QueueSystem, n: number): Promise<RoundResult> {
 async function run(ctx: BenchContext): Promise<BenchResult> {
   const info = await ctx.stack();
   const jobs = ctx.quick ? 1_000 : 20_000;
-  // `--statements` (profiling only, not the headline): ours as bare statements, without the
-  // service-role transactions process-retries wraps them in (what those cost).
-  const statements = ctx.has("statements");
   const rounds = ctx.quick ? 1 : 3;
   const owner = ownerDb(info, 2);
   const results: RoundResult[] = [];
   try {
     await withCronPaused(owner, async () => {
-      const ours = await ourQueue(info, owner, statements);
+      const ours = await ourQueue(info, owner);
       const boss = await pgBossQueue(info, owner);
       try {
         // Rounds of half a second are noisy: the headline takes the median of several, in an
@@ -361,11 +342,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       "complete(name, id)",
     checks,
     notes: [
-      ...(statements
-        ? ["--statements: ours as bare statements, a profiling run, not production's path"]
-        : []),
       "same Postgres (the stack's), pg-boss in its own schema; ours through process-retries's " +
-      "store.ts (service-role transactions) with shared/runtime/db.ts's pool settings " +
+      "store.ts (each call a statement of its own, as a row's round makes them) with " +
+      "shared/runtime/db.ts's pool settings " +
       `(prepare: false), one postgres.js connection per worker, lease ${LEASE_SECONDS} s`,
     ],
     figures: {

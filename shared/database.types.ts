@@ -1449,6 +1449,16 @@ export type Database = {
         }[];
       };
       finish_campaigns: { Args: Record<PropertyKey, never>; Returns: number };
+      finish_retry_send: {
+        Args: {
+          p_retry_id: string;
+          p_segments: number;
+          p_status: string;
+          p_twilio_sid: string;
+          p_worker: string;
+        };
+        Returns: boolean;
+      };
       finish_worker_heartbeat: {
         Args: {
           p_claimed?: number;
@@ -1717,6 +1727,7 @@ export type Database = {
           consent_status: string;
           customer_id: string;
           expires_at: string;
+          fingerprint: string;
           help_contact: string;
           lease_held: boolean;
           log_created_at: string;
@@ -1761,6 +1772,17 @@ export type Database = {
         Returns: string;
       };
       smart_encoding_parts: { Args: { p_map: Json }; Returns: Record<string, unknown> };
+      start_retry_send: {
+        Args: {
+          p_fingerprint: string;
+          p_min_lease_seconds: number;
+          p_receipt: Json;
+          p_retry_id: string;
+          p_since: string;
+          p_worker: string;
+        };
+        Returns: string;
+      };
       start_send: {
         Args: {
           p_acting_user: string;

@@ -35,14 +35,18 @@
 --   row, or one that may already be at Twilio, is cancelled by its worker, which looks it up and
 --   re-checks consent before sending.
 --
--- The worker's round for one row, in one short service-role transaction:
---   retry_send_context(row)  -- still mine? consent, phone, zone, state, recent sends, countries
+-- The worker's round for one row, each call a statement of its own (no transaction around them,
+-- so no lock is held across a round trip):
+--   reserve_send_slot(...)   -- the sender's next slot (null: past the run's budget)
+--   retry_send_context(row)  -- still mine? consent, phone, zone, state, recent sends, countries,
+--                               and a fingerprint of all that
 --   (decide in TypeScript: send, cancel, reschedule)
---   record_status_event(..., 'sending', ...)
---   reserve_send_slot(...)   -- last, so the sender's row is locked only until the commit;
---                               null (past the budget) rolls the whole transaction back
--- commit, wait for the slot, call Twilio, then record_send_result + complete_retry, or
--- fail_retry.
+--   start_retry_send(row, fingerprint, receipt)
+--                            -- under the locks, the context again: the same fingerprint marks
+--                               the log 'sending' with its receipt; another one ('changed') has
+--                               the worker read and decide again
+-- wait for the slot, call Twilio, then finish_retry_send (record_send_result + complete_retry),
+-- or fail_retry.
 
 -- =================================================================================================
 -- The queue
@@ -808,7 +812,8 @@ returns table (
   recent_sends timestamptz[],
   help_contact text,
   allowed_countries text[],
-  expires_at timestamptz
+  expires_at timestamptz,
+  fingerprint text
 )
 language plpgsql
 security definer
@@ -862,11 +867,97 @@ begin
   select b.sms_help_contact, b.sms_allowed_countries into help_contact, allowed_countries
     from public.businesses b where b.id = v_row.business_id;
   expires_at := v_row.expires_at;
+  -- Everything the decision reads (a row's text tells a null from an empty string).
+  fingerprint := pg_catalog.md5(row(consent_status, phone, phone_status, time_zone, us_state,
+                                    log_status, log_to_phone, log_twilio_sid, log_created_at,
+                                    recent_sends, help_contact, allowed_countries,
+                                    expires_at)::text);
   return next;
 end
 $$;
 comment on function sms.retry_send_context(uuid, text, integer, timestamptz) is
   'process-retries: a held row''s customer, send log and recent sends, under the locks its checks need.';
+
+-- Starts the send process-retries decided on what retry_send_context read (called alone, those
+-- locks were released at once): in one statement, the context again under its locks, then, if
+-- its fingerprint is p_fingerprint, the log marked 'sending' with its compliance receipt (never a
+-- message out without one). 'lost' when the row is no longer the worker's or its lease ends
+-- within p_min_lease_seconds, 'changed' (nothing written) when what the decision read no longer
+-- holds (consent, number, zone, another send to the number...): the worker reads and decides
+-- again. The locks are held until this statement commits, so a consent change or another send
+-- to the number waits for the 'sending' mark and then sees it.
+create function sms.start_retry_send(
+  p_retry_id uuid,
+  p_worker text,
+  p_min_lease_seconds integer,
+  p_since timestamptz,
+  p_fingerprint text,
+  p_receipt jsonb
+)
+returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_held boolean;
+  v_fingerprint text;
+  v_send_log_id uuid;
+begin
+  if p_fingerprint is null or p_receipt is null then
+    raise exception 'a start needs the decision''s fingerprint and its receipt'
+      using errcode = '22023';
+  end if;
+  select c.lease_held, c.fingerprint into v_held, v_fingerprint
+    from sms.retry_send_context(p_retry_id, p_worker, p_min_lease_seconds, p_since) c;
+  if not coalesce(v_held, false) then
+    return 'lost';
+  end if;
+  if v_fingerprint is distinct from p_fingerprint then
+    return 'changed';
+  end if;
+  select q.send_log_id into v_send_log_id from sms.retry_queue q where q.id = p_retry_id;
+  perform sms.record_status_event(null, 'sending', null, null, '{}'::jsonb, null, 'system',
+                                  v_send_log_id);
+  perform sms.record_send_receipt(v_send_log_id, p_receipt);
+  return 'started';
+end
+$$;
+
+-- Stores Twilio's answer to a held row's send and completes the row, in one statement: true,
+-- or false when the worker no longer holds the row (the answer is stored all the same). When
+-- the log ends failed with an error code (an early callback reported one), it raises
+-- provider_error_pending and writes nothing: the caller then stores the answer, the error's
+-- effect and the completion in one transaction (shared/store.ts applyProviderError).
+create function sms.finish_retry_send(
+  p_retry_id uuid,
+  p_worker text,
+  p_twilio_sid text,
+  p_status text,
+  p_segments integer
+)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_send_log_id uuid;
+  v_log public.send_logs;
+begin
+  select q.send_log_id into v_send_log_id from sms.retry_queue q where q.id = p_retry_id;
+  if not found then
+    raise exception 'retry_not_found' using errcode = 'P0002';
+  end if;
+  select l.* into v_log
+    from sms.record_send_result(v_send_log_id, p_twilio_sid, p_status, p_segments) l;
+  if v_log.error_code is not null and v_log.status in ('failed', 'undelivered') then
+    raise exception 'provider_error_pending' using errcode = 'P0001',
+      detail = 'the log ended failed with an error code whose effect the caller applies';
+  end if;
+  return sms.complete_retry(p_retry_id, p_worker);
+end
+$$;
 
 -- =================================================================================================
 -- Heartbeats: is the drain alive?
@@ -1062,6 +1153,8 @@ grant execute on function
   sms.cancel_retry(uuid, text, text),
   sms.reserve_send_slot(text, integer, numeric, integer),
   sms.retry_send_context(uuid, text, integer, timestamptz),
+  sms.start_retry_send(uuid, text, integer, timestamptz, text, jsonb),
+  sms.finish_retry_send(uuid, text, text, text, integer),
   sms.start_worker_heartbeat(text, text),
   sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text),
   sms.invoke_process_retries()

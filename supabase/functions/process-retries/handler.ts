@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { asService, type Sql } from "@shared/runtime/db.ts";
+import { asService, type Db, type Sql } from "@shared/runtime/db.ts";
 import { isSmsError, SmsError } from "@shared/contract/errors.ts";
 import { connectedSql, type FunctionDeps, type FunctionHandler } from "@shared/runtime/function.ts";
 import { jsonResponse, parseJson, readBody } from "@shared/runtime/http.ts";
@@ -34,7 +34,7 @@ import {
   sleep as defaultSleep,
   TaskPool,
 } from "./pacing.ts";
-import { applyProviderError, recordSendReceipt } from "@shared/store.ts";
+import { applyProviderError } from "@shared/store.ts";
 import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import {
   applyRequestOverrides,
@@ -89,11 +89,10 @@ import {
   failRetry,
   finishCampaigns,
   finishHeartbeat,
+  finishRetrySend,
   type LookupApplied,
-  markSending,
   pacingBacklogMs,
   recordMessagePrices,
-  recordSendResult,
   recordStatusLookup,
   releasePriceLookups,
   releaseStatusLookup,
@@ -103,6 +102,7 @@ import {
   sendLogForReconcile,
   sidsHeldElsewhere,
   startHeartbeat,
+  startRetrySend,
 } from "./store.ts";
 
 /** Test seams of {@link createProcessRetriesHandler}; production uses the defaults. */
@@ -259,11 +259,10 @@ interface RunContext {
   cpu: CpuLedger;
 }
 
-/** Thrown inside a row's transaction when its send slot falls outside the recipient's window. */
-class NotBySlot extends Error {
-  constructor(readonly at: Date, readonly reason: string) {
-    super("the send slot is outside the allowed window");
-  }
+/** A row started: where it goes and for how long Twilio may try. */
+interface Prepared {
+  to: string;
+  validityPeriod: number;
 }
 
 /** One run: claims batches and works through them until the queue or the budget runs out. */
@@ -582,13 +581,12 @@ class RetryRun {
   /** Puts a row this run claimed but did not start back to pending, attempt given back. */
   async #release(row: ClaimedRetry): Promise<RowOutcome> {
     try {
-      const ok = await asService(this.#ctx.sql, (tx) =>
-        rescheduleRetry(tx, {
-          retryId: row.id,
-          worker: this.#ctx.worker,
-          at: row.scheduledFor,
-          reason: null,
-        }));
+      const ok = await rescheduleRetry(this.#ctx.sql, {
+        retryId: row.id,
+        worker: this.#ctx.worker,
+        at: row.scheduledFor,
+        reason: null,
+      });
       return ok ? "released" : "lost";
     } catch (error) {
       this.#ctx.log.error("release_failed", { retryId: row.id, error });
@@ -597,7 +595,7 @@ class RetryRun {
   }
 
   async #attempt(row: ClaimedRetry): Promise<RowOutcome> {
-    const { sql, worker, config, twilio } = this.#ctx;
+    const { sql, config, twilio } = this.#ctx;
     if (!this.#canStart()) return await this.#release(row);
 
     if (row.outcomeUncertain) {
@@ -621,84 +619,10 @@ class RetryRun {
       this.#saturated = true;
       return await this.#release(row);
     }
-    // The slot is an instant: the time the row's transaction takes comes out of the wait, or
+    // The slot is an instant: the time the row's statements take comes out of the wait, or
     // sends would drift late by varying amounts and bunch up beyond the pace.
     const slotAtMs = this.#budget.elapsedMs() + waitMs;
-    let prepared: { to: string; validityPeriod: number } | RowOutcome;
-    try {
-      prepared = await asService(sql, async (tx) => {
-        const remainingStartMs = this.#budget.remainingStartMs();
-        const now = this.#ctx.now();
-        const context = await sendContext(tx, {
-          retryId: row.id,
-          worker,
-          minLeaseSeconds: minLeaseSecondsAtSend(config, remainingStartMs),
-          since: new Date(now.getTime() - FREQUENCY_CAP_LOOKBACK_MS),
-        });
-        if (!context.leaseHeld) return "lost";
-        if (!this.#canStart()) {
-          const ok = await rescheduleRetry(tx, {
-            retryId: row.id,
-            worker,
-            at: row.scheduledFor,
-            reason: null,
-          });
-          return ok ? "released" : "lost";
-        }
-        const decision = decideRetry(context.facts, now);
-        switch (decision.action) {
-          case "complete": {
-            const ok = await completeRetry(tx, { retryId: row.id, worker });
-            return ok ? "reconciled" : "lost";
-          }
-          case "cancel": {
-            const ok = await cancelRetry(tx, { retryId: row.id, worker, reason: decision.reason });
-            return ok ? "cancelled" : "lost";
-          }
-          case "reschedule": {
-            const ok = await rescheduleRetry(tx, {
-              retryId: row.id,
-              worker,
-              at: decision.at,
-              reason: decision.reason,
-            });
-            return ok ? "deferred" : "lost";
-          }
-        }
-        if (waitMs > 0) {
-          // The slot may come after the recipient's window closes (or the cap fills).
-          const later = decideRetry(context.facts, new Date(now.getTime() + waitMs));
-          if (later.action === "reschedule") throw new NotBySlot(later.at, later.reason);
-          if (later.action === "cancel") {
-            const ok = await cancelRetry(tx, { retryId: row.id, worker, reason: later.reason });
-            return ok ? "cancelled" : "lost";
-          }
-        }
-        // Independent statements: sent together, one round trip (run in this order).
-        await Promise.all([
-          markSending(tx, row.sendLogId),
-          recordSendReceipt(tx, row.sendLogId, decision.receipt),
-        ]);
-        return {
-          to: decision.to,
-          validityPeriod: validityPeriodFor(
-            decision.windowSeconds === null
-              ? null
-              : decision.windowSeconds - Math.ceil(waitMs / 1000),
-            twilio.config.validityPeriod,
-          ),
-        };
-      });
-    } catch (error) {
-      // Rolled back: no 'sending' mark.
-      if (!(error instanceof NotBySlot)) throw error;
-      const ok = await asService(
-        sql,
-        (tx) =>
-          rescheduleRetry(tx, { retryId: row.id, worker, at: error.at, reason: error.reason }),
-      );
-      return ok ? "deferred" : "lost";
-    }
+    const prepared = await this.#prepare(row, waitMs);
     if (typeof prepared === "string") return prepared;
 
     await this.#awaitSlot(slotAtMs, (segments * 1000) / config.segmentsPerSecond);
@@ -717,6 +641,70 @@ class RetryRun {
   }
 
   /**
+   * Decides the row's fate on a fresh read and, to send, starts it: the log marked 'sending' with
+   * its receipt, if what the decision read still holds under the locks. First as statements of
+   * their own (no lock held across a round trip); if another send to the number (or a consent,
+   * number or zone change) came in between, once more in one transaction that holds the locks
+   * from the read to the start, so a number many workers send to cannot starve a row.
+   */
+  async #prepare(row: ClaimedRetry, waitMs: number): Promise<Prepared | RowOutcome> {
+    const first = await this.#decideAndStart(this.#ctx.sql, row, waitMs);
+    if (first !== "changed") return first;
+    const locked = await asService(this.#ctx.sql, (tx) => this.#decideAndStart(tx, row, waitMs));
+    // Under the locks nothing the fingerprint covers can change; if it did, the row goes back.
+    return locked === "changed" ? await this.#release(row) : locked;
+  }
+
+  async #decideAndStart(
+    db: Db,
+    row: ClaimedRetry,
+    waitMs: number,
+  ): Promise<Prepared | RowOutcome | "changed"> {
+    const { worker, config, twilio } = this.#ctx;
+    const held = { retryId: row.id, worker };
+    const now = this.#ctx.now();
+    const since = new Date(now.getTime() - FREQUENCY_CAP_LOOKBACK_MS);
+    const minLeaseSeconds = minLeaseSecondsAtSend(config, this.#budget.remainingStartMs());
+    const context = await sendContext(db, { ...held, minLeaseSeconds, since });
+    if (!context.leaseHeld) return "lost";
+    if (!this.#canStart()) {
+      const ok = await rescheduleRetry(db, { ...held, at: row.scheduledFor, reason: null });
+      return ok ? "released" : "lost";
+    }
+    let decision = decideRetry(context.facts, now);
+    // The slot may come after the recipient's window closes (or the cap fills).
+    if (decision.action === "send" && waitMs > 0) {
+      const later = decideRetry(context.facts, new Date(now.getTime() + waitMs));
+      if (later.action !== "send") decision = later;
+    }
+    switch (decision.action) {
+      case "complete":
+        return await completeRetry(db, held) ? "reconciled" : "lost";
+      case "cancel":
+        return await cancelRetry(db, { ...held, reason: decision.reason }) ? "cancelled" : "lost";
+      case "reschedule": {
+        const ok = await rescheduleRetry(db, { ...held, at: decision.at, reason: decision.reason });
+        return ok ? "deferred" : "lost";
+      }
+    }
+    const started = await startRetrySend(db, {
+      ...held,
+      minLeaseSeconds,
+      since,
+      fingerprint: context.fingerprint,
+      receipt: decision.receipt,
+    });
+    if (started !== "started") return started;
+    return {
+      to: decision.to,
+      validityPeriod: validityPeriodFor(
+        decision.windowSeconds === null ? null : decision.windowSeconds - Math.ceil(waitMs / 1000),
+        twilio.config.validityPeriod,
+      ),
+    };
+  }
+
+  /**
    * Stores Twilio's answer and completes the row. The message is out, so a passing database error
    * is retried a few times; if it persists the row stays 'sending' and its lease brings it back to
    * be reconciled, never resent.
@@ -725,13 +713,11 @@ class RetryRun {
     const { sql, worker, log } = this.#ctx;
     for (let i = 0;; i++) {
       try {
-        const completed = await asService(sql, async (tx) => {
-          // Independent statements of one transaction: sent together, one round trip.
-          const [, done] = await Promise.all([
-            recordSendResult(tx, { sendLogId: row.sendLogId, result: sent }),
-            completeRetry(tx, { retryId: row.id, worker }),
-          ]);
-          return done;
+        const completed = await finishRetrySend(sql, {
+          retryId: row.id,
+          sendLogId: row.sendLogId,
+          worker,
+          sent,
         });
         if (!completed) log.warn("lease_lost_after_send", { retryId: row.id, sid: sent.sid });
         return;
@@ -788,7 +774,7 @@ class RetryRun {
     if (!sendLog) return "lost";
     if (sendLog.twilioSid) {
       // The dead worker stored the sid but did not complete the row.
-      const ok = await asService(sql, (tx) => completeRetry(tx, { retryId: row.id, worker }));
+      const ok = await completeRetry(sql, { retryId: row.id, worker });
       return ok ? "reconciled" : "lost";
     }
     if (!sendLog.toPhone) return "not_found";
@@ -803,12 +789,11 @@ class RetryRun {
         { attempts: row.attempts, maxAttempts: row.maxAttempts, at: this.#ctx.now() },
         { random: this.#ctx.options.random },
       );
-      const status = await asService(sql, (tx) =>
-        failRetry(tx, {
-          retryId: row.id,
-          worker,
-          plan: { ...plan, error: "could not ask Twilio whether the message went out" },
-        }));
+      const status = await failRetry(sql, {
+        retryId: row.id,
+        worker,
+        plan: { ...plan, error: "could not ask Twilio whether the message went out" },
+      });
       if (status === null) return "lost";
       return status === "failed" ? "failed" : "deferred";
     }

@@ -1,15 +1,18 @@
 /**
- * The retry queue's RPCs as process-retries calls them, each inside the caller's service-role
- * transaction (or opening one), with rows in camelCase.
+ * The retry queue's RPCs as process-retries calls them, with rows in camelCase. A row's round is
+ * `security definer` calls that each are a statement of their own (`Db`: no transaction, no role
+ * switch, no lock held across a round trip); what needs several statements together opens a
+ * service-role transaction.
  *
  * @module
  */
-import { asService, type Db, type RpcRow, type Sql, type Tx } from "@shared/runtime/db.ts";
+import { asService, type Db, type RpcRow, type Sql } from "@shared/runtime/db.ts";
 import type { ProcessRetriesResult } from "./config.ts";
 import type { FailurePlan, RetrySendFacts } from "./plan.ts";
 import type { LookupOutcome, RefreshConfig } from "./refresh.ts";
 import type { ListedPrice, PricingConfig } from "./pricing.ts";
-import { applyProviderError } from "@shared/store.ts";
+import { type AcceptedSend, applyProviderError, recordSendResult } from "@shared/store.ts";
+import type { ComplianceReceipt } from "@shared/compliance/receipt.ts";
 import { classifyTwilioError } from "@shared/twilio/errors.ts";
 
 type Claimed = RpcRow<"sms", "claim_due_retries">;
@@ -31,32 +34,37 @@ export interface ClaimedRetry {
 
 /** Claims up to `limit` due rows for `worker` with a lease of `leaseSeconds`. */
 export async function claimDueRetries(
-  sql: Sql,
+  db: Db,
   args: { limit: number; leaseSeconds: number; worker: string },
 ): Promise<ClaimedRetry[]> {
-  return await asService(sql, async (tx) => {
-    const rows = await tx<ClaimedRetry[]>`
-      select id, send_log_id as "sendLogId", customer_id as "customerId", body, reason, attempts,
-             max_attempts as "maxAttempts", scheduled_for as "scheduledFor",
-             outcome_uncertain as "outcomeUncertain"
-        from sms.claim_due_retries(${args.limit}::integer, ${args.leaseSeconds}::integer,
-                                   ${args.worker})`;
-    return [...rows];
-  });
+  const rows = await db<ClaimedRetry[]>`
+    select id, send_log_id as "sendLogId", customer_id as "customerId", body, reason, attempts,
+           max_attempts as "maxAttempts", scheduled_for as "scheduledFor",
+           outcome_uncertain as "outcomeUncertain"
+      from sms.claim_due_retries(${args.limit}::integer, ${args.leaseSeconds}::integer,
+                                 ${args.worker})`;
+  return [...rows];
 }
 
 /** What `sms.retry_send_context` returned: the facts, or that the row is no longer ours. */
 export type SendContext =
   | { leaseHeld: false }
-  | { leaseHeld: true; facts: RetrySendFacts; logStatus: string; logCreatedAt: Date };
+  | {
+    leaseHeld: true;
+    facts: RetrySendFacts;
+    logStatus: string;
+    logCreatedAt: Date;
+    /** What `startRetrySend` compares under the locks: the decision still holds if equal. */
+    fingerprint: string;
+  };
 
-/** Reads a held row's facts under the locks its checks need (see the migration). */
+/** Reads a held row's facts (alone: the locks it takes end with the statement). */
 export async function sendContext(
-  tx: Tx,
+  db: Db,
   args: { retryId: string; worker: string; minLeaseSeconds: number; since: Date },
 ): Promise<SendContext> {
   // A row that is no longer ours comes back with only lease_held: every other column is null.
-  const [row] = await tx<
+  const [row] = await db<
     Omit<
       RpcRow<"sms", "retry_send_context", {
         consent_status: string | null;
@@ -72,13 +80,14 @@ export async function sendContext(
         help_contact: string | null;
         allowed_countries: string[] | null;
         expires_at: Date | null;
+        fingerprint: string | null;
       }>,
       "customer_id"
     >[]
   >`
     select lease_held, consent_status, phone, phone_status, time_zone, us_state, log_status,
            log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends,
-           help_contact, allowed_countries, expires_at
+           help_contact, allowed_countries, expires_at, fingerprint
       from sms.retry_send_context(${args.retryId}::uuid, ${args.worker},
                                   ${args.minLeaseSeconds}::integer,
                                   ${args.since.toISOString()}::timestamptz)`;
@@ -87,6 +96,7 @@ export async function sendContext(
     leaseHeld: true,
     logStatus: row.log_status ?? "",
     logCreatedAt: row.log_created_at ?? new Date(0),
+    fingerprint: row.fingerprint ?? "",
     facts: {
       consentStatus: row.consent_status ?? "unknown",
       phone: row.phone,
@@ -162,18 +172,60 @@ export async function pacingBacklogMs(sql: Sql, key: string): Promise<number> {
   });
 }
 
-/** Marks the send log 'sending' before the Twilio call (a dead worker's row is then reconciled). */
-export async function markSending(tx: Tx, sendLogId: string): Promise<void> {
-  await tx`
-    select 1 from sms.record_status_event(null, 'sending', null, null, '{}'::jsonb, null,
-                                          'system', ${sendLogId}::uuid)`;
+/** What `sms.start_retry_send` did with a decision to send. */
+export type StartOutcome = "started" | "lost" | "changed";
+
+/**
+ * Marks the log 'sending' with its receipt before the Twilio call (a dead worker's row is then
+ * reconciled), if what the decision read still holds under the locks: `changed` when it does not
+ * (nothing written), `lost` when the row is no longer the worker's.
+ */
+export async function startRetrySend(
+  db: Db,
+  args: {
+    retryId: string;
+    worker: string;
+    minLeaseSeconds: number;
+    since: Date;
+    fingerprint: string;
+    receipt: ComplianceReceipt;
+  },
+): Promise<StartOutcome> {
+  const [row] = await db<{ outcome: StartOutcome }[]>`
+    select sms.start_retry_send(${args.retryId}::uuid, ${args.worker},
+                                ${args.minLeaseSeconds}::integer,
+                                ${args.since.toISOString()}::timestamptz, ${args.fingerprint},
+                                ${db.json(args.receipt as never)}) as outcome`;
+  return row.outcome;
 }
 
-export { recordSendResult } from "@shared/store.ts";
+/**
+ * Stores Twilio's answer and completes the row in one statement; false when the worker no longer
+ * holds the row. When the log ends failed with an error code (an early callback reported one),
+ * the answer, the error's effect and the completion go in one transaction instead.
+ */
+export async function finishRetrySend(
+  db: Sql,
+  args: { retryId: string; sendLogId: string; worker: string; sent: AcceptedSend },
+): Promise<boolean> {
+  const { sent } = args;
+  try {
+    const [row] = await db<{ ok: boolean }[]>`
+      select sms.finish_retry_send(${args.retryId}::uuid, ${args.worker}, ${sent.sid},
+                                   ${sent.status}, ${sent.segments}::integer) as ok`;
+    return row?.ok === true;
+  } catch (error) {
+    if ((error as { message?: unknown })?.message !== "provider_error_pending") throw error;
+  }
+  return await asService(db, async (tx) => {
+    await recordSendResult(tx, { sendLogId: args.sendLogId, result: sent });
+    return await completeRetry(tx, { retryId: args.retryId, worker: args.worker });
+  });
+}
 
 /** Marks the row completed; false when the worker no longer holds it. */
 export async function completeRetry(
-  tx: Tx,
+  tx: Db,
   args: { retryId: string; worker: string },
 ): Promise<boolean> {
   const [row] = await tx<{ ok: boolean }[]>`
@@ -183,7 +235,7 @@ export async function completeRetry(
 
 /** Records a failed attempt; the row's new status, or `null` when the worker lost it. */
 export async function failRetry(
-  tx: Tx,
+  tx: Db,
   args: { retryId: string; worker: string; plan: FailurePlan },
 ): Promise<string | null> {
   const { plan } = args;
@@ -197,7 +249,7 @@ export async function failRetry(
 
 /** Puts a held row back to pending at `at` without using an attempt; false when lost. */
 export async function rescheduleRetry(
-  tx: Tx,
+  tx: Db,
   args: { retryId: string; worker: string; at: Date; reason: string | null },
 ): Promise<boolean> {
   const rows = await tx`
@@ -209,7 +261,7 @@ export async function rescheduleRetry(
 
 /** Cancels a held row (and its send log); false when lost. */
 export async function cancelRetry(
-  tx: Tx,
+  tx: Db,
   args: { retryId: string; worker: string; reason: string },
 ): Promise<boolean> {
   const [row] = await tx<{ ok: boolean }[]>`

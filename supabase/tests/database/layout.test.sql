@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(119);
+select plan(121);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -250,6 +250,8 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.invoke_process_retries()',
     'sms.reserve_send_slot(text, integer, numeric, integer)',
     'sms.retry_send_context(uuid, text, integer, timestamptz)',
+    'sms.start_retry_send(uuid, text, integer, timestamptz, text, jsonb)',
+    'sms.finish_retry_send(uuid, text, text, text, integer)',
     'sms.reserve_quota(uuid, integer, integer)',
     'sms.send_context(uuid, uuid, timestamptz)',
     'sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer, jsonb)',

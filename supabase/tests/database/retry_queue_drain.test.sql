@@ -1,7 +1,8 @@
--- process-retries' RPCs: the shared sender pacer (sms.reserve_send_slot) and a held row's
--- context (sms.retry_send_context): lease check, customer facts, recent sends.
+-- process-retries' RPCs: the shared sender pacer (sms.reserve_send_slot), a held row's context
+-- (sms.retry_send_context: lease check, customer facts, recent sends, fingerprint), the start of
+-- its send (sms.start_retry_send) and its finish (sms.finish_retry_send).
 begin;
-select plan(28);
+select plan(40);
 
 delete from public.send_logs where channel = 'sms';
 delete from sms.send_pacing;
@@ -77,10 +78,57 @@ select sms.create_send_log('a0000000-0000-4000-8000-000000000002', 1, 'GSM-7');
 select is((select n_recent from pg_temp.ctx('w1')), 2, 'another customer''s do not');
 select is((select n_recent from pg_temp.ctx('w1', 0, now() + interval '1 second')), 0,
   'only since p_since');
+-- Starting a send: the decision's fingerprint, checked again under the locks --------------------
+create temp table fp as
+  select fingerprint from sms.retry_send_context((select retry_id from q), 'w1');
+select sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7');
+select isnt((select fingerprint from sms.retry_send_context((select retry_id from q), 'w1')),
+  (select fingerprint from fp), 'another send to the number changes the fingerprint');
+select is(sms.start_retry_send((select retry_id from q), 'w1', 0, null,
+                               (select fingerprint from fp), '{"rule": "t"}'),
+  'changed', 'a start on what the decision read before it is refused');
+select is((select row(status, compliance_receipt)::text from public.send_logs
+            where id = (select send_log_id from q)), '(deferred,)', '(nothing written)');
+create temp table fp2 as
+  select fingerprint from sms.retry_send_context((select retry_id from q), 'w1');
+select is(sms.start_retry_send((select retry_id from q), 'w2', 0, null,
+                               (select fingerprint from fp2), '{"rule": "t"}'),
+  'lost', 'another worker cannot start it');
+select is(sms.start_retry_send((select retry_id from q), 'w1', 0, null,
+                               (select fingerprint from fp2), '{"rule": "t"}'),
+  'started', 'its holder starts it on a fresh decision');
+select is((select row(status, compliance_receipt ->> 'rule')::text from public.send_logs
+            where id = (select send_log_id from q)), '(sending,t)',
+  'its log is sending, with the receipt');
+select throws_ok($$select sms.start_retry_send(gen_random_uuid(), 'w1', 0, null, null, '{}')$$,
+  '22023', null, 'a start needs the fingerprint and the receipt');
+
 select sms.record_send_result((select send_log_id from q),
   'SM70000000000000000000000000000002', 'queued');
 select is((select log_twilio_sid from pg_temp.ctx('w1')), 'SM70000000000000000000000000000002',
   'the log''s sid, once stored, is returned (the row must not be sent again)');
+
+-- Finishing a send -----------------------------------------------------------------------------
+select is(sms.finish_retry_send((select retry_id from q), 'w1',
+                                'SM70000000000000000000000000000002', 'queued', 1),
+  true, 'its holder stores Twilio''s answer and completes the row');
+select is((select status from sms.retry_queue where id = (select retry_id from q)), 'completed',
+  '(completed)');
+select is(sms.finish_retry_send((select retry_id from q), 'w1',
+                                'SM70000000000000000000000000000002', 'queued', 1),
+  false, 'a finished row is not finished again');
+create temp table q2 as
+  select * from sms.enqueue_retry('a0000000-0000-4000-8000-000000000002', 'Hello',
+    'provider_unavailable', now() - interval '1 minute');
+select sms.claim_due_retries(10, 60, 'w1');
+-- A callback that came before the answer, with an error whose effect needs the caller's code.
+select sms.record_status_event('SM70000000000000000000000000000003', 'failed', 30006, 'landline');
+select throws_ok(format($$select sms.finish_retry_send(%L, 'w1',
+                          'SM70000000000000000000000000000003', 'queued', 1)$$,
+                        (select retry_id from q2)),
+  'P0001', 'provider_error_pending', 'an early callback''s error goes back to the caller');
+select is((select status from sms.retry_queue where id = (select retry_id from q2)),
+  'processing', 'and nothing was written');
 
 -- Who may call ---------------------------------------------------------------------------------
 select ok(not has_function_privilege('authenticated',
