@@ -95,3 +95,40 @@ Deno.test("CpuLedger: what is planned comes off the budget, never below zero", (
   ledger.plan(4);
   assert.equal(ledger.leftMs, 0);
 });
+
+Deno.test("CpuLedger: a run alone in its worker plans from the soft limit at most", () => {
+  const ledger = new CpuLedger(1600, 1000);
+  const first = ledger.enter();
+  ledger.plan(1500);
+  assert.equal(ledger.leftMs, 100);
+  const second = ledger.enter();
+  assert.equal(ledger.leftMs, 100, "another run's plan still counts while it runs");
+  assert.ok(ledger.shared);
+  first();
+  second();
+  assert.ok(!ledger.shared);
+  const third = ledger.enter();
+  assert.equal(ledger.leftMs, 600, "routed here alone: the worker was under the soft limit");
+  third();
+  const small = new CpuLedger(1600, 1000);
+  small.enter();
+  small.plan(300);
+  assert.equal(small.leftMs, 1300, "what is planned below the soft limit stays planned");
+});
+
+Deno.test("CpuLedger: alone() settles when the other runs of the worker have left", async () => {
+  const ledger = new CpuLedger(1600, 1000);
+  const other = ledger.enter();
+  const self = ledger.enter();
+  let settled = false;
+  const waiting = ledger.alone().then(() => (settled = true));
+  await Promise.resolve();
+  assert.equal(settled, false);
+  other();
+  other();
+  await waiting;
+  assert.equal(settled, true);
+  assert.ok(!ledger.shared, "leaving twice counts once");
+  self();
+  await ledger.alone();
+});

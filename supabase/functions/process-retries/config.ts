@@ -55,6 +55,11 @@ export const DEFAULT_CPU_MS_PER_ROW = 5;
  * first and is retired (the next run boots a fresh one) before this is used up.
  */
 export const DEFAULT_WORKER_CPU_BUDGET_MS = 1_600;
+/**
+ * The CPU time at which the runtime retires a worker: no new request is routed to it, its own
+ * requests finish (edge-runtime's per-worker supervisor; docs/decisions.md).
+ */
+export const PLATFORM_SOFT_CPU_LIMIT_MS = 1_000;
 /** How long a Twilio request may take before it is abandoned. */
 export const DEFAULT_SEND_TIMEOUT_MS = TWILIO_REQUEST_TIMEOUT_MS;
 

@@ -42,6 +42,7 @@ import {
   leaseSecondsFor,
   minLeaseSecondsAtSend,
   parseProcessRetriesRequest,
+  PLATFORM_SOFT_CPU_LIMIT_MS,
   retryConfigFromEnv,
   type RetryRunConfig,
 } from "./config.ts";
@@ -188,7 +189,10 @@ export function createProcessRetriesHandler(
       throw error;
     }
     // One plan per isolate: the environment, and so the budget, is the same for all its runs.
-    cpu ??= new CpuLedger(config.workerCpuBudgetMs);
+    cpu ??= new CpuLedger(
+      config.workerCpuBudgetMs,
+      Math.min(PLATFORM_SOFT_CPU_LIMIT_MS, config.workerCpuBudgetMs),
+    );
     if (!deps.twilio) {
       await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: "sms_disabled" });
       throw new SmsError("sms_disabled", "Twilio is not configured");
@@ -336,6 +340,9 @@ class RetryRun {
     const pool = new TaskPool(config.concurrency);
     // Whether due rows were left when the CPU plan stopped the claiming.
     let more = false;
+    // Per started row: settled once its request went to Twilio, or it ended without one.
+    const issued: Promise<void>[] = [];
+    const leave = this.#ctx.cpu.enter();
     try {
       claiming: while (this.#canStart() && this.#rowsLeft() > 0) {
         const limit = claimLimit({
@@ -358,18 +365,31 @@ class RetryRun {
           }
           this.#started++;
           this.#ctx.cpu.plan(config.cpuMsPerRow);
-          pool.start(() => this.#processRow(row));
+          const sent = Promise.withResolvers<void>();
+          issued.push(sent.promise);
+          pool.start(() => this.#processRow(row, sent.resolve));
         }
         if (rows.length < limit) break;
       }
+      // Once this run's last request went to Twilio, not before its last slot: the next run's
+      // slots then follow this run's, and it boots and claims while this one waits for its last
+      // answers (up to Twilio's timeout). Their sends do not overlap: each process keeps only
+      // its own sends a slot apart (#awaitSlot), and runs sending at once in two isolates
+      // carried up to 119 in one second at a pace of 100 (docs/performance.md, drain).
+      if (more && this.#rowsLeft() < 1 && this.#started > 0) {
+        await Promise.all(issued);
+        if (!this.#saturated) await this.#chainNext();
+      }
+      // Nothing started because the worker's other runs planned its CPU: once they end, the next
+      // run goes where the runtime routes it (a fresh worker if this one is retired), rather than
+      // the chain stopping until the cron's next minute.
+      if (this.#started === 0 && this.#ctx.cpu.shared && this.#rowsLeft() < 1) {
+        await this.#ctx.cpu.alone();
+        await this.#chainNext();
+      }
     } finally {
+      leave();
       await pool.drain();
-    }
-    // Once this run's sends are done, not before: runs overlapping in two isolates each keep
-    // their own sends a slot apart but not each other's, and a drain at a pace of 100 then
-    // carried up to 119 in one second (docs/performance.md, drain).
-    if (more && this.#rowsLeft() < 1 && this.#started > 0 && !this.#saturated) {
-      await this.#chainNext();
     }
     // Sends first: statuses are refreshed with what the queue's work left of the budget. The
     // queue's work is done and recorded, so a failure here does not fail the run.
@@ -566,14 +586,17 @@ class RetryRun {
     this.#lastSendMs = now();
   }
 
-  async #processRow(row: ClaimedRetry): Promise<void> {
+  /** Works one row; `issued` is called when its request goes to Twilio, or when it ends. */
+  async #processRow(row: ClaimedRetry, issued: () => void): Promise<void> {
     let outcome: RowOutcome;
     try {
-      outcome = await this.#attempt(row);
+      outcome = await this.#attempt(row, issued);
     } catch (error) {
       // The row stays held; its lease brings it back (reconciled first if it was marked sending).
       this.#ctx.log.error("row_failed", { retryId: row.id, error, stack: stackLine(error) });
       outcome = "error";
+    } finally {
+      issued();
     }
     this.#count(outcome);
   }
@@ -594,7 +617,7 @@ class RetryRun {
     }
   }
 
-  async #attempt(row: ClaimedRetry): Promise<RowOutcome> {
+  async #attempt(row: ClaimedRetry, issued: () => void): Promise<RowOutcome> {
     const { sql, config, twilio } = this.#ctx;
     if (!this.#canStart()) return await this.#release(row);
 
@@ -628,11 +651,13 @@ class RetryRun {
     await this.#awaitSlot(slotAtMs, (segments * 1000) / config.segmentsPerSecond);
     let sent: SendSmsResult;
     try {
-      sent = await twilio.sendMessage({
+      const sending = twilio.sendMessage({
         to: prepared.to,
         body: row.body,
         validityPeriod: prepared.validityPeriod,
       });
+      issued();
+      sent = await sending;
     } catch (error) {
       return await this.#recordFailure(row, error, prepared.to);
     }

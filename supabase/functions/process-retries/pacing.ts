@@ -71,8 +71,41 @@ export function createRunBudget(options: RunBudgetOptions): RunBudget {
  */
 export class CpuLedger {
   #planned = 0;
+  #active = 0;
+  #waiting: (() => void)[] = [];
 
-  constructor(readonly budgetMs: number) {}
+  /**
+   * `softLimitMs`: the CPU past which the runtime retires a worker (it routes no new request to
+   * it), so a worker a request reaches has spent less than that.
+   */
+  constructor(readonly budgetMs: number, readonly softLimitMs: number = budgetMs) {}
+
+  /**
+   * Counts a run in the worker until the returned `leave` is called. A run alone in its worker
+   * replaces what was planned before with the soft limit when that is less: the runtime routed
+   * this request here, so the worker had not reached it, and no other run is spending.
+   */
+  enter(): () => void {
+    if (this.#active === 0) this.#planned = Math.min(this.#planned, this.softLimitMs);
+    this.#active++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.#active--;
+      if (this.#active <= 1) { for (const wake of this.#waiting.splice(0)) wake(); }
+    };
+  }
+
+  /** Whether another run is active in this worker. */
+  get shared(): boolean {
+    return this.#active > 1;
+  }
+
+  /** Settles once the calling run is the only one left in the worker. */
+  alone(): Promise<void> {
+    return this.#active <= 1 ? Promise.resolve() : new Promise((r) => this.#waiting.push(r));
+  }
 
   /** Plans `ms` more (the caller checked {@link leftMs} first). */
   plan(ms: number): void {
