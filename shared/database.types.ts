@@ -1660,6 +1660,18 @@ export type Database = {
         };
         Returns: string;
       };
+      render_campaign_text: {
+        Args: {
+          p_brand: string;
+          p_business: string;
+          p_customer_name: string;
+          p_disclose: boolean;
+          p_fallbacks: (string)[];
+          p_literals: (string)[];
+          p_names: (string)[];
+        };
+        Returns: string;
+      };
       reschedule_retry: {
         Args: { p_reason?: string; p_retry_id: string; p_scheduled_for: string; p_worker: string };
         Returns: {
