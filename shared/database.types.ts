@@ -1500,7 +1500,7 @@ export type Database = {
         };
       };
       log_status_for: { Args: { provider_status: string }; Returns: string };
-      measure_sms: { Args: { p_body: string }; Returns: Record<string, unknown> };
+      measure_sms: { Args: { p_body: string }; Returns: Record<string, unknown>[] };
       number_consent: {
         Args: { p_business_id: string; p_phone: string };
         Returns: {

@@ -346,7 +346,13 @@ $$;
 -- unless a two-septet character or a character of several units straddles a segment boundary,
 -- where segments.ts moves it whole to the next segment: then this is one less. process-retries
 -- measures each message exactly again before it sends it (tests/db/campaign-render-agreement.test.ts).
+--
+-- A set of one row, and no `set search_path`: so the planner inlines it where a query reads it
+-- in FROM (the plan's lateral join), and each row costs its regular expressions only; called
+-- as a function it cost 6 µs a row (600 ms for 100,000 recipients), inlined 1.3 µs.
 create function sms.measure_sms(p_body text, out encoding text, out segments integer)
+returns setof record
+rows 1
 language sql
 immutable
 parallel safe
@@ -649,10 +655,14 @@ begin
               else r.reason end,
          r.release_at, r.country, r.body, m.encoding, m.segments
     from rendered r
-    left join lateral sms.measure_sms(
-           case when v_smart_pattern is null or r.body !~ v_smart_pattern then r.body
-                else sms.smart_encode(r.body, v_smart_from, v_smart_to, v_smart_keys,
-                                      v_smart_values) end) m on r.body is not null;
+    -- The text Twilio will count, once a row (offset 0 keeps it a subquery): measure_sms is
+    -- inlined, and would evaluate an expression passed to it once per use of its argument.
+    cross join lateral (
+      select case when v_smart_pattern is null or r.body !~ v_smart_pattern then r.body
+                  else sms.smart_encode(r.body, v_smart_from, v_smart_to, v_smart_keys,
+                                        v_smart_values) end as text
+      offset 0) t
+    left join lateral sms.measure_sms(t.text) m on r.body is not null;
 
   select count(*), count(*) filter (where p.reason is null),
          min(p.release_at) filter (where p.reason is null),
