@@ -1510,7 +1510,7 @@ export type Database = {
         };
       };
       log_status_for: { Args: { provider_status: string }; Returns: string };
-      measure_sms: { Args: { p_body: string }; Returns: Record<string, unknown> };
+      measure_sms: { Args: { p_body: string }; Returns: Record<string, unknown>[] };
       number_consent: {
         Args: { p_business_id: string; p_phone: string };
         Returns: {
@@ -1662,6 +1662,18 @@ export type Database = {
         Args: {
           p_brand: string;
           p_business_name: string;
+          p_customer_name: string;
+          p_disclose: boolean;
+          p_fallbacks: (string)[];
+          p_literals: (string)[];
+          p_names: (string)[];
+        };
+        Returns: string;
+      };
+      render_campaign_text: {
+        Args: {
+          p_brand: string;
+          p_business: string;
           p_customer_name: string;
           p_disclose: boolean;
           p_fallbacks: (string)[];

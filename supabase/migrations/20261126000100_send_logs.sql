@@ -181,7 +181,11 @@ create index send_logs_sms_awaiting_status_idx on public.send_logs (status_at, i
 -- send_logs: triggers and policies
 -- =================================================================================================
 
--- customer_id <-> contact_id, and the recipient must belong to the log's business.
+-- customer_id <-> contact_id, and the recipient must belong to the log's business. Per row only
+-- where a row needs it: an update of the columns, or an insert where the two columns differ (one
+-- is filled from the other, or they disagree). That the customer is the business's is checked
+-- for inserts once per statement, set-based (sms.send_logs_check_customer_business): a campaign
+-- inserts 90,000 logs in one statement, and the per-row lookup was 10% of its time.
 create function sms.send_logs_sync_customer()
 returns trigger
 language plpgsql
@@ -206,8 +210,8 @@ begin
     raise exception 'send_logs.customer_id and contact_id must be equal (% vs %)',
       new.customer_id, new.contact_id using errcode = '23514';
   end if;
-  if new.customer_id is not null
-     and (tg_op = 'INSERT' or new.customer_id is distinct from old.customer_id
+  if new.customer_id is not null and tg_op = 'UPDATE'
+     and (new.customer_id is distinct from old.customer_id
           or new.business_id is distinct from old.business_id)
      and not exists (select 1 from public.customers c
                       where c.id = new.customer_id and c.business_id = new.business_id) then
@@ -218,8 +222,37 @@ end
 $$;
 
 create trigger send_logs_sync_customer
-  before insert or update of customer_id, contact_id, business_id on public.send_logs
+  before insert on public.send_logs
+  for each row when (new.customer_id is distinct from new.contact_id)
+  execute function sms.send_logs_sync_customer();
+create trigger send_logs_sync_customer_update
+  before update of customer_id, contact_id, business_id on public.send_logs
   for each row execute function sms.send_logs_sync_customer();
+
+-- The inserted logs' customers are their businesses' (after the row triggers made customer_id
+-- and contact_id equal): one anti-join per statement.
+create function sms.send_logs_check_customer_business()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if exists (select 1 from new_logs n
+              where n.customer_id is not null
+                and not exists (select 1 from public.customers c
+                                 where c.id = n.customer_id and c.business_id = n.business_id))
+  then
+    raise exception 'the send log''s customer belongs to another business' using errcode = '23503';
+  end if;
+  return null;
+end
+$$;
+
+create trigger send_logs_customer_business
+  after insert on public.send_logs
+  referencing new table as new_logs
+  for each statement execute function sms.send_logs_check_customer_business();
 
 -- Forward-only as an invariant: whatever writes an SMS log, its status never moves back. The one
 -- exception is deferring a message the provider never accepted (no Twilio sid yet): queued or

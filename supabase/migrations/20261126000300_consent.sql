@@ -624,9 +624,11 @@ begin
   return new;
 end
 $$;
+-- The WHEN clause is the function's first test: a campaign's 90,000 'deferred' logs do not call it.
 create trigger send_logs_consent_receipt
   before insert or update of status on public.send_logs
-  for each row execute function sms.send_logs_consent_receipt();
+  for each row when (new.channel = 'sms' and new.status = 'sending')
+  execute function sms.send_logs_consent_receipt();
 
 -- The rest of the receipt is what the functions decided on, written once as the message goes
 -- out (send-sms right after its log is 'sending', process-retries with its 'sending' mark): the

@@ -22,6 +22,26 @@ Deno.test("readBody refuses oversized bodies, declared or streamed", async () =>
   await assert.rejects(readBody(post(stream), { maxBytes: 4096 }), invalid);
 });
 
+Deno.test("readBody joins a body of many chunks, with or without a declared length", async () => {
+  // 150,000 bytes in chunks of 1,000 (letters, then two-byte characters at the end):
+  // past the 64 KiB the reader starts with when no length is declared.
+  const bytes = new TextEncoder().encode("abcdefghij".repeat(14_999) + "ééééé");
+  const chunked = () =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += 1000) c.enqueue(bytes.slice(i, i + 1000));
+        c.close();
+      },
+    });
+  const text = new TextDecoder().decode(bytes);
+  assert.equal(await readBody(post(chunked()), { maxBytes: 200_000 }), text);
+  const declared = post(chunked(), { "content-length": String(bytes.length) });
+  assert.equal(await readBody(declared, { maxBytes: 200_000 }), text);
+  // A declared length smaller than the body: the buffer grows rather than losing bytes.
+  const under = post(chunked(), { "content-length": "10" });
+  assert.equal(await readBody(under, { maxBytes: 200_000 }), text);
+});
+
 Deno.test("readBody refuses invalid UTF-8; parseJson refuses non-JSON", async () => {
   await assert.rejects(
     readBody(post(new Uint8Array([0xff, 0xfe, 0x41])), { maxBytes: 16 }),

@@ -56,6 +56,7 @@ import {
   type GroupPlan,
   planCampaign,
   type PlanFigures,
+  stageCustomerIds,
   storeEstimate,
 } from "./store.ts";
 
@@ -351,10 +352,11 @@ export function createCampaignsHandler(
           "SMS is not configured for this project",
         );
       }
+      const listed = "customerIds" in request.audience ? request.audience.customerIds : null;
       const audience: AudienceArgs = {
         businessId: request.businessId,
         userId: user.id,
-        customerIds: "customerIds" in request.audience ? request.audience.customerIds : null,
+        listed: listed !== null,
         states: "filter" in request.audience ? request.audience.filter.states ?? null : null,
         timeZones: "filter" in request.audience ? request.audience.filter.timeZones ?? null : null,
       };
@@ -367,6 +369,7 @@ export function createCampaignsHandler(
         }
         : null;
       const answer = await asService(sql, async (tx) => {
+        if (listed) await stageCustomerIds(tx, listed);
         const groups = await audienceGroups(tx, audience);
         if (key) {
           // In the transaction that creates the campaign: a duplicate waits here for the first

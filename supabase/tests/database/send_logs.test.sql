@@ -2,7 +2,7 @@
 -- contact_id, the Twilio sid is unique, SMS logs are created with consent re-checked, and a status
 -- never regresses, for every pair of statuses.
 begin;
-select plan(50);
+select plan(53);
 
 -- The jsonb conversion --------------------------------------------------------------------------
 -- The migration converted the column with provider_message_ids_from_text(); replay it on a table
@@ -68,6 +68,21 @@ select throws_ok(
   $$insert into public.send_logs (business_id, customer_id)
     values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'b0000000-0000-4000-8000-000000000001')$$,
   '23503', null, 'a send log''s customer belongs to its business');
+select throws_ok(
+  $$insert into public.send_logs (business_id, customer_id, contact_id)
+    values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'b0000000-0000-4000-8000-000000000001',
+            'b0000000-0000-4000-8000-000000000001')$$,
+  '23503', null, 'so does one written with both columns equal (checked per statement)');
+select throws_ok(
+  $$insert into public.send_logs (business_id, customer_id, contact_id)
+    select 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', x.id, x.id
+      from (values ('a0000000-0000-4000-8000-000000000001'::uuid),
+                   ('b0000000-0000-4000-8000-000000000001'::uuid)) x (id)$$,
+  '23503', null, 'one stranger among several logs of a statement refuses the statement');
+select throws_ok(
+  $$update public.send_logs set business_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'
+     where id = 'f0000000-0000-4000-8000-000000000002'$$,
+  '23503', null, 'moving a log to another business than its customer''s is refused');
 delete from public.customers where id = 'a0000000-0000-4000-8000-000000000002';
 select is((select row(customer_id, contact_id)::text from public.send_logs
             where id = 'f0000000-0000-4000-8000-000000000002'),
