@@ -23,6 +23,7 @@ import { createTwilioClient, loadTwilioConfig } from "@shared/twilio/client.ts";
 import type { ProcessRetriesResult } from "../../supabase/functions/process-retries/config.ts";
 import { createProcessRetriesHandler } from "../../supabase/functions/process-retries/handler.ts";
 import { withCronPaused } from "../db/fixtures.ts";
+import { waitFor } from "../reliability/support.ts";
 import { db, stack } from "../support/stack.ts";
 
 const info = stack();
@@ -970,6 +971,65 @@ Deno.test("process-retries: a run its CPU plan stops with rows due starts the ne
       assert.equal(pending, 0, "every row sent");
       const byBody = messagesByBody(await sandboxMessages(), rows.map((x) => x.body));
       assert.equal(byBody.size, 50);
+      assert.ok([...byBody.values()].every((m) => m.length === 1), "each once");
+    });
+  } finally {
+    await forget(tenant);
+    await sql.end();
+  }
+});
+
+Deno.test("process-retries: a run its worker's other run left nothing to start waits for it, then chains", async () => {
+  const sql = db();
+  const tenant = await makeTenant(
+    sql,
+    "chain-wait",
+    Array.from({ length: 10 }, () => ({ timeZone: dayZone() })),
+  );
+  const lastNetRequest = async () =>
+    Number(
+      (await sql`
+        select coalesce(pg_sequence_last_value('net.http_request_queue_id_seq'), 0) as id`)[0].id,
+    );
+  try {
+    await withCronPaused(sql, async () => {
+      await sandbox("/api/messages", { method: "DELETE" });
+      const rows = await enqueue(sql, tenant, 30, { tag: `chain-wait ${crypto.randomUUID()}` });
+      // One worker whose plan pays for 10 rows in all (50 ms at 5 ms a row), all started at once
+      // (10 in flight) and sent at 10 a second: the first run holds the worker's plan for 1 s.
+      const env = {
+        PROCESS_RETRIES_CPU_BUDGET_MS: "50",
+        PROCESS_RETRIES_WORKER_CPU_BUDGET_MS: "50",
+        SMS_MAX_SEGMENTS_PER_SECOND: "10",
+      };
+      await withFunction(env, async (url) => {
+        const before = await lastNetRequest();
+        const first = invoke(url, { body: {} });
+        await waitFor(
+          "the first run to hold 10 rows",
+          async () =>
+            (await rowStates(sql, tenant.businessId)).filter((r) => r.status === "processing")
+              .length === 10,
+        );
+        let firstDone = false;
+        first.then(() => (firstDone = true), () => {});
+        const second = await invoke(url, { body: { chain: true } });
+        assert.equal(second.status, 200, JSON.stringify(second.body));
+        const result = second.body as unknown as ProcessRetriesResult;
+        assert.equal(result.claimed, 0, "the worker's plan was spent: nothing claimed");
+        assert.ok(firstDone, "it answered once the first run had ended");
+        assert.equal(((await first).body as unknown as ProcessRetriesResult).sent, 10);
+        assert.equal(await lastNetRequest(), before + 1, "then it asked pg_net for the next run");
+      });
+      // The next runs (the stack's process-retries, through the gateway) send the other 20.
+      await waitFor(
+        "every row sent",
+        async () =>
+          (await rowStates(sql, tenant.businessId)).every((r) => r.status === "completed"),
+        60_000,
+      );
+      const byBody = messagesByBody(await sandboxMessages(), rows.map((x) => x.body));
+      assert.equal(byBody.size, 30);
       assert.ok([...byBody.values()].every((m) => m.length === 1), "each once");
     });
   } finally {
