@@ -14,7 +14,7 @@ import {
   measureMessage,
   type MessageLimits,
 } from "@shared/contract/message-limits.ts";
-import { applyProviderError, recordSendFailure, recordSendResult } from "@shared/store.ts";
+import { applyProviderError, recordSendFailure } from "@shared/store.ts";
 import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import { assertSendable, decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
 import { describePhone } from "@shared/compliance/phone.ts";
@@ -35,6 +35,7 @@ import {
   completedAnswer,
   type CustomerRow,
   enqueueRetry,
+  finishSend,
   loadSendContext,
   releaseIdempotencyKey,
   releaseSendGuard,
@@ -154,11 +155,7 @@ async function sendNow(
         encoding: measured.encoding,
       },
     };
-    await asService(sql, async (tx) => {
-      await recordSendResult(tx, { sendLogId: log.id, result: sent });
-      await releaseSendGuard(tx, log.id);
-      await completeIdempotencyKey(tx, ctx.key, answer, log.id);
-    });
+    await finishSend(sql, { sendLogId: log.id, sent, key: ctx.key, answer });
     ctx.logger.info("sent", { sendLogId: log.id, sid: sent.sid, segments: sent.segments });
     return answer;
   } catch (error) {
