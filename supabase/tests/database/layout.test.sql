@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(121);
+select plan(122);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
