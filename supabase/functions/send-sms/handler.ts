@@ -229,6 +229,8 @@ async function writeDecision(
   sql: Sql,
   a: {
     context: SendContext;
+    /** The context as the decision takes it (its number parsed once per read). */
+    sendCustomer: SendCustomer;
     request: SendRequest;
     userId: string;
     key: IdempotencyKey | null;
@@ -240,8 +242,9 @@ async function writeDecision(
 ): Promise<Written> {
   const measured = measureMessage(a.request.body, a.limits);
   let context = a.context;
+  let sendCustomer = a.sendCustomer;
   for (let i = 1;; i++) {
-    const decision = decideSend(asSendCustomer(context), {
+    const decision = decideSend(sendCustomer, {
       now: a.now(),
       recentSends: context.recentSends,
       maxValidityPeriod: a.maxValidityPeriod,
@@ -293,6 +296,7 @@ async function writeDecision(
     });
     if (!fresh) throw new SmsError("customer_not_found", "Customer not found");
     context = fresh;
+    sendCustomer = asSendCustomer(fresh);
   }
 }
 
@@ -322,6 +326,7 @@ export function createSendSmsHandler(
     // Another business's customer is invisible: the same answer as a missing one.
     if (!context) throw new SmsError("customer_not_found", "Customer not found");
     const customer: CustomerRow = context;
+    const sendCustomer = asSendCustomer(customer);
 
     const key: IdempotencyKey | null = request.idempotencyKey
       ? {
@@ -339,7 +344,7 @@ export function createSendSmsHandler(
           "This business has no SMS help contact; add one before sending SMS",
         );
       }
-      assertSendable(asSendCustomer(customer));
+      assertSendable(sendCustomer);
     } catch (refusal) {
       // A repeat of a request that was already answered gets that answer, even when the
       // customer opted out (or lost their number) since: the first message may be out.
@@ -356,6 +361,7 @@ export function createSendSmsHandler(
     try {
       const written = await writeDecision(sql, {
         context,
+        sendCustomer,
         request,
         userId: user.id,
         key,
