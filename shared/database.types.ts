@@ -1459,6 +1459,19 @@ export type Database = {
         };
         Returns: boolean;
       };
+      finish_send: {
+        Args: {
+          p_business_id?: string;
+          p_idempotency_key?: string;
+          p_response_body?: Json;
+          p_response_status?: number;
+          p_segments: number;
+          p_send_log_id: string;
+          p_status: string;
+          p_twilio_sid: string;
+        };
+        Returns: undefined;
+      };
       finish_worker_heartbeat: {
         Args: {
           p_claimed?: number;

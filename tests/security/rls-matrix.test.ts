@@ -108,6 +108,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.reserve_send_slot(text, integer, numeric, integer)",
   "sms.retry_send_context(uuid, text, integer, timestamptz)",
   "sms.start_retry_send(uuid, text, integer, timestamptz, text, jsonb)",
+  "sms.finish_send(uuid, text, text, integer, uuid, text, integer, jsonb)",
   "sms.finish_retry_send(uuid, text, text, text, integer)",
   "sms.send_context(uuid, uuid, timestamptz)",
   "sms.start_send(uuid, uuid, text, timestamptz, integer, text, integer, text, text, timestamptz, integer, jsonb)",

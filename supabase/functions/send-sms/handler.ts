@@ -14,7 +14,7 @@ import {
   measureMessage,
   type MessageLimits,
 } from "@shared/contract/message-limits.ts";
-import { applyProviderError, recordSendFailure, recordSendResult } from "@shared/store.ts";
+import { applyProviderError, recordSendFailure } from "@shared/store.ts";
 import { FREQUENCY_CAP_LOOKBACK_MS } from "@shared/compliance/frequency-cap.ts";
 import { assertSendable, decideSend, type SendCustomer } from "@shared/compliance/send-decision.ts";
 import { describePhone } from "@shared/compliance/phone.ts";
@@ -35,6 +35,7 @@ import {
   completedAnswer,
   type CustomerRow,
   enqueueRetry,
+  finishSend,
   loadSendContext,
   releaseIdempotencyKey,
   releaseSendGuard,
@@ -154,11 +155,7 @@ async function sendNow(
         encoding: measured.encoding,
       },
     };
-    await asService(sql, async (tx) => {
-      await recordSendResult(tx, { sendLogId: log.id, result: sent });
-      await releaseSendGuard(tx, log.id);
-      await completeIdempotencyKey(tx, ctx.key, answer, log.id);
-    });
+    await finishSend(sql, { sendLogId: log.id, sent, key: ctx.key, answer });
     ctx.logger.info("sent", { sendLogId: log.id, sid: sent.sid, segments: sent.segments });
     return answer;
   } catch (error) {
@@ -232,6 +229,8 @@ async function writeDecision(
   sql: Sql,
   a: {
     context: SendContext;
+    /** The context as the decision takes it (its number parsed once per read). */
+    sendCustomer: SendCustomer;
     request: SendRequest;
     userId: string;
     key: IdempotencyKey | null;
@@ -243,8 +242,9 @@ async function writeDecision(
 ): Promise<Written> {
   const measured = measureMessage(a.request.body, a.limits);
   let context = a.context;
+  let sendCustomer = a.sendCustomer;
   for (let i = 1;; i++) {
-    const decision = decideSend(asSendCustomer(context), {
+    const decision = decideSend(sendCustomer, {
       now: a.now(),
       recentSends: context.recentSends,
       maxValidityPeriod: a.maxValidityPeriod,
@@ -296,6 +296,7 @@ async function writeDecision(
     });
     if (!fresh) throw new SmsError("customer_not_found", "Customer not found");
     context = fresh;
+    sendCustomer = asSendCustomer(fresh);
   }
 }
 
@@ -325,6 +326,7 @@ export function createSendSmsHandler(
     // Another business's customer is invisible: the same answer as a missing one.
     if (!context) throw new SmsError("customer_not_found", "Customer not found");
     const customer: CustomerRow = context;
+    const sendCustomer = asSendCustomer(customer);
 
     const key: IdempotencyKey | null = request.idempotencyKey
       ? {
@@ -342,7 +344,7 @@ export function createSendSmsHandler(
           "This business has no SMS help contact; add one before sending SMS",
         );
       }
-      assertSendable(asSendCustomer(customer));
+      assertSendable(sendCustomer);
     } catch (refusal) {
       // A repeat of a request that was already answered gets that answer, even when the
       // customer opted out (or lost their number) since: the first message may be out.
@@ -359,6 +361,7 @@ export function createSendSmsHandler(
     try {
       const written = await writeDecision(sql, {
         context,
+        sendCustomer,
         request,
         userId: user.id,
         key,

@@ -10,7 +10,12 @@ import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
 import { TWILIO_REQUEST_TIMEOUT_MS } from "@shared/twilio/client.ts";
 import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
 import { asService, type Db, type RpcRow, type Sql, type TableRow } from "@shared/runtime/db.ts";
-import type { Answer, IdempotencyKey } from "@shared/idempotency-store.ts";
+import {
+  type Answer,
+  completeIdempotencyKey,
+  type IdempotencyKey,
+} from "@shared/idempotency-store.ts";
+import { type AcceptedSend, recordSendResult } from "@shared/store.ts";
 
 /** What `sms.send_context` returns: the customer and the recent sends to their number. */
 export type SendContextRow = RpcRow<"sms", "send_context", {
@@ -174,6 +179,33 @@ export async function startSend(
  * looks it up in Twilio before anything is sent again.
  */
 export const SEND_GUARD_LEASE_SECONDS = Math.ceil(TWILIO_REQUEST_TIMEOUT_MS / 1000) + 45;
+
+/**
+ * Stores Twilio's acceptance, removes the in-flight guard and stores the answer under the key, in
+ * one statement (sms.finish_send). When an early callback already failed the log with an error
+ * code, finish_send writes nothing and the error's effect is applied with the rest in one
+ * service-role transaction instead.
+ */
+export async function finishSend(
+  sql: Sql,
+  a: { sendLogId: string; sent: AcceptedSend; key: IdempotencyKey | null; answer: Answer },
+): Promise<void> {
+  const { sent, key } = a;
+  try {
+    await sql`select sms.finish_send(${a.sendLogId}::uuid, ${sent.sid}, ${sent.status},
+      ${sent.segments}::integer, ${key?.businessId ?? null}::uuid, ${key?.key ?? null},
+      ${key ? a.answer.status : null}::integer,
+      ${key ? sql.json(a.answer.body as never) : null}::jsonb)`;
+    return;
+  } catch (error) {
+    if ((error as { message?: unknown })?.message !== "provider_error_pending") throw error;
+  }
+  await asService(sql, async (tx) => {
+    await recordSendResult(tx, { sendLogId: a.sendLogId, result: sent });
+    await releaseSendGuard(tx, a.sendLogId);
+    await completeIdempotencyKey(tx, key, a.answer, a.sendLogId);
+  });
+}
 
 /** Removes the send's in-flight guard, in the transaction that stores Twilio's answer. */
 export async function releaseSendGuard(tx: Db, sendLogId: string): Promise<void> {

@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(121);
+select plan(122);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -245,6 +245,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.complete_idempotency_key(uuid, text, integer, jsonb, uuid)',
     'sms.release_idempotency_key(uuid, text)',
     'sms.release_send_guard(uuid)',
+    'sms.finish_send(uuid, text, text, integer, uuid, text, integer, jsonb)',
     'sms.start_worker_heartbeat(text, text)',
     'sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)',
     'sms.invoke_process_retries()',

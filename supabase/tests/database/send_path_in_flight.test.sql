@@ -3,7 +3,7 @@
 -- back to a worker (outcome uncertain) instead of a log 'sending' forever. Twilio's answer removes
 -- the guard or turns it into the retry; an opt-out does not cancel a message that may be out.
 begin;
-select plan(14);
+select plan(22);
 
 delete from public.send_logs where channel = 'sms';
 
@@ -75,6 +75,38 @@ select is((pg_temp.guard((select id from s4))).locked_by, 'w1',
   'a late send-sms does not remove the worker''s row');
 select is((select has_function_privilege('authenticated', 'sms.release_send_guard(uuid)',
              'execute')), false, 'the frontend cannot release a guard');
+
+-- Twilio's answer in one statement: the result, the guard and the key's answer --------------------
+create temp table s5 as select pg_temp.start('a0000000-0000-4000-8000-000000000002', 'five') as id;
+select ok((select claimed from sms.claim_idempotency_key('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
+  'k5', 'h5', '11111111-1111-4111-8111-111111111111')), 'the request claims its key');
+select lives_ok($$select sms.finish_send((select id from s5), 'SM55555555555555555555555555555555',
+    'queued', 2, 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'k5', 200, '{"status": "sent"}')$$,
+  'finish_send stores Twilio''s answer');
+select is((select row(provider_message_id ->> 'twilio_sid', segments, status)::text
+             from public.send_logs where id = (select id from s5)),
+  '(SM55555555555555555555555555555555,2,sending)',
+  'the log has the sid and segments (queued ranks below sending)');
+select is((select count(*)::int from sms.retry_queue where send_log_id = (select id from s5)), 0,
+  'the guard is removed');
+select is((select row(state, response_status, response_body ->> 'status',
+                      send_log_id = (select id from s5))::text
+             from sms.idempotency_keys where idempotency_key = 'k5'),
+  '(completed,200,sent,t)', 'the answer is stored under the key');
+
+-- An early callback failed the log with an error code: the caller applies its effect -----------
+create temp table s6 as select pg_temp.start('a0000000-0000-4000-8000-000000000002', 'six') as id;
+select sms.record_status_event('SM66666666666666666666666666666666', 'failed', 30006, 'landline');
+select throws_ok(format($$select sms.finish_send(%L, 'SM66666666666666666666666666666666',
+                          'queued', 1)$$, (select id from s6)),
+  'P0001', 'provider_error_pending', 'an early callback''s error goes back to the caller');
+select is((select row(g.status, l.provider_message_id ->> 'twilio_sid')::text
+             from pg_temp.guard((select id from s6)) g
+             join public.send_logs l on l.id = g.send_log_id),
+  '(processing,)', 'and nothing was written');
+select is((select has_function_privilege('authenticated',
+             'sms.finish_send(uuid, text, text, integer, uuid, text, integer, jsonb)', 'execute')),
+  false, 'the frontend cannot finish a send');
 
 select * from finish();
 rollback;
