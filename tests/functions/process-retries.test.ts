@@ -929,6 +929,13 @@ Deno.test("process-retries: without Twilio or with a bad setting, the run is ref
   }
 });
 
+/** The request pg_net got last: each chained run is one. */
+async function lastNetRequest(sql: postgres.Sql): Promise<number> {
+  const [{ id }] = await sql<{ id: string }[]>`
+    select coalesce(pg_sequence_last_value('net.http_request_queue_id_seq'), 0) as id`;
+  return Number(id);
+}
+
 Deno.test("process-retries: a run its CPU plan stops with rows due starts the next one, when asked to chain", async () => {
   const sql = db();
   const tenant = await makeTenant(
@@ -936,12 +943,6 @@ Deno.test("process-retries: a run its CPU plan stops with rows due starts the ne
     "chain",
     Array.from({ length: 10 }, () => ({ timeZone: dayZone() })),
   );
-  // The request pg_net got last: each chained run is one.
-  const lastNetRequest = async () =>
-    Number(
-      (await sql`
-        select coalesce(pg_sequence_last_value('net.http_request_queue_id_seq'), 0) as id`)[0].id,
-    );
   try {
     await withCronPaused(sql, async () => {
       await sandbox("/api/messages", { method: "DELETE" });
@@ -949,14 +950,14 @@ Deno.test("process-retries: a run its CPU plan stops with rows due starts the ne
       // A plan of 20 rows a run (100 ms at 5 ms a row).
       const env = { PROCESS_RETRIES_CPU_BUDGET_MS: "100", SMS_MAX_SEGMENTS_PER_SECOND: "1000" };
       await withFunction(env, async (url) => {
-        const before = await lastNetRequest();
+        const before = await lastNetRequest(sql);
         const single = await invoke(url, { body: {} });
         assert.equal((single.body as unknown as ProcessRetriesResult).sent, 20);
-        assert.equal(await lastNetRequest(), before, "a caller without chain gets one run");
+        assert.equal(await lastNetRequest(sql), before, "a caller without chain gets one run");
 
         const chained = await invoke(url, { body: { chain: true } });
         assert.equal((chained.body as unknown as ProcessRetriesResult).sent, 20);
-        assert.equal(await lastNetRequest(), before + 1, "it asked pg_net for the next run");
+        assert.equal(await lastNetRequest(sql), before + 1, "it asked pg_net for the next run");
       });
       // The next run (the stack's process-retries, through the gateway as the cron reaches it)
       // sends the last 10 with nobody calling it.
@@ -986,11 +987,6 @@ Deno.test("process-retries: a run its worker's other run left nothing to start w
     "chain-wait",
     Array.from({ length: 10 }, () => ({ timeZone: dayZone() })),
   );
-  const lastNetRequest = async () =>
-    Number(
-      (await sql`
-        select coalesce(pg_sequence_last_value('net.http_request_queue_id_seq'), 0) as id`)[0].id,
-    );
   try {
     await withCronPaused(sql, async () => {
       await sandbox("/api/messages", { method: "DELETE" });
@@ -1003,7 +999,7 @@ Deno.test("process-retries: a run its worker's other run left nothing to start w
         SMS_MAX_SEGMENTS_PER_SECOND: "10",
       };
       await withFunction(env, async (url) => {
-        const before = await lastNetRequest();
+        const before = await lastNetRequest(sql);
         const first = invoke(url, { body: {} });
         await waitFor(
           "the first run to hold 10 rows",
@@ -1019,7 +1015,11 @@ Deno.test("process-retries: a run its worker's other run left nothing to start w
         assert.equal(result.claimed, 0, "the worker's plan was spent: nothing claimed");
         assert.ok(firstDone, "it answered once the first run had ended");
         assert.equal(((await first).body as unknown as ProcessRetriesResult).sent, 10);
-        assert.equal(await lastNetRequest(), before + 1, "then it asked pg_net for the next run");
+        assert.equal(
+          await lastNetRequest(sql),
+          before + 1,
+          "then it asked pg_net for the next run",
+        );
       });
       // The next runs (the stack's process-retries, through the gateway) send the other 20.
       await waitFor(
