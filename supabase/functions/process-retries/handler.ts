@@ -335,6 +335,16 @@ class RetryRun {
   }
 
   async run(): Promise<ProcessRetriesResult> {
+    // Counted in the worker until its last statement (CpuLedger.enter).
+    const leave = this.#ctx.cpu.enter();
+    try {
+      return await this.#work();
+    } finally {
+      leave();
+    }
+  }
+
+  async #work(): Promise<ProcessRetriesResult> {
     const { sql, config, worker } = this.#ctx;
     const leaseSeconds = leaseSecondsFor(config);
     const pool = new TaskPool(config.concurrency);
@@ -342,7 +352,6 @@ class RetryRun {
     let more = false;
     // Per started row: settled once its request went to Twilio, or it ended without one.
     const issued: Promise<void>[] = [];
-    const leave = this.#ctx.cpu.enter();
     try {
       claiming: while (this.#canStart() && this.#rowsLeft() > 0) {
         const limit = claimLimit({
@@ -388,7 +397,6 @@ class RetryRun {
         await this.#chainNext();
       }
     } finally {
-      leave();
       await pool.drain();
     }
     // Sends first: statuses are refreshed with what the queue's work left of the budget. The
