@@ -96,39 +96,46 @@ Deno.test("CpuLedger: what is planned comes off the budget, never below zero", (
   assert.equal(ledger.leftMs, 0);
 });
 
-Deno.test("CpuLedger: a run alone in its worker plans from the soft limit at most", () => {
-  const ledger = new CpuLedger(1600, 1000);
+Deno.test("CpuLedger: a run that finds no other run sending plans from the soft limit at most", () => {
+  const ledger = new CpuLedger(1600, 1000, 60);
   const first = ledger.enter();
   ledger.plan(1500);
   assert.equal(ledger.leftMs, 100);
   const second = ledger.enter();
-  assert.equal(ledger.leftMs, 100, "another run's plan still counts while it runs");
-  assert.ok(ledger.shared);
-  first();
-  second();
-  assert.ok(!ledger.shared);
+  assert.equal(ledger.leftMs, 100, "a run still sending keeps its plan");
+  assert.ok(second.othersSending());
+  first.issued();
+  second.leave();
   const third = ledger.enter();
-  assert.equal(ledger.leftMs, 600, "routed here alone: the worker was under the soft limit");
-  third();
+  assert.equal(ledger.leftMs, 540, "the soft limit and the tail of the run waiting for answers");
+  third.leave();
+  first.leave();
+  const fourth = ledger.enter();
+  assert.equal(ledger.leftMs, 600, "alone: the soft limit only");
+  fourth.leave();
   const small = new CpuLedger(1600, 1000);
   small.enter();
   small.plan(300);
   assert.equal(small.leftMs, 1300, "what is planned below the soft limit stays planned");
 });
 
-Deno.test("CpuLedger: alone() settles when the other runs of the worker have left", async () => {
+Deno.test("CpuLedger: othersIssued() settles once no other run is starting sends", async () => {
   const ledger = new CpuLedger(1600, 1000);
-  const other = ledger.enter();
+  const a = ledger.enter();
+  const b = ledger.enter();
   const self = ledger.enter();
   let settled = false;
-  const waiting = ledger.alone().then(() => (settled = true));
+  const waiting = self.othersIssued().then(() => (settled = true));
+  a.issued();
   await Promise.resolve();
-  assert.equal(settled, false);
-  other();
-  other();
+  await Promise.resolve();
+  assert.equal(settled, false, "b still sends");
+  b.leave();
   await waiting;
   assert.equal(settled, true);
-  assert.ok(!ledger.shared, "leaving twice counts once");
-  self();
-  await ledger.alone();
+  assert.ok(!self.othersSending());
+  a.leave();
+  a.leave();
+  self.leave();
+  await ledger.enter().othersIssued();
 });

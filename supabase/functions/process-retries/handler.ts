@@ -31,6 +31,7 @@ import {
   CpuLedger,
   createRunBudget,
   type RunBudget,
+  type RunSeat,
   sleep as defaultSleep,
   TaskPool,
 } from "./pacing.ts";
@@ -122,6 +123,12 @@ export interface ProcessRetriesOptions {
 const MAX_BODY_BYTES = 4096;
 /** Lookups in a row Twilio may leave unanswered before a run stops asking. */
 const MAX_LOOKUP_ERRORS = 3;
+/**
+ * CPU an answered request still costs, in ms (its statement and the bookkeeping): what a run in
+ * flight may spend once it made all its requests. Measured: about 1 ms of the 4.3–4.5 ms a row
+ * costs in all (edge-cpu); rounded up.
+ */
+const ANSWER_CPU_MS = 2;
 /** Pages of the recipient's messages read at most when reconciling (50 per page). */
 const RECONCILE_MAX_PAGES = 20;
 
@@ -192,6 +199,7 @@ export function createProcessRetriesHandler(
     cpu ??= new CpuLedger(
       config.workerCpuBudgetMs,
       Math.min(PLATFORM_SOFT_CPU_LIMIT_MS, config.workerCpuBudgetMs),
+      config.concurrency * ANSWER_CPU_MS,
     );
     if (!deps.twilio) {
       await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: "sms_disabled" });
@@ -336,15 +344,15 @@ class RetryRun {
 
   async run(): Promise<ProcessRetriesResult> {
     // Counted in the worker until its last statement (CpuLedger.enter).
-    const leave = this.#ctx.cpu.enter();
+    const seat = this.#ctx.cpu.enter();
     try {
-      return await this.#work();
+      return await this.#work(seat);
     } finally {
-      leave();
+      seat.leave();
     }
   }
 
-  async #work(): Promise<ProcessRetriesResult> {
+  async #work(seat: RunSeat): Promise<ProcessRetriesResult> {
     const { sql, config, worker } = this.#ctx;
     const leaseSeconds = leaseSecondsFor(config);
     const pool = new TaskPool(config.concurrency);
@@ -385,15 +393,17 @@ class RetryRun {
       // answers (up to Twilio's timeout). Their sends do not overlap: each process keeps only
       // its own sends a slot apart (#awaitSlot), and runs sending at once in two isolates
       // carried up to 119 in one second at a pace of 100 (docs/performance.md, drain).
-      if (more && this.#rowsLeft() < 1 && this.#started > 0) {
-        await Promise.all(issued);
-        if (!this.#saturated) await this.#chainNext();
+      await Promise.all(issued);
+      seat.issued();
+      if (more && this.#rowsLeft() < 1 && this.#started > 0 && !this.#saturated) {
+        await this.#chainNext();
       }
-      // Nothing started because the worker's other runs planned its CPU: once they end, the next
-      // run goes where the runtime routes it (a fresh worker if this one is retired), rather than
-      // the chain stopping until the cron's next minute.
-      if (this.#started === 0 && this.#ctx.cpu.shared && this.#rowsLeft() < 1) {
-        await this.#ctx.cpu.alone();
+      // Nothing started because the worker's other runs planned its CPU: once they have made
+      // their requests, the next run goes where the runtime routes it (this worker again, whose
+      // runs then only wait for answers, or a fresh one if it is retired), rather than the chain
+      // stopping until the cron's next minute.
+      if (this.#started === 0 && seat.othersSending() && this.#rowsLeft() < 1) {
+        await seat.othersIssued();
         await this.#chainNext();
       }
     } finally {

@@ -71,40 +71,60 @@ export function createRunBudget(options: RunBudgetOptions): RunBudget {
  */
 export class CpuLedger {
   #planned = 0;
-  #active = 0;
+  /** The runs in the worker, and whether each is still starting sends. */
+  #runs = new Set<{ sending: boolean }>();
   #waiting: (() => void)[] = [];
 
   /**
    * `softLimitMs`: the CPU past which the runtime retires a worker (it routes no new request to
-   * it), so a worker a request reaches has spent less than that.
+   * it), so a worker a request reaches has spent less than that. `tailMs`: what a run that has
+   * made all its requests may still spend (its answers).
    */
-  constructor(readonly budgetMs: number, readonly softLimitMs: number = budgetMs) {}
+  constructor(
+    readonly budgetMs: number,
+    readonly softLimitMs: number = budgetMs,
+    readonly tailMs: number = 0,
+  ) {}
 
   /**
-   * Counts a run in the worker until the returned `leave` is called. A run alone in its worker
-   * replaces what was planned before with the soft limit when that is less: the runtime routed
-   * this request here, so the worker had not reached it, and no other run is spending.
+   * Counts a run in the worker. A run that finds no other run starting sends replaces what was
+   * planned before with the soft limit (and the tails of the runs still waiting for answers) when
+   * that is less: the runtime routed this request here, so the worker had not reached it.
    */
-  enter(): () => void {
-    if (this.#active === 0) this.#planned = Math.min(this.#planned, this.softLimitMs);
-    this.#active++;
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      this.#active--;
-      if (this.#active <= 1) { for (const wake of this.#waiting.splice(0)) wake(); }
+  enter(): RunSeat {
+    if (![...this.#runs].some((r) => r.sending)) {
+      const floor = this.softLimitMs + (this.#runs.size > 0 ? this.tailMs : 0);
+      this.#planned = Math.min(this.#planned, floor);
+    }
+    const run = { sending: true };
+    this.#runs.add(run);
+    // Each waiter checks again whether it is done waiting.
+    const settle = () => {
+      run.sending = false;
+      for (const wake of this.#waiting.splice(0)) wake();
+    };
+    return {
+      issued: settle,
+      leave: () => {
+        settle();
+        this.#runs.delete(run);
+      },
+      othersSending: () => this.#othersSending(run),
+      othersIssued: () => this.#othersIssued(run),
     };
   }
 
-  /** Whether another run is active in this worker. */
-  get shared(): boolean {
-    return this.#active > 1;
+  #othersSending(self: { sending: boolean }): boolean {
+    return [...this.#runs].some((r) => r !== self && r.sending);
   }
 
-  /** Settles once the calling run is the only one left in the worker. */
-  alone(): Promise<void> {
-    return this.#active <= 1 ? Promise.resolve() : new Promise((r) => this.#waiting.push(r));
+  /** Settles once no run of the worker but `self` is starting sends. */
+  #othersIssued(self: { sending: boolean }): Promise<void> {
+    if (!this.#othersSending(self)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => this.#othersSending(self) ? this.#waiting.push(check) : resolve();
+      this.#waiting.push(check);
+    });
   }
 
   /** Plans `ms` more (the caller checked {@link leftMs} first). */
@@ -116,6 +136,18 @@ export class CpuLedger {
   get leftMs(): number {
     return Math.max(0, this.budgetMs - this.#planned);
   }
+}
+
+/** A run's place in its worker's {@link CpuLedger}. */
+export interface RunSeat {
+  /** Every request of the run went to Twilio: only its answers are left. */
+  issued(): void;
+  /** The run ended. */
+  leave(): void;
+  /** Whether another run of the worker is still starting sends. */
+  othersSending(): boolean;
+  /** Settles once no other run of the worker is starting sends. */
+  othersIssued(): Promise<void>;
 }
 
 /** Input of {@link claimLimit}. */
