@@ -948,7 +948,11 @@ Deno.test("process-retries: a run its CPU plan stops with rows due starts the ne
       await sandbox("/api/messages", { method: "DELETE" });
       const rows = await enqueue(sql, tenant, 50, { tag: `chain ${crypto.randomUUID()}` });
       // A plan of 20 rows a run (100 ms at 5 ms a row).
-      const env = { PROCESS_RETRIES_CPU_BUDGET_MS: "100", SMS_MAX_SEGMENTS_PER_SECOND: "1000" };
+      const env = {
+        PROCESS_RETRIES_CPU_BUDGET_MS: "100",
+        PROCESS_RETRIES_CPU_MS_PER_ROW: "5",
+        SMS_MAX_SEGMENTS_PER_SECOND: "1000",
+      };
       await withFunction(env, async (url) => {
         const before = await lastNetRequest(sql);
         const single = await invoke(url, { body: {} });
@@ -995,6 +999,7 @@ Deno.test("process-retries: a run its worker's other run left nothing to start w
       // (10 in flight) and sent at 10 a second: the first run holds the worker's plan for 1 s.
       const env = {
         PROCESS_RETRIES_CPU_BUDGET_MS: "50",
+        PROCESS_RETRIES_CPU_MS_PER_ROW: "5",
         PROCESS_RETRIES_WORKER_CPU_BUDGET_MS: "50",
         SMS_MAX_SEGMENTS_PER_SECOND: "10",
       };
