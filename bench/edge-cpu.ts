@@ -12,7 +12,7 @@
  * 1% over 1.5 s) and no faults.
  *
  * The quick form makes the run short with a stricter budget in the request (`budgetMs`, which a
- * request may lower), so it starts a few rows instead of the defaults' 183.
+ * request may lower), so it starts a few rows instead of the defaults' 200.
  *
  * @module
  */

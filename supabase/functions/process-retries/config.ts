@@ -46,9 +46,11 @@ export const DEFAULT_CPU_BUDGET_MS = 1_100;
 /**
  * CPU time one row costs on the edge runtime's Deno, in ms: claimed, checked, sent, finished
  * (bench/edge-cpu.ts measures it: 4.27–5.45 ms in runs of one day; docs/performance.md, tenth
- * round). Rounded up: a run that spends more than it planned eats into the worker's margin.
+ * round). Rounded up to the half millisecond: a run that spends more than it planned eats into
+ * the worker's margin, and each millisecond more costs a run a sixth of its rows (fairness
+ * measured 1.18 at 6 ms, 0.91–0.97 at 5).
  */
-export const DEFAULT_CPU_MS_PER_ROW = 6;
+export const DEFAULT_CPU_MS_PER_ROW = 5.5;
 /**
  * CPU time all runs of one worker may plan together: runs that overlap in a worker (the cron's
  * minute and a manual call) share the worker's 2 s, and so do consecutive runs on one worker.
