@@ -1560,6 +1560,10 @@ export type Database = {
         };
         Returns: (string)[];
       };
+      record_accepted_send: {
+        Args: { p_segments: number; p_send_log_id: string; p_status: string; p_twilio_sid: string };
+        Returns: undefined;
+      };
       record_inbound_answer: {
         Args: {
           p_changed?: boolean;

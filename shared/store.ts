@@ -88,6 +88,15 @@ export async function recordSendResult(
   }
 }
 
+/**
+ * Whether `error` is `sms.record_accepted_send`'s refusal (through `sms.finish_send` or
+ * `sms.finish_retry_send`): a callback that came first failed the log with an error code, whose
+ * effect ({@link applyProviderError}) must be stored with the answer in one transaction.
+ */
+export function isProviderErrorPending(error: unknown): boolean {
+  return (error as { message?: unknown })?.message === "provider_error_pending";
+}
+
 /** Ends a send log `failed` with Twilio's code and the reason, when Twilio did not take it. */
 export async function recordSendFailure(
   tx: Tx,

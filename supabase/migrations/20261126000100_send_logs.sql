@@ -688,6 +688,34 @@ comment on function
   sms.record_send_result(uuid, text, text, integer, integer, text, jsonb) is
   'Stores Twilio''s answer to a send (sid, status, segments, or the error) with its api event; applies callbacks that came first.';
 
+-- Twilio's acceptance, stored by a caller that writes everything else in the same statement
+-- (send-sms's finish_send, process-retries' finish_retry_send): when the log ends failed with an
+-- error code (a callback that came first reported one), it raises provider_error_pending and the
+-- statement writes nothing; the caller then stores the answer with the error's effect in one
+-- transaction (shared/store.ts applyProviderError). Not granted: only those functions call it.
+create function sms.record_accepted_send(
+  p_send_log_id uuid,
+  p_twilio_sid text,
+  p_status text,
+  p_segments integer
+)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_log public.send_logs;
+begin
+  select l.* into v_log
+    from sms.record_send_result(p_send_log_id, p_twilio_sid, p_status, p_segments) l;
+  if v_log.error_code is not null and v_log.status in ('failed', 'undelivered') then
+    raise exception 'provider_error_pending' using errcode = 'P0001',
+      detail = 'the log ended failed with an error code whose effect the caller applies';
+  end if;
+end
+$$;
+
 -- =================================================================================================
 -- Statuses no callback reported: read from Twilio's API by process-retries
 -- =================================================================================================

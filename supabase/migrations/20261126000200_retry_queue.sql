@@ -925,10 +925,9 @@ end
 $$;
 
 -- Stores Twilio's answer to a held row's send and completes the row, in one statement: true,
--- or false when the worker no longer holds the row (the answer is stored all the same). When
--- the log ends failed with an error code (an early callback reported one), it raises
--- provider_error_pending and writes nothing: the caller then stores the answer, the error's
--- effect and the completion in one transaction (shared/store.ts applyProviderError).
+-- or false when the worker no longer holds the row (the answer is stored all the same). An early
+-- callback's error raises provider_error_pending (sms.record_accepted_send) and writes nothing:
+-- the caller then stores the answer, the error's effect and the completion in one transaction.
 create function sms.finish_retry_send(
   p_retry_id uuid,
   p_worker text,
@@ -943,18 +942,12 @@ set search_path = ''
 as $$
 declare
   v_send_log_id uuid;
-  v_log public.send_logs;
 begin
   select q.send_log_id into v_send_log_id from sms.retry_queue q where q.id = p_retry_id;
   if not found then
     raise exception 'retry_not_found' using errcode = 'P0002';
   end if;
-  select l.* into v_log
-    from sms.record_send_result(v_send_log_id, p_twilio_sid, p_status, p_segments) l;
-  if v_log.error_code is not null and v_log.status in ('failed', 'undelivered') then
-    raise exception 'provider_error_pending' using errcode = 'P0001',
-      detail = 'the log ended failed with an error code whose effect the caller applies';
-  end if;
+  perform sms.record_accepted_send(v_send_log_id, p_twilio_sid, p_status, p_segments);
   return sms.complete_retry(p_retry_id, p_worker);
 end
 $$;

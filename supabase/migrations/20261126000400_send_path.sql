@@ -447,10 +447,9 @@ $$;
 
 -- Stores Twilio's answer to send-sms's send, removes its in-flight guard and stores the request's
 -- answer under its idempotency key (when it has one), in one statement: the transaction that did
--- this took five round trips (begin, the role, the result, the guard, commit). When the log ends
--- failed with an error code (an early callback reported one), it raises provider_error_pending
--- and writes nothing: the caller then stores the answer, the error's effect, the guard's release
--- and the key in one transaction (shared/store.ts applyProviderError), as before.
+-- this took five round trips (begin, the role, the result, the guard, commit). An early
+-- callback's error raises provider_error_pending (sms.record_accepted_send): the caller then
+-- stores the answer, the error's effect, the guard's release and the key in one transaction.
 create function sms.finish_send(
   p_send_log_id uuid,
   p_twilio_sid text,
@@ -466,15 +465,8 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_log public.send_logs;
 begin
-  select l.* into v_log
-    from sms.record_send_result(p_send_log_id, p_twilio_sid, p_status, p_segments) l;
-  if v_log.error_code is not null and v_log.status in ('failed', 'undelivered') then
-    raise exception 'provider_error_pending' using errcode = 'P0001',
-      detail = 'the log ended failed with an error code whose effect the caller applies';
-  end if;
+  perform sms.record_accepted_send(p_send_log_id, p_twilio_sid, p_status, p_segments);
   perform sms.release_send_guard(p_send_log_id);
   if p_idempotency_key is not null then
     perform sms.complete_idempotency_key(p_business_id, p_idempotency_key, p_response_status,

@@ -11,7 +11,12 @@ import type { ProcessRetriesResult } from "./config.ts";
 import type { FailurePlan, RetrySendFacts } from "./plan.ts";
 import type { LookupOutcome, RefreshConfig } from "./refresh.ts";
 import type { ListedPrice, PricingConfig } from "./pricing.ts";
-import { type AcceptedSend, applyProviderError, recordSendResult } from "@shared/store.ts";
+import {
+  type AcceptedSend,
+  applyProviderError,
+  isProviderErrorPending,
+  recordSendResult,
+} from "@shared/store.ts";
 import type { ComplianceReceipt } from "@shared/compliance/receipt.ts";
 import { classifyTwilioError } from "@shared/twilio/errors.ts";
 
@@ -215,7 +220,7 @@ export async function finishRetrySend(
                                    ${sent.status}, ${sent.segments}::integer) as ok`;
     return row?.ok === true;
   } catch (error) {
-    if ((error as { message?: unknown })?.message !== "provider_error_pending") throw error;
+    if (!isProviderErrorPending(error)) throw error;
   }
   return await asService(db, async (tx) => {
     await recordSendResult(tx, { sendLogId: args.sendLogId, result: sent });

@@ -15,7 +15,7 @@ import {
   completeIdempotencyKey,
   type IdempotencyKey,
 } from "@shared/idempotency-store.ts";
-import { type AcceptedSend, recordSendResult } from "@shared/store.ts";
+import { type AcceptedSend, isProviderErrorPending, recordSendResult } from "@shared/store.ts";
 
 /** What `sms.send_context` returns: the customer and the recent sends to their number. */
 export type SendContextRow = RpcRow<"sms", "send_context", {
@@ -198,7 +198,7 @@ export async function finishSend(
       ${key ? sql.json(a.answer.body as never) : null}::jsonb)`;
     return;
   } catch (error) {
-    if ((error as { message?: unknown })?.message !== "provider_error_pending") throw error;
+    if (!isProviderErrorPending(error)) throw error;
   }
   await asService(sql, async (tx) => {
     await recordSendResult(tx, { sendLogId: a.sendLogId, result: sent });
