@@ -31,6 +31,7 @@ import {
   restoreSandboxConfig,
   sandboxConfig,
   sandboxConfigNow,
+  sandboxIdle,
   withCronPaused,
 } from "./lib/stack.ts";
 import { type ScratchTenant, scratchTenant } from "./lib/tenant.ts";
@@ -197,9 +198,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     } finally {
       await fence.release();
     }
-    // Let the status callbacks land before the tenants go (quick form; the full form holds
-    // them back): the sandbox answers once none is in flight.
-    if (ctx.quick) await fetch(`${info.sandboxUrl}/api/idle`).then((r) => r.body?.cancel());
+    // Callbacks land before the tenants go (quick form; the full form holds them back).
+    if (ctx.quick) await sandboxIdle(info);
   } finally {
     await restoreSandboxConfig(info, savedConfig);
     await fn?.stop();

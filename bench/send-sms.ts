@@ -20,6 +20,7 @@ import {
   restoreSandboxConfig,
   sandboxConfig,
   sandboxConfigNow,
+  sandboxIdle,
   withCronPaused,
 } from "./lib/stack.ts";
 import { scratchTenant } from "./lib/tenant.ts";
@@ -112,9 +113,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     for (const m of messages) {
       if (phones.has(m.to)) sandboxCount.set(m.to, (sandboxCount.get(m.to) ?? 0) + 1);
     }
-    // Let the status callbacks land before the tenant goes (quick form; the full form holds
-    // them back): the sandbox answers once none is in flight.
-    if (ctx.quick) await fetch(`${info.sandboxUrl}/api/idle`).then((r) => r.body?.cancel());
+    // Callbacks land before the tenants go (quick form; the full form holds them back).
+    if (ctx.quick) await sandboxIdle(info);
   } finally {
     await restoreSandboxConfig(info, savedConfig);
     await tenant.drop().catch((e) => ctx.log(`cleanup: ${e.message}`));

@@ -157,6 +157,14 @@ export async function sandboxConfigNow(info: StackInfo): Promise<Record<string, 
   return await (await fetch(`${info.sandboxUrl}/api/config`)).json();
 }
 
+/**
+ * Waits until the sandbox has no status callback in flight (it answers `/api/idle` once none
+ * is), so they land before a benchmark drops its tenants.
+ */
+export async function sandboxIdle(info: StackInfo): Promise<void> {
+  await fetch(`${info.sandboxUrl}/api/idle`).then((r) => r.body?.cancel());
+}
+
 /** Puts back a configuration read by {@link sandboxConfigNow} (best effort, for a cleanup). */
 export async function restoreSandboxConfig(
   info: StackInfo,
