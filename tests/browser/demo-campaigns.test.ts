@@ -18,6 +18,7 @@ import {
   keepForReadme,
   launchBrowser,
   unexpectedErrors,
+  until,
 } from "./support.ts";
 
 const skip = browserUnavailable();
@@ -55,17 +56,6 @@ async function query<T>(fn: (sql: ReturnType<typeof db>) => Promise<T>): Promise
   } finally {
     await sql.end();
   }
-}
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  let last = await fn();
-  while (!ok(last) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    last = await fn();
-  }
-  assert.ok(ok(last), `${what}: last saw ${JSON.stringify(last)}`);
-  return last;
 }
 
 const logsOf = (campaignId: string) =>
@@ -223,9 +213,10 @@ Deno.test({
         "delivered",
         () => logsOf(campaignId),
         (logs) => logs.length === 3 && logs.every((l) => l.status === "delivered"),
+        30_000,
       );
       await invokeRetries();
-      await until("done", () => campaignStatus(campaignId), (s) => s === "done");
+      await until("done", () => campaignStatus(campaignId), (s) => s === "done", 30_000);
 
       // The page's progress (polled from the demo server, under the user's RLS) agrees.
       const sent = await card(page, campaignId);

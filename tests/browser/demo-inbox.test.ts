@@ -18,6 +18,7 @@ import {
   keepForReadme,
   launchBrowser,
   unexpectedErrors,
+  until,
 } from "./support.ts";
 
 const skip = browserUnavailable();
@@ -61,17 +62,6 @@ async function sendLog(id: string): Promise<{ status: string; error_code: number
   } finally {
     await sql.end();
   }
-}
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  let last = await fn();
-  while (!ok(last) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    last = await fn();
-  }
-  assert.ok(ok(last), `${what}: last saw ${JSON.stringify(last)}`);
-  return last;
 }
 
 /** Opens the demo page, signed in as `user`, with `customerId` chosen; ready to type. */

@@ -3,6 +3,7 @@
  * launch, every request outside the loopback interface blocked (and reported), page errors
  * collected, and screenshots kept in `test-artifacts/browser/`.
  */
+import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumInstalled } from "@local/demo/chromium.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
@@ -89,4 +90,21 @@ export async function launchBrowser(): Promise<Browser> {
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** Polls `fn` until `ok` holds (every 100 ms, at most `ms`); fails with the last value seen. */
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  ms = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last = await fn();
+  while (!ok(last) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    last = await fn();
+  }
+  assert.ok(ok(last), `${what}: last saw ${JSON.stringify(last)}`);
+  return last;
 }
