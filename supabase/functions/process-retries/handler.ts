@@ -123,6 +123,8 @@ export interface ProcessRetriesOptions {
 const MAX_BODY_BYTES = 4096;
 /** Lookups in a row Twilio may leave unanswered before a run stops asking. */
 const MAX_LOOKUP_ERRORS = 3;
+/** Rounds of a row's decision under the locks before the row goes back to the queue. */
+const LOCKED_ROUNDS = 3;
 /**
  * CPU an answered request still costs, in ms (its statement and the bookkeeping): what a run in
  * flight may spend once it made all its requests. Measured: about 1 ms of the 4.3–4.5 ms a row
@@ -693,9 +695,14 @@ class RetryRun {
   async #prepare(row: ClaimedRetry, waitMs: number): Promise<Prepared | RowOutcome> {
     const first = await this.#decideAndStart(this.#ctx.sql, row, waitMs);
     if (first !== "changed") return first;
-    const locked = await asService(this.#ctx.sql, (tx) => this.#decideAndStart(tx, row, waitMs));
-    // Under the locks nothing the fingerprint covers can change; if it did, the row goes back.
-    return locked === "changed" ? await this.#release(row) : locked;
+    // Under the locks only what they do not cover can still change: another log of the number
+    // that a callback or a failed send moves out of the recent sends, the business's settings.
+    // That is rare, so the locked round is tried again before the row goes back.
+    for (let round = 0; round < LOCKED_ROUNDS; round++) {
+      const locked = await asService(this.#ctx.sql, (tx) => this.#decideAndStart(tx, row, waitMs));
+      if (locked !== "changed") return locked;
+    }
+    return await this.#release(row);
   }
 
   async #decideAndStart(
