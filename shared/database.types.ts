@@ -1091,17 +1091,20 @@ export type Database = {
       };
       send_pacing: {
         Row: {
+          booked_by: string | null;
           key: string;
           next_slot_at: string;
           updated_at: string;
         };
         ComputedFields: never;
         Insert: {
+          booked_by?: string | null;
           key: string;
           next_slot_at: string;
           updated_at?: string;
         };
         Update: {
+          booked_by?: string | null;
           key?: string;
           next_slot_at?: string;
           updated_at?: string;
@@ -1737,7 +1740,10 @@ export type Database = {
       };
       reserve_send_slot: {
         Args: {
+          p_booker?: string;
+          p_gap_ms?: number;
           p_key: string;
+          p_lead_ms?: number;
           p_max_wait_ms?: number;
           p_segments: number;
           p_segments_per_second: number;

@@ -656,6 +656,8 @@ $$;
 create table sms.send_pacing (
   key text primary key check (char_length(key) between 1 and 200),
   next_slot_at timestamptz not null,
+  -- Which worker booked the slots up to next_slot_at (reserve_send_slot's p_booker).
+  booked_by text check (char_length(booked_by) between 1 and 100),
   updated_at timestamptz not null default now()
 );
 comment on table sms.send_pacing is
@@ -667,14 +669,24 @@ grant select on sms.send_pacing to service_role;
 
 -- Reserves the sender's next free slot for p_segments segments at p_segments_per_second, shared by
 -- every worker: the slot starts when the previous reservation's segments have been spent (or now),
--- and moves the next free instant on by p_segments / p_segments_per_second seconds. Returns the
+-- and moves the next free instant on by p_segments / p_segments_per_second seconds. process-retries
+-- books a claimed batch's segments at once, so the sends of one batch are never interleaved with
+-- another worker's (two isolates' timers drift apart; docs/decisions.md). Returns the
 -- milliseconds to wait before sending (0: now), or null, reserving nothing, when the slot would
 -- start more than p_max_wait_ms from now (the worker's time budget is shorter than the queue).
+-- p_lead_ms: the slot starts no sooner than that from now, the time the caller needs to prepare
+-- its first send (a slot it cannot meet would be sent late, onto the next reservation's).
+-- p_booker names the calling worker: when the slots still ahead were booked by another, this slot
+-- starts p_gap_ms after them, as two workers' timers run late independently and the other's last
+-- sends would otherwise land on this one's first.
 create function sms.reserve_send_slot(
   p_key text,
   p_segments integer,
   p_segments_per_second numeric,
-  p_max_wait_ms integer default null
+  p_max_wait_ms integer default null,
+  p_lead_ms integer default 0,
+  p_booker text default null,
+  p_gap_ms integer default 0
 )
 returns integer
 language plpgsql
@@ -682,43 +694,59 @@ security definer
 set search_path = ''
 as $$
 declare
-  -- clock_timestamp, not now(): workers wait on this row, and now() is when their transaction
-  -- began, which would hand out slots in the past.
-  v_now timestamptz := clock_timestamp();
+  v_now timestamptz;
+  v_next timestamptz;
+  v_booked_by text;
   v_cost interval;
   v_start timestamptz;
 begin
   if p_key is null or char_length(p_key) not between 1 and 200 then
     raise exception 'p_key must be a name of 1 to 200 characters' using errcode = '22023';
   end if;
-  if p_segments is null or p_segments < 1 or p_segments > 100 then
-    raise exception 'p_segments must be between 1 and 100' using errcode = '22023';
+  if p_segments is null or p_segments < 1 or p_segments > 100000 then
+    raise exception 'p_segments must be between 1 and 100000' using errcode = '22023';
   end if;
   if p_segments_per_second is null or p_segments_per_second <= 0
      or p_segments_per_second > 10000 then
     raise exception 'p_segments_per_second must be above 0 and at most 10000'
       using errcode = '22023';
   end if;
+  if p_lead_ms is null or p_lead_ms < 0 or p_lead_ms > 60000 then
+    raise exception 'p_lead_ms must be between 0 and 60000' using errcode = '22023';
+  end if;
+  if p_gap_ms is null or p_gap_ms < 0 or p_gap_ms > 60000 then
+    raise exception 'p_gap_ms must be between 0 and 60000' using errcode = '22023';
+  end if;
+  if p_booker is not null and char_length(p_booker) not between 1 and 100 then
+    raise exception 'p_booker must be a name of 1 to 100 characters' using errcode = '22023';
+  end if;
   if p_max_wait_ms is not null and p_max_wait_ms < 0 then
     return null;
   end if;
   v_cost := make_interval(secs => p_segments / p_segments_per_second);
-
-  insert into sms.send_pacing as p (key, next_slot_at, updated_at)
-  values (p_key, v_now + v_cost, v_now)
-  on conflict (key) do update
-     set next_slot_at = greatest(p.next_slot_at, v_now) + v_cost,
-         updated_at = v_now
-   where p_max_wait_ms is null
-      or greatest(p.next_slot_at, v_now) <= v_now + make_interval(secs => p_max_wait_ms / 1000.0)
-  returning p.next_slot_at - v_cost into v_start;
-  if v_start is null then
+  -- The sender's row exists before it is locked, so two first reservations cannot both miss it.
+  insert into sms.send_pacing (key, next_slot_at) values (p_key, '-infinity')
+  on conflict (key) do nothing;
+  select p.next_slot_at, p.booked_by into v_next, v_booked_by
+    from sms.send_pacing p where p.key = p_key for update;
+  -- The clock is read once the row is locked, and with clock_timestamp(), not now(): workers wait
+  -- on this row, and a time from before the wait would hand out a slot in the past. The caller
+  -- places the slot by the clock it reads right after (its own clock on the same statement).
+  v_now := clock_timestamp();
+  if v_next > v_now and v_booked_by is distinct from p_booker then
+    v_next := v_next + make_interval(secs => p_gap_ms / 1000.0);
+  end if;
+  v_start := greatest(v_next, v_now + make_interval(secs => p_lead_ms / 1000.0));
+  if v_start > v_now + make_interval(secs => p_max_wait_ms / 1000.0) then
     return null;
   end if;
+  update sms.send_pacing
+     set next_slot_at = v_start + v_cost, booked_by = p_booker, updated_at = v_now
+   where key = p_key;
   return greatest(0, ceil(extract(epoch from v_start - v_now) * 1000))::integer;
 end
 $$;
-comment on function sms.reserve_send_slot(text, integer, numeric, integer) is
+comment on function sms.reserve_send_slot(text, integer, numeric, integer, integer, text, integer) is
   'Shared sender pacing: milliseconds to wait before sending p_segments, or null past p_max_wait_ms.';
 
 -- =================================================================================================
@@ -1144,7 +1172,7 @@ grant execute on function
   sms.fail_retry(uuid, text, text, timestamptz, integer, boolean, boolean),
   sms.reschedule_retry(uuid, text, timestamptz, text),
   sms.cancel_retry(uuid, text, text),
-  sms.reserve_send_slot(text, integer, numeric, integer),
+  sms.reserve_send_slot(text, integer, numeric, integer, integer, text, integer),
   sms.retry_send_context(uuid, text, integer, timestamptz),
   sms.start_retry_send(uuid, text, integer, timestamptz, text, jsonb),
   sms.finish_retry_send(uuid, text, text, text, integer),

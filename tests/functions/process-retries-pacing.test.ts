@@ -4,6 +4,7 @@ import {
   CpuLedger,
   createRunBudget,
   minimumSpanMs,
+  SendSpacer,
   slotCostMs,
   TaskPool,
 } from "../../supabase/functions/process-retries/pacing.ts";
@@ -138,4 +139,36 @@ Deno.test("CpuLedger: othersIssued() settles once no other run is starting sends
   a.leave();
   self.leave();
   await ledger.enter().othersIssued();
+});
+
+Deno.test("SendSpacer: a worker's sends to a sender stay a gap apart, whatever timers bunch", async () => {
+  // A fake clock: sleepers wake in time order as it is moved on.
+  let t = 0;
+  const sleepers: { at: number; wake: () => void }[] = [];
+  const sleep = (ms: number) => new Promise<void>((wake) => sleepers.push({ at: t + ms, wake }));
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  const runClock = async () => {
+    for (await settle(); sleepers.length > 0; await settle()) {
+      sleepers.sort((a, b) => a.at - b.at);
+      const next = sleepers.shift()!;
+      t = Math.max(t, next.at);
+      next.wake();
+    }
+  };
+  const spacer = new SendSpacer(() => t);
+  // Three timers that fired together (a busy event loop) go out 10 ms apart.
+  const at: number[] = [];
+  const sends = [0, 1, 2].map(async () => {
+    await spacer.take("a", 10, sleep);
+    at.push(t);
+  });
+  await runClock();
+  await Promise.all(sends);
+  assert.deepEqual(at, [0, 10, 20]);
+  t = 100;
+  await spacer.take("a", 10, sleep);
+  assert.equal(sleepers.length, 0, "a send a gap after the last one does not wait");
+  await spacer.take("b", 10, sleep);
+  assert.equal(sleepers.length, 0, "another sender has its own gap");
+  assert.notEqual(new SendSpacer().worker, spacer.worker, "each worker books under its own name");
 });

@@ -984,7 +984,7 @@ Deno.test("process-retries: a run its CPU plan stops with rows due starts the ne
   }
 });
 
-Deno.test("process-retries: a run its worker's other run left nothing to start waits for its sends, then chains", async () => {
+Deno.test("process-retries: a run its worker's other run left nothing to start hands on a boot before the booked slots end", async () => {
   const sql = db();
   const tenant = await makeTenant(
     sql,
@@ -995,8 +995,9 @@ Deno.test("process-retries: a run its worker's other run left nothing to start w
     await withCronPaused(sql, async () => {
       await sandbox("/api/messages", { method: "DELETE" });
       const rows = await enqueue(sql, tenant, 30, { tag: `chain-wait ${crypto.randomUUID()}` });
-      // One worker whose plan pays for 10 rows in all (50 ms at 5 ms a row), all started at once
-      // (10 in flight) and sent at 10 a second: the first run holds the worker's plan for 1 s.
+      // One worker whose plan pays for 10 rows in all (50 ms at 5 ms a row), booked at once and
+      // sent at 10 a second: the first run holds the worker's plan and the sender for about 1.2 s
+      // (its slots start 200 ms out).
       const env = {
         PROCESS_RETRIES_CPU_BUDGET_MS: "50",
         PROCESS_RETRIES_CPU_MS_PER_ROW: "5",
@@ -1016,10 +1017,10 @@ Deno.test("process-retries: a run its worker's other run left nothing to start w
         assert.equal(second.status, 200, JSON.stringify(second.body));
         const result = second.body as unknown as ProcessRetriesResult;
         assert.equal(result.claimed, 0, "the worker's plan was spent: nothing claimed");
-        // The first run had made all its requests when the second answered (the chained run
-        // may have made more by then).
+        // It waited until half a second (a fresh worker's boot) before the first run's booked
+        // slots end: about 6 of its 10 sends had gone (the chained run may have made more).
         const reached = messagesByBody(await sandboxMessages(), rows.map((x) => x.body)).size;
-        assert.ok(reached >= 10, `it answered once the first run had sent (${reached} sent)`);
+        assert.ok(reached >= 4, `it answered once the first run had mostly sent (${reached} sent)`);
         assert.equal(((await first).body as unknown as ProcessRetriesResult).sent, 10);
         assert.equal(
           await lastNetRequest(sql),

@@ -105,7 +105,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.release_status_lookup(uuid)",
   "sms.reschedule_retry(uuid, text, timestamptz, text)",
   "sms.reserve_quota(uuid, integer, integer)",
-  "sms.reserve_send_slot(text, integer, numeric, integer)",
+  "sms.reserve_send_slot(text, integer, numeric, integer, integer, text, integer)",
   "sms.retry_send_context(uuid, text, integer, timestamptz)",
   "sms.start_retry_send(uuid, text, integer, timestamptz, text, jsonb)",
   "sms.finish_send(uuid, text, text, integer, uuid, text, integer, jsonb)",

@@ -32,7 +32,9 @@ import {
   createRunBudget,
   type RunBudget,
   type RunSeat,
+  SendSpacer,
   sleep as defaultSleep,
+  slotCostMs,
   TaskPool,
 } from "./pacing.ts";
 import { applyProviderError } from "@shared/store.ts";
@@ -93,6 +95,7 @@ import {
   finishHeartbeat,
   finishRetrySend,
   type LookupApplied,
+  nextDueInMs,
   pacingBacklogMs,
   recordMessagePrices,
   recordStatusLookup,
@@ -117,6 +120,8 @@ export interface ProcessRetriesOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The worker's CPU plan, shared by its runs (default: one per handler, so per isolate). */
   cpu?: CpuLedger;
+  /** Keeps the worker's sends apart, across its runs (default: one per handler). */
+  spacer?: SendSpacer;
 }
 
 /** Largest request body accepted (the cron sends `{}`). */
@@ -133,6 +138,33 @@ const LOCKED_ROUNDS = 3;
 const ANSWER_CPU_MS = 2;
 /** Pages of the recipient's messages read at most when reconciling (50 per page). */
 const RECONCILE_MAX_PAGES = 20;
+/**
+ * How long before the sender's booked slots end a run left nothing to start hands on: a fresh
+ * worker took 0.24–0.32 s from the request to its first booked batch (bench/drain.ts).
+ */
+const BOOT_LEAD_MS = 500;
+/** Least wait of a run left nothing to start before it hands on (bounds a worker's hand-ons). */
+const MIN_HAND_ON_MS = 100;
+/**
+ * How long before its slot a row is started: its statements (a few ms, tens on a busy machine)
+ * are done by then without every row of its batch queueing for the pool's connections at once.
+ */
+const PREPARE_LEAD_MS = 200;
+/**
+ * How far ahead of now a batch's first slot is booked at the soonest, per row (up to
+ * PREPARE_LEAD_MS): on an idle sender the batch's first rows all start at once, and their
+ * statements queue for the pool's connections (a 50-row batch booked 50 ms ahead had its first
+ * rows sent 80–100 ms after their slots). One row waits for 15 ms only.
+ */
+const BOOK_LEAD_PER_ROW_MS = 15;
+/**
+ * Gap between the slots another worker booked and this worker's next: each isolate's timers run
+ * late on their own (on this machine by 20–40 ms, up to ~150 ms while a fresh worker boots), and
+ * the other's late sends would land on this one's first.
+ */
+const HAND_OVER_GAP_MS = 150;
+/** Rows of a batch still to start when the next batch is claimed (its round trips, ~40 ms). */
+const PREFETCH_ROWS = 10;
 
 /** Whether the request carries the cron secret (as a bearer token or in `x-cron-secret`). */
 export function hasCronSecret(req: Request, secret: string | undefined): boolean {
@@ -170,6 +202,7 @@ export function createProcessRetriesHandler(
   options: ProcessRetriesOptions = {},
 ): FunctionHandler {
   let cpu = options.cpu;
+  const spacer = options.spacer ?? new SendSpacer(options.clock);
   return async (req, log) => {
     if (!hasCronSecret(req, deps.env.PROCESS_RETRIES_SECRET)) {
       if (!deps.env.PROCESS_RETRIES_SECRET) log.error("process_retries_secret_missing");
@@ -229,6 +262,7 @@ export function createProcessRetriesHandler(
       worker: `process-retries/${log.requestId}`,
       options,
       cpu,
+      spacer,
     });
     let result: ProcessRetriesResult;
     try {
@@ -271,6 +305,20 @@ interface RunContext {
   worker: string;
   options: ProcessRetriesOptions;
   cpu: CpuLedger;
+  spacer: SendSpacer;
+}
+
+/** Claimed rows and their slots; `full`: the claim got all it asked for, so more may be due. */
+interface Batch {
+  rows: ClaimedRetry[];
+  slots: Slot[];
+  full: boolean;
+}
+
+/** A row's booked instant on the sender (ms on the run's clock), and what it sends. */
+interface Slot {
+  atMs: number;
+  segments: number;
 }
 
 /** A row started: where it goes and for how long Twilio may try. */
@@ -295,7 +343,8 @@ class RetryRun {
   #budget: RunBudget;
   #saturated = false;
   #started = 0;
-  #lastSendMs = -Infinity;
+  /** Rows claimed: their CPU is planned when they are claimed, started or not. */
+  #taken = 0;
   #paceKey: string;
   #sleep: (ms: number) => Promise<void>;
 
@@ -341,7 +390,7 @@ class RetryRun {
   #rowsLeft(): number {
     const { maxRows, cpuMsPerRow } = this.#ctx.config;
     const worker = Math.floor(this.#ctx.cpu.leftMs / cpuMsPerRow);
-    return Math.max(0, Math.min(maxRows - this.#started, worker));
+    return Math.max(0, Math.min(maxRows - this.#taken, worker));
   }
 
   async run(): Promise<ProcessRetriesResult> {
@@ -355,7 +404,7 @@ class RetryRun {
   }
 
   async #work(seat: RunSeat): Promise<ProcessRetriesResult> {
-    const { sql, config, worker } = this.#ctx;
+    const { config } = this.#ctx;
     const leaseSeconds = leaseSecondsFor(config);
     const pool = new TaskPool(config.concurrency);
     // Whether due rows were left when the CPU plan stopped the claiming.
@@ -363,49 +412,55 @@ class RetryRun {
     // Per started row: settled once its request went to Twilio, or it ended without one.
     const issued: Promise<void>[] = [];
     try {
-      claiming: while (this.#canStart() && this.#rowsLeft() > 0) {
-        const limit = claimLimit({
-          batchSize: Math.min(config.batchSize, this.#rowsLeft()),
-          remainingStartMs: this.#budget.remainingStartMs(),
-          segmentsPerSecond: config.segmentsPerSecond,
-          backlogMs: await pacingBacklogMs(sql, this.#paceKey),
-        });
-        if (limit < 1) break;
-        const rows = await claimDueRetries(sql, { limit, leaseSeconds, worker });
-        this.result.claimed += rows.length;
-        if (rows.length === 0) break;
-        more = rows.length === limit;
+      let batch = await this.#claimBatch(leaseSeconds);
+      claiming: while (batch) {
+        const { rows, slots } = batch;
+        more = batch.full;
+        // The next batch is claimed and booked while this one's last rows wait for lanes, so its
+        // slots follow on without the claim's round trips between them.
+        let next: Promise<Batch | null> | null = null;
+        const prefetchAt = batch.full ? Math.max(0, rows.length - PREFETCH_ROWS) : -1;
         for (const [i, row] of rows.entries()) {
+          if (i === prefetchAt) next = this.#claimBatch(leaseSeconds);
+          // A row is started a little before its slot, not with its whole batch: the batch's
+          // rows would otherwise queue for the pool's connections together and the first ones
+          // miss their slots.
+          await this.#sleep(
+            Math.max(0, slots[i].atMs - PREPARE_LEAD_MS - this.#budget.elapsedMs()),
+          );
           await pool.ready();
-          if (!this.#canStart() || this.#rowsLeft() < 1) {
+          if (!this.#canStart()) {
             more = true;
-            for (const left of rows.slice(i)) this.#count(await this.#release(left));
+            const extra = (await next)?.rows ?? [];
+            for (const left of [...rows.slice(i), ...extra]) this.#count(await this.#release(left));
             break claiming;
           }
           this.#started++;
-          this.#ctx.cpu.plan(config.cpuMsPerRow);
           const sent = Promise.withResolvers<void>();
           issued.push(sent.promise);
-          pool.start(() => this.#processRow(row, sent.resolve));
+          pool.start(() => this.#processRow(row, slots[i], sent.resolve));
         }
-        if (rows.length < limit) break;
+        batch = batch.full
+          ? await (next ?? this.#claimBatch(leaseSeconds))
+          : await this.#awaitNextDue(leaseSeconds);
       }
-      // Once this run's last request went to Twilio, not before its last slot: the next run's
-      // slots then follow this run's, and it boots and claims while this one waits for its last
-      // answers (up to Twilio's timeout). Their sends do not overlap: each process keeps only
-      // its own sends a slot apart (#awaitSlot), and runs sending at once in two isolates
-      // carried up to 119 in one second at a pace of 100 (docs/performance.md, drain).
-      await Promise.all(issued);
-      seat.issued();
+      // Once the plan's last row is started (a prepare lead before its slot), not after its last
+      // request: every slot of this run is booked, so the next run's follow them, and a fresh
+      // worker boots (0.24–0.32 s to its first booking here) while this one still sends.
       if (more && this.#rowsLeft() < 1 && this.#started > 0 && !this.#saturated) {
         await this.#chainNext();
       }
-      // Nothing started because the worker's other runs planned its CPU: once they have made
-      // their requests, the next run goes where the runtime routes it (this worker again, whose
-      // runs then only wait for answers, or a fresh one if it is retired), rather than the chain
-      // stopping until the cron's next minute.
+      await Promise.all(issued);
+      seat.issued();
+      // Nothing started because the worker's other runs planned its CPU: the next run goes where
+      // the runtime routes it (a fresh worker once this one is retired), rather than the chain
+      // stopping until the cron's next minute. It is started a fresh worker's boot before the
+      // sender's booked slots end, or once the others have made their requests if that is
+      // sooner. One the runtime still routes here waits likewise, at least a hand-on apart.
       if (this.#started === 0 && seat.othersSending() && this.#rowsLeft() < 1) {
-        await seat.othersIssued();
+        const backlogMs = await pacingBacklogMs(this.#ctx.sql, this.#paceKey);
+        const early = this.#sleep(Math.max(MIN_HAND_ON_MS, backlogMs - BOOT_LEAD_MS));
+        await Promise.race([seat.othersIssued(), early]);
         await this.#chainNext();
       }
     } finally {
@@ -590,27 +645,105 @@ class RetryRun {
   }
 
   /**
-   * Waits for the row's slot. Timers that fire late (a busy event loop) fire together, so the
-   * process also keeps its own sends at least a slot's length apart: bunched sends would exceed
-   * the pace in that second even though every slot was booked at the right interval. (Letting a
-   * late send catch up within the second's allowance was tried: the requests then reached Twilio
-   * bunched, 106 in one second at a pace of 100.)
+   * Once the queue ran dry, a run the cron started (or chained) that has sent waits for the next
+   * row coming due before its deadline (a send a 429 deferred, a short backoff) and claims it,
+   * rather than leaving it until the cron's next minute. `null`: nothing to wait for, or the row
+   * was not there to claim (another worker took it).
    */
-  async #awaitSlot(slotAtMs: number, spacingMs: number): Promise<void> {
-    const now = () => this.#budget.elapsedMs();
-    await this.#sleep(Math.max(0, slotAtMs - now()));
-    for (let gap = this.#lastSendMs + spacingMs - now(); gap > 0;) {
-      await this.#sleep(gap);
-      gap = this.#lastSendMs + spacingMs - now();
+  async #awaitNextDue(leaseSeconds: number): Promise<Batch | null> {
+    if (!this.#ctx.config.chain || this.#started === 0) return null;
+    if (!this.#canStart() || this.#rowsLeft() < 1) return null;
+    const inMs = await nextDueInMs(this.#ctx.sql);
+    if (inMs === null || inMs >= this.#budget.remainingStartMs()) return null;
+    await this.#sleep(inMs);
+    return await this.#claimBatch(leaseSeconds);
+  }
+
+  /**
+   * Claims the next batch (no more rows than the CPU plan has room for beside those claimed and
+   * not yet started, nor than can start before the deadline at the pace) and books its slots.
+   * `null`: nothing more to start.
+   */
+  async #claimBatch(leaseSeconds: number): Promise<Batch | null> {
+    const { sql, config, worker } = this.#ctx;
+    const room = this.#rowsLeft();
+    if (!this.#canStart() || room < 1) return null;
+    const backlogMs = await pacingBacklogMs(sql, this.#paceKey);
+    const limit = claimLimit({
+      batchSize: Math.min(config.batchSize, room),
+      remainingStartMs: this.#budget.remainingStartMs(),
+      segmentsPerSecond: config.segmentsPerSecond,
+      backlogMs,
+    });
+    if (limit < 1) return null;
+    const rows = await claimDueRetries(sql, { limit, leaseSeconds, worker });
+    this.result.claimed += rows.length;
+    if (rows.length === 0) return null;
+    const slots = await this.#bookSlots(rows);
+    // Every slot left before the deadline is taken (by this run or others): stop starting.
+    if (slots === null) {
+      this.#saturated = true;
+      for (const left of rows) this.#count(await this.#release(left));
+      return null;
     }
-    this.#lastSendMs = now();
+    // Planned as claimed, so another run of the worker cannot plan the same CPU meanwhile.
+    this.#taken += rows.length;
+    this.#ctx.cpu.plan(rows.length * config.cpuMsPerRow);
+    return { rows, slots, full: rows.length === limit };
+  }
+
+  /**
+   * Books a claimed batch's segments on the sender in one reservation, so no other worker's slot
+   * falls between its rows' (two isolates' timers drift apart, and interleaved sends bunched up:
+   * docs/decisions.md). Each row's slot follows the previous row's segments. A row that then is
+   * not sent leaves its slot unused, which only ever slows the pace. `null`: the sender is booked
+   * past the run's deadline.
+   */
+  async #bookSlots(rows: ClaimedRetry[]): Promise<Slot[] | null> {
+    const { sql, config, twilio } = this.#ctx;
+    const segments = rows.map((row) =>
+      countSegments(row.body, { smartEncoding: twilio.config.smartEncoded })
+    );
+    const askedMs = this.#budget.elapsedMs();
+    const booked = await reserveSendSlot(sql, {
+      key: this.#paceKey,
+      segments: segments.reduce((a, b) => a + b, 0),
+      segmentsPerSecond: config.segmentsPerSecond,
+      maxWaitMs: this.#budget.remainingStartMs(),
+      leadMs: Math.min(PREPARE_LEAD_MS, BOOK_LEAD_PER_ROW_MS * rows.length),
+      booker: this.#ctx.spacer.worker,
+      gapMs: HAND_OVER_GAP_MS,
+    });
+    const answeredMs = this.#budget.elapsedMs();
+    if (booked === null) return null;
+    // The slot is an instant, placed by the database's clock read with it: an answer this busy
+    // event loop took up late would otherwise push the whole batch onto the next one's slots
+    // (another worker's). The database read its clock between the question and the answer, so
+    // that bounds it if the two hosts' clocks disagree.
+    const byClock = answeredMs + booked.dbNowMs + booked.waitMs - this.#ctx.now().getTime();
+    let atMs = Math.min(answeredMs, Math.max(askedMs, byClock - booked.waitMs)) + booked.waitMs;
+    return segments.map((n) => {
+      const slot = { atMs, segments: n };
+      atMs += slotCostMs(n, config.segmentsPerSecond);
+      return slot;
+    });
+  }
+
+  /**
+   * Waits for the row's slot, then for the worker's previous send to be far enough behind
+   * (SendSpacer): timers that fire late (a busy event loop) fire together.
+   */
+  async #awaitSlot(slot: Slot): Promise<void> {
+    await this.#sleep(Math.max(0, slot.atMs - this.#budget.elapsedMs()));
+    const gapMs = slotCostMs(slot.segments, this.#ctx.config.segmentsPerSecond);
+    await this.#ctx.spacer.take(this.#paceKey, gapMs, this.#sleep);
   }
 
   /** Works one row; `issued` is called when its request goes to Twilio, or when it ends. */
-  async #processRow(row: ClaimedRetry, issued: () => void): Promise<void> {
+  async #processRow(row: ClaimedRetry, slot: Slot, issued: () => void): Promise<void> {
     let outcome: RowOutcome;
     try {
-      outcome = await this.#attempt(row, issued);
+      outcome = await this.#attempt(row, slot, issued);
     } catch (error) {
       // The row stays held; its lease brings it back (reconciled first if it was marked sending).
       this.#ctx.log.error("row_failed", { retryId: row.id, error, stack: stackLine(error) });
@@ -637,8 +770,8 @@ class RetryRun {
     }
   }
 
-  async #attempt(row: ClaimedRetry, issued: () => void): Promise<RowOutcome> {
-    const { sql, config, twilio } = this.#ctx;
+  async #attempt(row: ClaimedRetry, slot: Slot, issued: () => void): Promise<RowOutcome> {
+    const { twilio } = this.#ctx;
     if (!this.#canStart()) return await this.#release(row);
 
     if (row.outcomeUncertain) {
@@ -646,29 +779,11 @@ class RetryRun {
       if (found !== "not_found") return found;
     }
 
-    const segments = countSegments(row.body, { smartEncoding: twilio.config.smartEncoded });
-    // The slot first, in a statement of its own: the sender's pacing row is locked for that
-    // statement only, not until a transaction that waits on this process commits, so concurrent
-    // rows do not queue behind each other's round trips. A row that then is not sent leaves its
-    // slot unused, which only ever slows the pace.
-    const waitMs = await reserveSendSlot(sql, {
-      key: this.#paceKey,
-      segments,
-      segmentsPerSecond: config.segmentsPerSecond,
-      maxWaitMs: this.#budget.remainingStartMs(),
-    });
-    // Every slot left before the deadline is taken (by this run or others): stop starting.
-    if (waitMs === null) {
-      this.#saturated = true;
-      return await this.#release(row);
-    }
-    // The slot is an instant: the time the row's statements take comes out of the wait, or
-    // sends would drift late by varying amounts and bunch up beyond the pace.
-    const slotAtMs = this.#budget.elapsedMs() + waitMs;
+    const waitMs = Math.max(0, slot.atMs - this.#budget.elapsedMs());
     const prepared = await this.#prepare(row, waitMs);
     if (typeof prepared === "string") return prepared;
 
-    await this.#awaitSlot(slotAtMs, (segments * 1000) / config.segmentsPerSecond);
+    await this.#awaitSlot(slot);
     let sent: SendSmsResult;
     try {
       const sending = twilio.sendMessage({

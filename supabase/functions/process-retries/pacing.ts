@@ -150,6 +150,25 @@ export interface RunSeat {
   othersIssued(): Promise<void>;
 }
 
+/**
+ * Keeps one worker's sends to a sender a least gap apart, across all its runs. The database books
+ * the slots; this keeps timers that fire late together (a busy event loop) from sending together.
+ */
+export class SendSpacer {
+  /** Names the worker where the sender's slots are booked (`sms.reserve_send_slot`'s booker). */
+  readonly worker = crypto.randomUUID();
+  #last = new Map<string, number>();
+
+  constructor(readonly clock: () => number = () => performance.now()) {}
+
+  /** Resolves once `gapMs` has passed since the worker's previous send on `key`, and counts a send. */
+  async take(key: string, gapMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
+    const wait = () => (this.#last.get(key) ?? -Infinity) + gapMs - this.clock();
+    for (let ms = wait(); ms > 0; ms = wait()) await sleep(ms);
+    this.#last.set(key, this.clock());
+  }
+}
+
 /** Input of {@link claimLimit}. */
 export interface ClaimLimitInput {
   /** Largest claim wanted. */

@@ -154,16 +154,44 @@ export async function sidsHeldElsewhere(
   });
 }
 
-/** Reserves the sender's next slot; milliseconds to wait, or `null` past `maxWaitMs`. */
+/** A reserved slot: the wait from the database's clock, and that clock (epoch ms) just after. */
+export interface ReservedSlot {
+  waitMs: number;
+  dbNowMs: number;
+}
+
+/** Reserves the sender's next slot; `null` past `maxWaitMs`. */
 export async function reserveSendSlot(
   tx: Db,
-  args: { key: string; segments: number; segmentsPerSecond: number; maxWaitMs: number },
-): Promise<number | null> {
-  const [row] = await tx<{ wait: number | null }[]>`
-    select sms.reserve_send_slot(${args.key}, ${args.segments}::integer,
+  args: {
+    key: string;
+    segments: number;
+    segmentsPerSecond: number;
+    maxWaitMs: number;
+    leadMs: number;
+    booker: string;
+    gapMs: number;
+  },
+): Promise<ReservedSlot | null> {
+  const [row] = await tx<{ waitMs: number | null; dbNowMs: number }[]>`
+    select s.wait as "waitMs", (extract(epoch from clock_timestamp()) * 1000)::float8 as "dbNowMs"
+      from sms.reserve_send_slot(${args.key}, ${args.segments}::integer,
                                  ${String(args.segmentsPerSecond)}::numeric,
-                                 ${Math.floor(args.maxWaitMs)}::integer) as wait`;
-  return row?.wait ?? null;
+                                 ${Math.floor(args.maxWaitMs)}::integer,
+                                 ${Math.ceil(args.leadMs)}::integer, ${args.booker},
+                                 ${Math.ceil(args.gapMs)}::integer) as s(wait)`;
+  return row && row.waitMs !== null ? { waitMs: row.waitMs, dbNowMs: row.dbNowMs } : null;
+}
+
+/** Milliseconds until the next pending row is due (0: one is), or `null` when none is pending. */
+export async function nextDueInMs(sql: Sql): Promise<number | null> {
+  return await asService(sql, async (tx) => {
+    const [row] = await tx<{ ms: number | null }[]>`
+      select greatest(0, ceil(extract(epoch from min(scheduled_for) - clock_timestamp()) * 1000))
+               ::integer as ms
+        from sms.retry_queue where status = 'pending'`;
+    return row?.ms ?? null;
+  });
 }
 
 /** Milliseconds of sending already booked on the sender by every worker. */

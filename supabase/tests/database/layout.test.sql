@@ -249,7 +249,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.start_worker_heartbeat(text, text)',
     'sms.finish_worker_heartbeat(bigint, integer, integer, integer, integer, integer, text)',
     'sms.invoke_process_retries()',
-    'sms.reserve_send_slot(text, integer, numeric, integer)',
+    'sms.reserve_send_slot(text, integer, numeric, integer, integer, text, integer)',
     'sms.retry_send_context(uuid, text, integer, timestamptz)',
     'sms.start_retry_send(uuid, text, integer, timestamptz, text, jsonb)',
     'sms.finish_retry_send(uuid, text, text, text, integer)',

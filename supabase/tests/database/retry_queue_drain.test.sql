@@ -2,7 +2,7 @@
 -- (sms.retry_send_context: lease check, customer facts, recent sends, fingerprint), the start of
 -- its send (sms.start_retry_send) and its finish (sms.finish_retry_send).
 begin;
-select plan(40);
+select plan(50);
 
 delete from public.send_logs where channel = 'sms';
 delete from sms.send_pacing;
@@ -34,6 +34,28 @@ select throws_ok($$select sms.reserve_send_slot('t:a', 0, 10)$$, '22023', null,
 select throws_ok($$select sms.reserve_send_slot('t:a', 1, 0)$$, '22023', null,
   'a positive rate');
 select throws_ok($$select sms.reserve_send_slot('', 1, 10)$$, '22023', null, 'a key');
+select throws_ok($$select sms.reserve_send_slot('t:a', 100001, 10)$$, '22023', null,
+  'a batch of at most 100,000 segments');
+select throws_ok($$select sms.reserve_send_slot('t:a', 1, 10, null, -1)$$, '22023', null,
+  'a lead of zero or more');
+select throws_ok($$select sms.reserve_send_slot('t:a', 1, 10, null, 0, 'w', -1)$$, '22023', null,
+  'a gap of zero or more');
+select is(sms.reserve_send_slot('t:c', 1, 10, null, 200), 200,
+  'an idle sender''s slot starts the caller''s lead from now');
+-- A batch booked at once, then the same worker and another one after it.
+select is(sms.reserve_send_slot('t:d', 10, 10, null, 0, 'w1', 150), 0,
+  'ten segments are booked in one reservation');
+select cmp_ok(sms.reserve_send_slot('t:d', 1, 10, null, 0, 'w1', 150), '>', 900,
+  'the batch holds the sender for its ten segments (1 s)');
+select cmp_ok(sms.reserve_send_slot('t:d', 1, 10, null, 0, 'w1', 150), '<=', 1100,
+  'the worker that booked them follows on without a gap');
+select cmp_ok(sms.reserve_send_slot('t:d', 1, 10, null, 0, 'w2', 150), '>', 1150,
+  'another worker starts the gap after the slots booked before it');
+select is((select booked_by from sms.send_pacing where key = 't:d'), 'w2',
+  'the sender remembers who booked last');
+update sms.send_pacing set next_slot_at = now() - interval '1 second' where key = 't:d';
+select is(sms.reserve_send_slot('t:d', 1, 10, null, 0, 'w1', 150), 0,
+  'an idle sender leaves no gap, whoever booked last');
 
 -- Context of a held row ----------------------------------------------------------------------
 create temp table q as
@@ -132,9 +154,9 @@ select is((select status from sms.retry_queue where id = (select retry_id from q
 
 -- Who may call ---------------------------------------------------------------------------------
 select ok(not has_function_privilege('authenticated',
-  'sms.reserve_send_slot(text, integer, numeric, integer)', 'execute')
+  'sms.reserve_send_slot(text, integer, numeric, integer, integer, text, integer)', 'execute')
   and not has_function_privilege('anon',
-  'sms.reserve_send_slot(text, integer, numeric, integer)', 'execute'),
+  'sms.reserve_send_slot(text, integer, numeric, integer, integer, text, integer)', 'execute'),
   'clients cannot touch the pacer');
 select ok(not has_function_privilege('authenticated',
   'sms.retry_send_context(uuid, text, integer, timestamptz)', 'execute')
