@@ -719,9 +719,9 @@ class RetryRun {
     // The slot is an instant, placed by the database's clock read with it: an answer this busy
     // event loop took up late would otherwise push the whole batch onto the next one's slots
     // (another worker's). The database read its clock between the question and the answer, so
-    // that bounds it if the two hosts' clocks disagree.
-    const byClock = answeredMs + booked.dbNowMs + booked.waitMs - this.#ctx.now().getTime();
-    let atMs = Math.min(answeredMs, Math.max(askedMs, byClock - booked.waitMs)) + booked.waitMs;
+    // those bound it if the two hosts' clocks disagree.
+    const bookedAtMs = answeredMs - (this.#ctx.now().getTime() - booked.dbNowMs);
+    let atMs = Math.min(answeredMs, Math.max(askedMs, bookedAtMs)) + booked.waitMs;
     return segments.map((n) => {
       const slot = { atMs, segments: n };
       atMs += slotCostMs(n, config.segmentsPerSecond);

@@ -155,7 +155,7 @@ export interface RunSeat {
  * the slots; this keeps timers that fire late together (a busy event loop) from sending together.
  */
 export class SendSpacer {
-  /** Names the worker where the sender's slots are booked (`sms.reserve_send_slot`'s booker). */
+  /** Names this worker when it books the sender's slots (`sms.reserve_send_slot`'s booker). */
   readonly worker = crypto.randomUUID();
   #last = new Map<string, number>();
 
