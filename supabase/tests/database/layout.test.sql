@@ -1,7 +1,7 @@
 -- The layout: what lives in public (what members read) and in sms (internals), columns, indexes,
 -- policies, grants and who may execute what.
 begin;
-select plan(122);
+select plan(123);
 
 -- Tables and the view ---------------------------------------------------------------------------
 select has_schema('sms', 'the private schema sms exists');
@@ -274,6 +274,11 @@ select ok(not has_function_privilege('service_role', p, 'execute'),
     'sms.apply_number_consent(uuid, text, uuid, text, text, text, timestamptz, text, text, uuid, integer, jsonb, text, text, text, inet, text, boolean)',
     'sms.send_fingerprint(text, text, text, timestamptz[])'
   ]) as p;
+
+-- The campaigns function stages its id list in a temporary table as service_role; the hosted
+-- image leaves PostgreSQL's default TEMPORARY grant to PUBLIC in place (docs/decisions.md).
+select ok(has_database_privilege('service_role', current_database(), 'TEMPORARY'),
+          'service_role may create temporary tables, as on the hosted image');
 
 select * from finish();
 rollback;
