@@ -386,7 +386,7 @@ class RetryRun {
     }
   }
 
-  /** Rows the CPU plans (the run's and the worker's) still allow to start. */
+  /** Rows the CPU plans (the run's and the worker's) still allow to claim. */
   #rowsLeft(): number {
     const { maxRows, cpuMsPerRow } = this.#ctx.config;
     const worker = Math.floor(this.#ctx.cpu.leftMs / cpuMsPerRow);
@@ -432,7 +432,7 @@ class RetryRun {
           if (!this.#canStart()) {
             more = true;
             const extra = (await next)?.rows ?? [];
-            for (const left of [...rows.slice(i), ...extra]) this.#count(await this.#release(left));
+            await this.#releaseAll([...rows.slice(i), ...extra]);
             break claiming;
           }
           this.#started++;
@@ -660,9 +660,9 @@ class RetryRun {
   }
 
   /**
-   * Claims the next batch (no more rows than the CPU plan has room for beside those claimed and
-   * not yet started, nor than can start before the deadline at the pace) and books its slots.
-   * `null`: nothing more to start.
+   * Claims the next batch (no more rows than the CPU plans have room for, nor than can start
+   * before the deadline at the pace), plans their CPU and books their slots. `null`: nothing more
+   * to start.
    */
   async #claimBatch(leaseSeconds: number): Promise<Batch | null> {
     const { sql, config, worker } = this.#ctx;
@@ -683,7 +683,7 @@ class RetryRun {
     // Every slot left before the deadline is taken (by this run or others): stop starting.
     if (slots === null) {
       this.#saturated = true;
-      for (const left of rows) this.#count(await this.#release(left));
+      await this.#releaseAll(rows);
       return null;
     }
     // Planned as claimed, so another run of the worker cannot plan the same CPU meanwhile.
@@ -752,6 +752,11 @@ class RetryRun {
       issued();
     }
     this.#count(outcome);
+  }
+
+  /** Hands back claimed rows this run will not start, counting each outcome. */
+  async #releaseAll(rows: ClaimedRetry[]): Promise<void> {
+    for (const row of rows) this.#count(await this.#release(row));
   }
 
   /** Puts a row this run claimed but did not start back to pending, attempt given back. */
