@@ -75,6 +75,29 @@ export function createDb(url: string, options: DbOptions = {}): Sql {
   });
 }
 
+/** Postgres type ids of the parameters {@link params} names. */
+const TEXT_OID = 25;
+const INT4_OID = 23;
+
+/**
+ * Parameters with their type named, for the statements a send makes. postgres.js (with
+ * `prepare: false`) sends a statement whose parameters all have a known type, or are null, in
+ * one round trip (Parse, Describe, Bind, Execute, Sync). A string or a number has no type it can
+ * infer, so it first asks the server for the statement's parameter types (Parse, Describe,
+ * Flush), waits, then binds: a second round trip for every such statement. The SQL still casts
+ * each one (`${p.text(id)}::uuid`), as it would an untyped parameter. docs/decisions.md, "One
+ * round trip per statement".
+ */
+export function params(db: Db): {
+  text(value: string | null | undefined): postgres.Parameter<string | null>;
+  int(value: number | null | undefined): postgres.Parameter<number | null>;
+} {
+  return {
+    text: (value) => db.typed(value ?? null, TEXT_OID),
+    int: (value) => db.typed(value ?? null, INT4_OID),
+  };
+}
+
 /** The database URL from the environment: `SMS_DB_URL` overrides Supabase's `SUPABASE_DB_URL`. */
 export function dbUrlFromEnv(env: Record<string, string | undefined>): string | undefined {
   return env.SMS_DB_URL || env.SUPABASE_DB_URL || undefined;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { asUser, createDb, dbUrlFromEnv } from "@shared/runtime/db.ts";
+import { asUser, createDb, dbUrlFromEnv, params } from "@shared/runtime/db.ts";
 import { stack } from "../support/stack.ts";
 
 Deno.test("dbUrlFromEnv prefers SMS_DB_URL over SUPABASE_DB_URL", () => {
@@ -28,5 +28,87 @@ Deno.test("asUser runs as role authenticated with the user's claims, so RLS appl
     assert.equal(after.role, "postgres");
   } finally {
     await sql.end();
+  }
+});
+
+/**
+ * A TCP proxy in front of Postgres that counts the client's protocol messages by type (after the
+ * untyped start-up message), to see how a statement travels.
+ */
+function countingProxy(target: URL) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const counts = new Map<string, number>();
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+      conns.push(client, server);
+      server.readable.pipeTo(client.writable).catch(() => {});
+      let buffered = new Uint8Array(0);
+      let started = false;
+      client.readable.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, out) {
+            const joined = new Uint8Array(buffered.length + chunk.length);
+            joined.set(buffered);
+            joined.set(chunk, buffered.length);
+            let at = 0;
+            while (true) {
+              const head = started ? 1 : 0;
+              if (joined.length - at < head + 4) break;
+              const view = new DataView(joined.buffer, at + head, 4);
+              const size = head + view.getInt32(0);
+              if (joined.length - at < size) break;
+              if (started) {
+                const type = String.fromCharCode(joined[at]);
+                counts.set(type, (counts.get(type) ?? 0) + 1);
+              }
+              started = true;
+              at += size;
+            }
+            buffered = joined.slice(at);
+            out.enqueue(chunk);
+          },
+        }),
+      ).pipeTo(server.writable).catch(() => {});
+    }
+  })().catch(() => {});
+  const url = new URL(target);
+  url.port = String((listener.addr as Deno.NetAddr).port);
+  return {
+    url: url.toString(),
+    count: (type: string) => counts.get(type) ?? 0,
+    reset: () => counts.clear(),
+    close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+    },
+  };
+}
+
+Deno.test("params: a statement whose parameters are typed goes in one round trip", async () => {
+  const proxy = countingProxy(new URL(stack().dbUrl));
+  const sql = createDb(proxy.url, { max: 1 });
+  try {
+    await sql`select 1`;
+    proxy.reset();
+    const p = params(sql);
+    const [row] = await sql<{ t: string; n: number; u: string | null }[]>`
+      select ${p.text("a")}::text as t, ${p.int(2)} + 1 as n, ${p.text(null)}::uuid as u`;
+    assert.deepEqual({ ...row }, { t: "a", n: 3, u: null });
+    // Parse, Describe, Bind, Execute and Sync in one go: no Flush to wait for a description.
+    assert.equal(proxy.count("P"), 1);
+    assert.equal(proxy.count("H"), 0);
+    // An untyped string makes postgres.js ask for the parameter types first.
+    proxy.reset();
+    await sql`select ${"a"}::text as t`;
+    assert.equal(proxy.count("H"), 1);
+  } finally {
+    await sql.end();
+    proxy.close();
   }
 });

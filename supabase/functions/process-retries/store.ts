@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { asService, type Db, type RpcRow, type Sql } from "@shared/runtime/db.ts";
+import { asService, type Db, params, type RpcRow, type Sql } from "@shared/runtime/db.ts";
 import type { ProcessRetriesResult } from "./config.ts";
 import type { FailurePlan, RetrySendFacts } from "./plan.ts";
 import type { LookupOutcome, RefreshConfig } from "./refresh.ts";
@@ -42,12 +42,13 @@ export async function claimDueRetries(
   db: Db,
   args: { limit: number; leaseSeconds: number; worker: string },
 ): Promise<ClaimedRetry[]> {
+  const p = params(db);
   const rows = await db<ClaimedRetry[]>`
     select id, send_log_id as "sendLogId", customer_id as "customerId", body, reason, attempts,
            max_attempts as "maxAttempts", scheduled_for as "scheduledFor",
            outcome_uncertain as "outcomeUncertain"
-      from sms.claim_due_retries(${args.limit}::integer, ${args.leaseSeconds}::integer,
-                                 ${args.worker})`;
+      from sms.claim_due_retries(${p.int(args.limit)}, ${p.int(args.leaseSeconds)},
+                                 ${p.text(args.worker)})`;
   return [...rows];
 }
 
@@ -69,6 +70,7 @@ export async function sendContext(
   args: { retryId: string; worker: string; minLeaseSeconds: number; since: Date },
 ): Promise<SendContext> {
   // A row that is no longer ours comes back with only lease_held: every other column is null.
+  const p = params(db);
   const [row] = await db<
     Omit<
       RpcRow<"sms", "retry_send_context", {
@@ -93,9 +95,9 @@ export async function sendContext(
     select lease_held, consent_status, phone, phone_status, time_zone, us_state, log_status,
            log_to_phone, log_twilio_sid, log_created_at, to_json(recent_sends) as recent_sends,
            help_contact, allowed_countries, expires_at, fingerprint
-      from sms.retry_send_context(${args.retryId}::uuid, ${args.worker},
-                                  ${args.minLeaseSeconds}::integer,
-                                  ${args.since.toISOString()}::timestamptz)`;
+      from sms.retry_send_context(${p.text(args.retryId)}::uuid, ${p.text(args.worker)},
+                                  ${p.int(args.minLeaseSeconds)},
+                                  ${p.text(args.since.toISOString())}::timestamptz)`;
   if (!row?.lease_held) return { leaseHeld: false };
   return {
     leaseHeld: true,
@@ -173,13 +175,14 @@ export async function reserveSendSlot(
     gapMs: number;
   },
 ): Promise<ReservedSlot | null> {
+  const p = params(tx);
   const [row] = await tx<{ waitMs: number | null; dbNowMs: number }[]>`
     select s.wait as "waitMs", (extract(epoch from clock_timestamp()) * 1000)::float8 as "dbNowMs"
-      from sms.reserve_send_slot(${args.key}, ${args.segments}::integer,
-                                 ${String(args.segmentsPerSecond)}::numeric,
-                                 ${Math.floor(args.maxWaitMs)}::integer,
-                                 ${Math.ceil(args.leadMs)}::integer, ${args.booker},
-                                 ${Math.ceil(args.gapMs)}::integer) as s(wait)`;
+      from sms.reserve_send_slot(${p.text(args.key)}, ${p.int(args.segments)},
+                                 ${p.text(String(args.segmentsPerSecond))}::numeric,
+                                 ${p.int(Math.floor(args.maxWaitMs))},
+                                 ${p.int(Math.ceil(args.leadMs))}, ${p.text(args.booker)},
+                                 ${p.int(Math.ceil(args.gapMs))}) as s(wait)`;
   return row && row.waitMs !== null ? { waitMs: row.waitMs, dbNowMs: row.dbNowMs } : null;
 }
 
@@ -224,10 +227,12 @@ export async function startRetrySend(
     receipt: ComplianceReceipt;
   },
 ): Promise<StartOutcome> {
+  const p = params(db);
   const [row] = await db<{ outcome: StartOutcome }[]>`
-    select sms.start_retry_send(${args.retryId}::uuid, ${args.worker},
-                                ${args.minLeaseSeconds}::integer,
-                                ${args.since.toISOString()}::timestamptz, ${args.fingerprint},
+    select sms.start_retry_send(${p.text(args.retryId)}::uuid, ${p.text(args.worker)},
+                                ${p.int(args.minLeaseSeconds)},
+                                ${p.text(args.since.toISOString())}::timestamptz,
+                                ${p.text(args.fingerprint)},
                                 ${db.json(args.receipt as never)}) as outcome`;
   return row.outcome;
 }
@@ -243,9 +248,11 @@ export async function finishRetrySend(
 ): Promise<boolean> {
   const { sent } = args;
   try {
+    const p = params(db);
     const [row] = await db<{ ok: boolean }[]>`
-      select sms.finish_retry_send(${args.retryId}::uuid, ${args.worker}, ${sent.sid},
-                                   ${sent.status}, ${sent.segments}::integer) as ok`;
+      select sms.finish_retry_send(${p.text(args.retryId)}::uuid, ${p.text(args.worker)},
+                                   ${p.text(sent.sid)}, ${p.text(sent.status)},
+                                   ${p.int(sent.segments)}) as ok`;
     return row?.ok === true;
   } catch (error) {
     if (!isProviderErrorPending(error)) throw error;

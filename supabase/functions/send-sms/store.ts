@@ -9,7 +9,14 @@ import type { ComplianceReceipt } from "@shared/compliance/receipt.ts";
 import type { ConsentStatus, PhoneStatus } from "@shared/compliance/consent.ts";
 import { TWILIO_REQUEST_TIMEOUT_MS } from "@shared/twilio/client.ts";
 import type { DeferReason, SendSmsDeferredResponse } from "@shared/contract/schemas.ts";
-import { asService, type Db, type RpcRow, type Sql, type TableRow } from "@shared/runtime/db.ts";
+import {
+  asService,
+  type Db,
+  params,
+  type RpcRow,
+  type Sql,
+  type TableRow,
+} from "@shared/runtime/db.ts";
 import {
   type Answer,
   completeIdempotencyKey,
@@ -57,9 +64,10 @@ export async function loadSendContext(
   sql: Sql,
   a: { customerId: string; userId: string; since: Date },
 ): Promise<SendContext | null> {
+  const p = params(sql);
   const [row] = await sql<SendContextRow[]>`
     select * from sms.send_context(
-      ${a.customerId}::uuid, ${a.userId}::uuid, ${a.since})`;
+      ${p.text(a.customerId)}::uuid, ${p.text(a.userId)}::uuid, ${a.since})`;
   if (!row) return null;
   return {
     id: row.customer_id,
@@ -160,15 +168,16 @@ export async function startSend(
     receipt: ComplianceReceipt | null;
   },
 ): Promise<StartedSend> {
+  const p = params(db);
   const [row] = await db<StartedSend[]>`
     select * from sms.start_send(
-      p_customer_id => ${a.customerId}::uuid, p_acting_user => ${a.userId}::uuid,
-      p_fingerprint => ${a.fingerprint}, p_since => ${a.since},
-      p_segments => ${a.segments}::integer, p_encoding => ${a.encoding},
-      p_default_quota => ${a.quota}::integer, p_body => ${a.body},
-      p_defer_reason => ${a.deferred?.reason ?? null},
-      p_scheduled_for => ${a.deferred?.scheduledFor ?? null},
-      p_lease_seconds => ${SEND_GUARD_LEASE_SECONDS}::integer,
+      p_customer_id => ${p.text(a.customerId)}::uuid, p_acting_user => ${p.text(a.userId)}::uuid,
+      p_fingerprint => ${p.text(a.fingerprint)}, p_since => ${a.since},
+      p_segments => ${p.int(a.segments)}, p_encoding => ${p.text(a.encoding)},
+      p_default_quota => ${p.int(a.quota)}, p_body => ${p.text(a.body)},
+      p_defer_reason => ${p.text(a.deferred?.reason)},
+      p_scheduled_for => ${a.deferred?.scheduledFor ?? null}::timestamptz,
+      p_lease_seconds => ${p.int(SEND_GUARD_LEASE_SECONDS)},
       p_receipt => ${a.receipt ? db.json(a.receipt as never) : null})`;
   return row;
 }
@@ -192,9 +201,10 @@ export async function finishSend(
 ): Promise<void> {
   const { sent, key } = a;
   try {
-    await sql`select sms.finish_send(${a.sendLogId}::uuid, ${sent.sid}, ${sent.status},
-      ${sent.segments}::integer, ${key?.businessId ?? null}::uuid, ${key?.key ?? null},
-      ${key ? a.answer.status : null}::integer,
+    const p = params(sql);
+    await sql`select sms.finish_send(${p.text(a.sendLogId)}::uuid, ${p.text(sent.sid)},
+      ${p.text(sent.status)}, ${p.int(sent.segments)}, ${p.text(key?.businessId)}::uuid,
+      ${p.text(key?.key)}, ${p.int(key ? a.answer.status : null)},
       ${key ? sql.json(a.answer.body as never) : null}::jsonb)`;
     return;
   } catch (error) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Db, RpcRow } from "@shared/runtime/db.ts";
+import { type Db, params, type RpcRow } from "@shared/runtime/db.ts";
 import type { StatusEventArgs } from "./webhook.ts";
 
 /** What `sms.record_status_event` answered (its event id read as text). */
@@ -16,13 +16,14 @@ export type StatusRow = RpcRow<"sms", "record_status_event", {
 
 /** Records a status callback; applies it to the send log when it moves the status forward. */
 export async function recordStatusEvent(db: Db, args: StatusEventArgs): Promise<StatusRow> {
+  const p = params(db);
   const [row] = await db<StatusRow[]>`
     select event_id::text, duplicate, send_log_id, status, applied
       from sms.record_status_event(
-        p_message_sid => ${args.messageSid},
-        p_status => ${args.status},
-        p_error_code => ${args.errorCode}::integer,
-        p_error_message => ${args.errorMessage},
+        p_message_sid => ${p.text(args.messageSid)},
+        p_status => ${p.text(args.status)},
+        p_error_code => ${p.int(args.errorCode)},
+        p_error_message => ${p.text(args.errorMessage)},
         p_payload => ${db.json(args.payload)},
         p_source => 'callback')`;
   return row;
