@@ -1367,6 +1367,7 @@ export type Database = {
           p_acting_user?: string;
           p_customer_id: string;
           p_encoding: string;
+          p_receipt?: Json;
           p_segments: number;
           p_status?: string;
         };

@@ -630,15 +630,9 @@ create trigger send_logs_consent_receipt
   for each row when (new.channel = 'sms' and new.status = 'sending')
   execute function sms.send_logs_consent_receipt();
 
--- The rest of the receipt is what the functions decided on, written once as the message goes
--- out (send-sms right after its log is 'sending', process-retries with its 'sending' mark): the
--- recipient's zones and how they were found (record, state, area code, country), their local
--- time, the window's end, the frequency cap and the sends it counted, and the rule set's version
--- (shared/compliance/receipt.ts). docs/compliance.md has the query a regulator's question needs.
-alter table public.send_logs add column compliance_receipt jsonb;
-comment on column public.send_logs.compliance_receipt is
-  'SMS: why the message was allowed when it went out (zones, local time, window, cap, rule set)';
-
+-- The rest of the receipt is what the functions decided on (send_logs.compliance_receipt, the
+-- send_logs migration): send-sms writes it with the log's insert; process-retries with its
+-- 'sending' mark, through this function.
 -- Writes a log's receipt once; false when the log is not an SMS log or already has one.
 create function sms.record_send_receipt(p_send_log_id uuid, p_receipt jsonb)
 returns boolean

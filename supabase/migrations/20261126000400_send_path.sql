@@ -402,13 +402,10 @@ begin
       raise exception 'a send needs its body and a lease of 1 to 3600 seconds'
         using errcode = '22023';
     end if;
+    -- Why it may go now, in the row that makes it 'sending': never a message out without its
+    -- receipt (an update of the row just inserted would also check its foreign keys again).
     v_log := sms.create_send_log(p_customer_id, p_segments, p_encoding, p_acting_user,
-                                 'sending');
-    -- Why it may go now, in the statement that makes it 'sending': never a message out without
-    -- its receipt.
-    if p_receipt is not null then
-      perform sms.record_send_receipt(v_log.id, p_receipt);
-    end if;
+                                 'sending', p_receipt);
     insert into sms.retry_queue as q
       (business_id, customer_id, send_log_id, body, reason, status, lease_expires_at, locked_by,
        locked_at)

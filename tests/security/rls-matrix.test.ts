@@ -81,7 +81,7 @@ const SERVICE_MAY_EXECUTE = new Set([
   "sms.complete_idempotency_key(uuid, text, integer, jsonb, uuid)",
   "sms.complete_retry(uuid, text)",
   "sms.control_campaign(uuid, uuid, text)",
-  "sms.create_send_log(uuid, integer, text, uuid, text)",
+  "sms.create_send_log(uuid, integer, text, uuid, text, jsonb)",
   "sms.enqueue_retry(uuid, text, text, timestamptz, uuid, integer, text, uuid, integer, text, " +
   "integer, boolean)",
   "sms.fail_retry(uuid, text, text, timestamptz, integer, boolean, boolean)",

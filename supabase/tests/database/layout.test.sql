@@ -235,7 +235,7 @@ select ok(has_function_privilege('service_role', p, 'execute'), 'service_role ma
     'sms.claim_status_lookups(integer, integer, integer, integer, integer)',
     'sms.record_status_lookup(uuid, text, integer, text, jsonb)',
     'sms.release_status_lookup(uuid)',
-    'sms.create_send_log(uuid, integer, text, uuid, text)',
+    'sms.create_send_log(uuid, integer, text, uuid, text, jsonb)',
     'sms.record_send_result(uuid, text, text, integer, integer, text, jsonb)',
     'sms.record_send_receipt(uuid, jsonb)',
     'sms.apply_consent_change(uuid, text, text, text, text, uuid, integer, jsonb, timestamptz)',

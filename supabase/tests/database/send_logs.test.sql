@@ -2,7 +2,7 @@
 -- contact_id, the Twilio sid is unique, SMS logs are created with consent re-checked, and a status
 -- never regresses, for every pair of statuses.
 begin;
-select plan(53);
+select plan(56);
 
 -- The jsonb conversion --------------------------------------------------------------------------
 -- The migration converted the column with provider_message_ids_from_text(); replay it on a table
@@ -146,6 +146,15 @@ select is(
   (select array_agg(provider_status) from public.sms_message_events
     where send_log_id = (select id from t_log)),
   array['sending'], 'and records the first status as an event');
+select is((select compliance_receipt from t_log), null, 'a log written without a receipt has none');
+select is(
+  (select (sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7', null,
+                               'sending', '{"ruleSet": "2026-12-04"}')).compliance_receipt),
+  '{"ruleSet": "2026-12-04"}'::jsonb, 'the receipt is written with the log''s insert');
+select throws_ok(
+  $$select sms.create_send_log('a0000000-0000-4000-8000-000000000001', 1, 'GSM-7', null,
+      'sending', '"allowed"')$$,
+  '22023', 'a compliance receipt is a JSON object', 'a receipt that is not an object is refused');
 
 -- record_send_result ----------------------------------------------------------------------------
 select is(
