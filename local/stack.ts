@@ -30,6 +30,7 @@ import { type Sandbox, startSandbox } from "./sandbox/server.ts";
 import { type DemoServer, startDemo } from "./demo/server.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
 import { UserTokens } from "./user-tokens.ts";
+import { changedMigrations, migrationDigests, recordMigrations } from "./migration-record.ts";
 import { assertPortsFree, freePort, PortsBusyError } from "./ports.ts";
 
 /** How long stopping an in-process server may take before the shutdown moves on. */
@@ -291,6 +292,15 @@ export async function startDatabase(options: {
     const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
     await admin.file(join(PROJECT_ROOT, "local", "platform.sql")).finally(() => admin.end());
     log("• migrations and seed (supabase db push)");
+    const digests = await migrationDigests();
+    const changed = created ? [] : await changedMigrations(options.stateDir, digests);
+    if (changed.length > 0) {
+      throw new Error(
+        `the database in ${dataDir} was built from an earlier version of ${changed.join(", ")} ` +
+          `(migrations are edited in place until the first release); delete ` +
+          `${options.stateDir} for a fresh database (or start with another --state-dir)`,
+      );
+    }
     await supabaseCli(
       ["db", "push", `--remote=${url}`, "--include-all", "--include-seed", "--yes"],
       log,
@@ -306,6 +316,7 @@ export async function startDatabase(options: {
       }
       throw e;
     });
+    await recordMigrations(options.stateDir, digests);
     return { dataDir, url, adminUrl, stop };
   } catch (e) {
     await stop();
