@@ -112,3 +112,31 @@ Deno.test("params: a statement whose parameters are typed goes in one round trip
     proxy.close();
   }
 });
+
+Deno.test("a statement waits for a free connection, not behind one in flight", async () => {
+  const proxy = countingProxy(new URL(stack().dbUrl));
+  const sql = createDb(proxy.url, { max: 1 });
+  const holder = createDb(stack().dbUrl, { max: 1 });
+  try {
+    await sql`select 1`;
+    await holder`select pg_advisory_lock(4242)`;
+    proxy.reset();
+    const p = params(sql);
+    const slow = sql`select pg_advisory_lock(${p.int(4242)}), pg_advisory_unlock(${p.int(4242)})`
+      .execute();
+    const next = sql`select ${p.int(1)} as n`.execute();
+    while (proxy.count("P") < 1) await new Promise((r) => setTimeout(r, 5));
+    // A pipelined statement is written at once, behind the first; this one must not be.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(proxy.count("P"), 1);
+    await holder`select pg_advisory_unlock(4242)`;
+    await slow;
+    const [row] = await next;
+    assert.equal(row.n, 1);
+    assert.equal(proxy.count("P"), 2);
+  } finally {
+    await holder.end();
+    await sql.end();
+    proxy.close();
+  }
+});
