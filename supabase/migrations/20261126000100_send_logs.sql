@@ -540,10 +540,6 @@ $$;
 -- Send logs: created before the provider call, Twilio's answer stored after it
 -- =================================================================================================
 
--- Creates the send log of an SMS about to be handed to Twilio (status 'sending', or 'queued').
--- Re-checks, under a share lock on the customer: the acting user's membership (when given),
--- consent and phone. Errors (message = send-sms error code): customer_not_found, opted_out,
--- no_consent, invalid_phone.
 -- Why an SMS was allowed when it went out (the functions' decision: the recipient's zones and
 -- how they were found, their local time, the window's end, the frequency cap and the sends it
 -- counted, the rule set's version; shared/compliance/receipt.ts), written once as it goes out:
@@ -553,6 +549,11 @@ alter table public.send_logs add column compliance_receipt jsonb;
 comment on column public.send_logs.compliance_receipt is
   'SMS: why the message was allowed when it went out (zones, local time, window, cap, rule set)';
 
+-- Creates the send log of an SMS about to be handed to Twilio (status 'sending', or 'queued'),
+-- with its receipt when it goes out now.
+-- Re-checks, under a share lock on the customer: the acting user's membership (when given),
+-- consent and phone. Errors (message = send-sms error code): customer_not_found, opted_out,
+-- no_consent, invalid_phone.
 create function sms.create_send_log(
   p_customer_id uuid,
   p_segments integer,

@@ -631,9 +631,9 @@ create trigger send_logs_consent_receipt
   execute function sms.send_logs_consent_receipt();
 
 -- The rest of the receipt is what the functions decided on (send_logs.compliance_receipt, the
--- send_logs migration): send-sms writes it with the log's insert; process-retries with its
--- 'sending' mark, through this function.
--- Writes a log's receipt once; false when the log is not an SMS log or already has one.
+-- send_logs migration): send-sms writes it with the log's insert, process-retries with its
+-- 'sending' mark through this function, which writes a log's receipt once: false when the log
+-- is not an SMS log or already has one.
 create function sms.record_send_receipt(p_send_log_id uuid, p_receipt jsonb)
 returns boolean
 language plpgsql
