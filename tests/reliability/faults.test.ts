@@ -553,10 +553,24 @@ Deno.test("faults: every function connection dropped twice under load — no pro
         }
       };
       const load = [sender(0), sender(1), sender(2), drainer()];
+      // Some work in flight was cut and answered for: a request answered 500, or a run's row
+      // error.
+      const rowErrors = () =>
+        answers.reduce(
+          (n, { fn, a }) =>
+            n +
+            (fn === "process-retries"
+              ? Number((a.json as { rowErrors?: number })?.rowErrors ?? 0)
+              : 0),
+          0,
+        );
+      const cut = () => answers.some(({ a }) => a.status === 500) || rowErrors() > 0;
       // Connections with a statement in flight (or a transaction open) are dropped, round after
-      // round, until two rounds have hit some.
+      // round, until two rounds have hit some and some work was cut by them. A backend seen
+      // active may finish its statement before the signal lands (a statement is one round trip,
+      // docs/decisions.md), and then it dies idle, which its client only notices by reconnecting.
       let dropped = 0;
-      for (let hits = 0, round = 0; hits < 2 && round < 200; round++) {
+      for (let hits = 0, round = 0; (hits < 2 || !cut()) && round < 200; round++) {
         const before = sent;
         await waitFor("the load to get going", () => Promise.resolve(sent >= before + 1));
         const [{ n }] = await sql<{ n: number }[]>`
@@ -609,15 +623,7 @@ Deno.test("faults: every function connection dropped twice under load — no pro
           `queue after recovery ${JSON.stringify(figures)}; ${logs.length} logs, none stranded`,
       );
       assert.ok(dropped > 0, "the drops hit the functions' connections");
-      const rowErrors = answers.reduce(
-        (n, { fn, a }) =>
-          n +
-          (fn === "process-retries"
-            ? Number((a.json as { rowErrors?: number })?.rowErrors ?? 0)
-            : 0),
-        0,
-      );
-      assert.ok(fiveHundreds + rowErrors > 0, "some work in flight was cut and answered for");
+      assert.ok(fiveHundreds + rowErrors() > 0, "some work in flight was cut and answered for");
     });
   } finally {
     await sandboxConfig({ reset: true }).catch(() => {});
