@@ -315,10 +315,10 @@ interface Batch {
   full: boolean;
 }
 
-/** A row's booked instant on the sender (ms on the run's clock), and what it sends. */
+/** A row's booked instant on the sender (ms on the run's clock), and how long it holds it. */
 interface Slot {
   atMs: number;
-  segments: number;
+  costMs: number;
 }
 
 /** A row started: where it goes and for how long Twilio may try. */
@@ -723,8 +723,8 @@ class RetryRun {
     const bookedAtMs = answeredMs - (this.#ctx.now().getTime() - booked.dbNowMs);
     let atMs = Math.min(answeredMs, Math.max(askedMs, bookedAtMs)) + booked.waitMs;
     return segments.map((n) => {
-      const slot = { atMs, segments: n };
-      atMs += slotCostMs(n, config.segmentsPerSecond);
+      const slot = { atMs, costMs: slotCostMs(n, config.segmentsPerSecond) };
+      atMs += slot.costMs;
       return slot;
     });
   }
@@ -735,8 +735,7 @@ class RetryRun {
    */
   async #awaitSlot(slot: Slot): Promise<void> {
     await this.#sleep(Math.max(0, slot.atMs - this.#budget.elapsedMs()));
-    const gapMs = slotCostMs(slot.segments, this.#ctx.config.segmentsPerSecond);
-    await this.#ctx.spacer.take(this.#paceKey, gapMs, this.#sleep);
+    await this.#ctx.spacer.take(this.#paceKey, slot.costMs, this.#sleep);
   }
 
   /** Works one row; `issued` is called when its request goes to Twilio, or when it ends. */
