@@ -199,6 +199,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const duplicates = [...perPhone.values()].filter((n) => n > 1).length;
   // The pace is the sender's: every create request counts, answered or not.
   const times = firstPassOurs.map((a) => Date.parse(a.receivedAt ?? a.at)).sort((a, b) => a - b);
+  // `--timeline=<file>` (profiling): every create's arrival at the sandbox, for a timeline.
+  const timeline = ctx.value("timeline");
+  if (timeline) await Deno.writeTextFile(timeline, JSON.stringify({ fromMs, times }));
   let busiestSecond = 0;
   for (let i = 0, j = 0; i < times.length; i++) {
     while (times[i] - times[j] >= 1000) j++;

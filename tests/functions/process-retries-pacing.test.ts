@@ -89,35 +89,49 @@ Deno.test("TaskPool: a task's error is reported after the others settle", async 
 
 Deno.test("CpuLedger: what is planned comes off the budget, never below zero", () => {
   const ledger = new CpuLedger(10);
+  const seat = ledger.enter();
   assert.equal(ledger.leftMs, 10);
-  ledger.plan(4);
-  ledger.plan(4);
+  seat.plan(4);
+  seat.plan(4);
   assert.equal(ledger.leftMs, 2);
-  ledger.plan(4);
+  seat.plan(4);
   assert.equal(ledger.leftMs, 0);
 });
 
-Deno.test("CpuLedger: a run that finds no other run sending plans from the soft limit at most", () => {
-  const ledger = new CpuLedger(1600, 1000, 60);
+Deno.test("CpuLedger: a run that reaches the worker plans from the soft limit and what is not yet spent", () => {
+  const ledger = new CpuLedger(1600, 1000);
   const first = ledger.enter();
-  ledger.plan(1500);
+  first.plan(1500);
   assert.equal(ledger.leftMs, 100);
   const second = ledger.enter();
-  assert.equal(ledger.leftMs, 100, "a run still sending keeps its plan");
-  assert.ok(second.othersSending());
-  first.issued();
+  assert.equal(ledger.leftMs, 100, "nothing of the first run's plan is spent yet");
+  first.spent(1300);
   second.leave();
   const third = ledger.enter();
-  assert.equal(ledger.leftMs, 540, "the soft limit and the tail of the run waiting for answers");
+  assert.equal(ledger.leftMs, 400, "the soft limit and the 200 ms the first run has yet to spend");
+  first.spent(500);
   third.leave();
   first.leave();
   const fourth = ledger.enter();
   assert.equal(ledger.leftMs, 600, "alone: the soft limit only");
   fourth.leave();
   const small = new CpuLedger(1600, 1000);
+  small.enter().plan(300);
   small.enter();
-  small.plan(300);
   assert.equal(small.leftMs, 1300, "what is planned below the soft limit stays planned");
+});
+
+Deno.test("CpuLedger: othersClaiming() says whether another run would take the room", () => {
+  const ledger = new CpuLedger(1600, 1000);
+  const a = ledger.enter();
+  const b = ledger.enter();
+  assert.ok(b.othersClaiming());
+  a.claimed();
+  assert.ok(!b.othersClaiming(), "a run that claims no more does not count");
+  assert.ok(b.othersSending(), "it still sends");
+  assert.ok(a.othersClaiming());
+  b.issued();
+  assert.ok(!a.othersClaiming(), "nor one that made all its requests");
 });
 
 Deno.test("CpuLedger: othersIssued() settles once no other run is starting sends", async () => {
@@ -165,6 +179,20 @@ Deno.test("SendSpacer: a worker's sends to a sender stay a gap apart, whatever t
   await runClock();
   await Promise.all(sends);
   assert.deepEqual(at, [0, 10, 20]);
+  // A timer a millisecond late keeps the schedule: the next send is due at 40, not 41.
+  t = 31;
+  await spacer.take("a", 10, sleep);
+  const next = spacer.take("a", 10, sleep);
+  await runClock();
+  await next;
+  assert.equal(t, 40);
+  // One later than the tolerance (a stall) moves the schedule: no catching up in a burst.
+  t = 57;
+  await spacer.take("a", 10, sleep);
+  const after = spacer.take("a", 10, sleep);
+  await runClock();
+  await after;
+  assert.equal(t, 67);
   t = 100;
   await spacer.take("a", 10, sleep);
   assert.equal(sleepers.length, 0, "a send a gap after the last one does not wait");

@@ -165,6 +165,12 @@ const BOOK_LEAD_PER_ROW_MS = 15;
 const HAND_OVER_GAP_MS = 150;
 /** Rows of a batch still to start when the next batch is claimed (its round trips, ~40 ms). */
 const PREFETCH_ROWS = 10;
+/**
+ * Share of the sender's limit a run books: a request reaches Twilio some milliseconds after its
+ * slot, by a lateness that varies from send to send (tens of ms on a busy host), so sends booked
+ * at the limit itself put a few more than it into some second.
+ */
+export const PACE_HEADROOM = 0.97;
 
 /** Whether the request carries the cron secret (as a bearer token or in `x-cron-secret`). */
 export function hasCronSecret(req: Request, secret: string | undefined): boolean {
@@ -234,7 +240,6 @@ export function createProcessRetriesHandler(
     cpu ??= new CpuLedger(
       config.workerCpuBudgetMs,
       Math.min(PLATFORM_SOFT_CPU_LIMIT_MS, config.workerCpuBudgetMs),
-      config.concurrency * ANSWER_CPU_MS,
     );
     if (!deps.twilio) {
       await finishHeartbeat(sql, { id: heartbeat, result: emptyResult(), error: "sms_disabled" });
@@ -339,6 +344,8 @@ class RetryRun {
   readonly prices = { pricePages: 0, priceClaimed: 0, priced: 0 };
   /** Whether this run started the next one. */
   chained = false;
+  /** Rows taken when this run last started the next one (one start per plan spent). */
+  #chainedAtTaken = -1;
   #ctx: RunContext;
   #budget: RunBudget;
   #saturated = false;
@@ -346,6 +353,10 @@ class RetryRun {
   /** Rows claimed: their CPU is planned when they are claimed, started or not. */
   #taken = 0;
   #paceKey: string;
+  /** The run's place in its worker's CPU plan (set as it starts). */
+  #seat: RunSeat | null = null;
+  /** Segments per second this run books: the sender's limit less the headroom. */
+  #pace: number;
   #sleep: (ms: number) => Promise<void>;
 
   constructor(ctx: RunContext) {
@@ -358,6 +369,7 @@ class RetryRun {
     const c = ctx.twilio.config;
     // One pace per sender: the account and the number or service everything goes out through.
     this.#paceKey = `twilio:${c.accountSid}:${c.messagingServiceSid ?? c.from}`;
+    this.#pace = ctx.config.segmentsPerSecond * PACE_HEADROOM;
     this.#sleep = ctx.options.sleep ?? defaultSleep;
   }
 
@@ -372,10 +384,12 @@ class RetryRun {
   /**
    * Starts the next run through pg_net, as the cron does, when this one was asked to chain: its
    * CPU plan, not the queue or the pace, ended it. A run that starts nothing never chains, so a
-   * worker whose own plan is spent ends the chain until the next cron tick.
+   * worker whose own plan is spent ends the chain until the next cron tick. Once per plan spent:
+   * the next run may land in this worker and give this run room again.
    */
   async #chainNext(): Promise<void> {
-    if (!this.#ctx.config.chain || this.chained) return;
+    if (!this.#ctx.config.chain || this.#chainedAtTaken === this.#taken) return;
+    this.#chainedAtTaken = this.#taken;
     try {
       const [{ id }] = await this.#ctx.sql<{ id: string }[]>`
         select sms.invoke_process_retries()::text as id`;
@@ -395,7 +409,7 @@ class RetryRun {
 
   async run(): Promise<ProcessRetriesResult> {
     // Counted in the worker until its last statement (CpuLedger.enter).
-    const seat = this.#ctx.cpu.enter();
+    const seat = this.#seat = this.#ctx.cpu.enter();
     try {
       return await this.#work(seat);
     } finally {
@@ -411,11 +425,25 @@ class RetryRun {
     let more = false;
     // Per started row: settled once its request went to Twilio, or it ended without one.
     const issued: Promise<void>[] = [];
+    const chains: Promise<void>[] = [];
     try {
+      // A chained run that reached a worker whose other run still claims: the room this request
+      // proved (CpuLedger.enter) goes to that run, whose slots follow on without a hand-over.
+      if (config.chain && seat.othersClaiming()) return this.result;
       let batch = await this.#claimBatch(leaseSeconds);
       claiming: while (batch) {
         const { rows, slots } = batch;
         more = batch.full;
+        // The plan is spent with rows still due: the next run is started a fresh worker's boot
+        // before this batch's last slot, so that its slots follow these, not a hole after them.
+        // If it lands in this worker, the room it proves lets this run claim on.
+        if (batch.full && this.#rowsLeft() < 1) {
+          if (this.#taken >= config.maxRows) seat.claimed();
+          const at = slots[slots.length - 1].atMs - BOOT_LEAD_MS;
+          chains.push(
+            this.#sleep(Math.max(0, at - this.#budget.elapsedMs())).then(() => this.#chainNext()),
+          );
+        }
         // The next batch is claimed and booked while this one's last rows wait for lanes, so its
         // slots follow on without the claim's round trips between them.
         let next: Promise<Batch | null> | null = null;
@@ -438,15 +466,27 @@ class RetryRun {
           this.#started++;
           const sent = Promise.withResolvers<void>();
           issued.push(sent.promise);
-          pool.start(() => this.#processRow(row, slots[i], sent.resolve));
+          // What a row spends, as planned: all but its answer's part once its request is made.
+          let made = false;
+          pool.start(async () => {
+            try {
+              await this.#processRow(row, slots[i], () => {
+                if (!made) seat.spent(config.cpuMsPerRow - ANSWER_CPU_MS);
+                made = true;
+                sent.resolve();
+              });
+            } finally {
+              seat.spent(ANSWER_CPU_MS);
+            }
+          });
         }
         batch = batch.full
           ? await (next ?? this.#claimBatch(leaseSeconds))
           : await this.#awaitNextDue(leaseSeconds);
       }
-      // Once the plan's last row is started (a prepare lead before its slot), not after its last
-      // request: every slot of this run is booked, so the next run's follow them, and a fresh
-      // worker boots (0.24–0.32 s to its first booking here) while this one still sends.
+      seat.claimed();
+      await Promise.all(chains);
+      // A plan cut short (its deadline, the chain's next run not there yet): the next run now.
       if (more && this.#rowsLeft() < 1 && this.#started > 0 && !this.#saturated) {
         await this.#chainNext();
       }
@@ -525,7 +565,7 @@ class RetryRun {
     try {
       while (waiting.size > 0 && canRead()) {
         this.#started += PRICE_PAGE_CPU_ROWS;
-        this.#ctx.cpu.plan(PRICE_PAGE_CPU_ROWS * config.cpuMsPerRow);
+        this.#seat!.plan(PRICE_PAGE_CPU_ROWS * config.cpuMsPerRow);
         const page = await pages.next();
         if (page.done) {
           listedAll = page.value;
@@ -571,7 +611,7 @@ class RetryRun {
           continue;
         }
         this.#started++;
-        this.#ctx.cpu.plan(config.cpuMsPerRow);
+        this.#seat!.plan(config.cpuMsPerRow);
         this.lookups.lookedUp++;
         let found: FetchMessageResult;
         try {
@@ -667,12 +707,16 @@ class RetryRun {
   async #claimBatch(leaseSeconds: number): Promise<Batch | null> {
     const { sql, config, worker } = this.#ctx;
     const room = this.#rowsLeft();
-    if (!this.#canStart() || room < 1) return null;
+    if (!this.#canStart() || room < 1) {
+      // Room a later request proves goes to that request's run, not to this one.
+      this.#seat!.claimed();
+      return null;
+    }
     const backlogMs = await pacingBacklogMs(sql, this.#paceKey);
     const limit = claimLimit({
       batchSize: Math.min(config.batchSize, room),
       remainingStartMs: this.#budget.remainingStartMs(),
-      segmentsPerSecond: config.segmentsPerSecond,
+      segmentsPerSecond: this.#pace,
       backlogMs,
     });
     if (limit < 1) return null;
@@ -688,7 +732,7 @@ class RetryRun {
     }
     // Planned as claimed, so another run of the worker cannot plan the same CPU meanwhile.
     this.#taken += rows.length;
-    this.#ctx.cpu.plan(rows.length * config.cpuMsPerRow);
+    this.#seat!.plan(rows.length * config.cpuMsPerRow);
     return { rows, slots, full: rows.length === limit };
   }
 
@@ -700,7 +744,7 @@ class RetryRun {
    * past the run's deadline.
    */
   async #bookSlots(rows: ClaimedRetry[]): Promise<Slot[] | null> {
-    const { sql, config, twilio } = this.#ctx;
+    const { sql, twilio } = this.#ctx;
     const segments = rows.map((row) =>
       countSegments(row.body, { smartEncoding: twilio.config.smartEncoded })
     );
@@ -708,7 +752,7 @@ class RetryRun {
     const booked = await reserveSendSlot(sql, {
       key: this.#paceKey,
       segments: segments.reduce((a, b) => a + b, 0),
-      segmentsPerSecond: config.segmentsPerSecond,
+      segmentsPerSecond: this.#pace,
       maxWaitMs: this.#budget.remainingStartMs(),
       leadMs: Math.min(PREPARE_LEAD_MS, BOOK_LEAD_PER_ROW_MS * rows.length),
       booker: this.#ctx.spacer.worker,
@@ -723,7 +767,7 @@ class RetryRun {
     const bookedAtMs = answeredMs - (this.#ctx.now().getTime() - booked.dbNowMs);
     let atMs = Math.min(answeredMs, Math.max(askedMs, bookedAtMs)) + booked.waitMs;
     return segments.map((n) => {
-      const slot = { atMs, costMs: slotCostMs(n, config.segmentsPerSecond) };
+      const slot = { atMs, costMs: slotCostMs(n, this.#pace) };
       atMs += slot.costMs;
       return slot;
     });

@@ -71,65 +71,65 @@ export function createRunBudget(options: RunBudgetOptions): RunBudget {
  */
 export class CpuLedger {
   #planned = 0;
-  /** The runs in the worker, and whether each is still starting sends. */
-  #runs = new Set<{ sending: boolean }>();
+  #runs = new Set<RunState>();
   #waiting: (() => void)[] = [];
 
   /**
    * `softLimitMs`: the CPU past which the runtime retires a worker (it routes no new request to
-   * it), so a worker a request reaches has spent less than that. `tailMs`: what a run that has
-   * made all its requests may still spend (its answers).
+   * it), so a worker a request reaches has spent less than that.
    */
-  constructor(
-    readonly budgetMs: number,
-    readonly softLimitMs: number = budgetMs,
-    readonly tailMs: number = 0,
-  ) {}
+  constructor(readonly budgetMs: number, readonly softLimitMs: number = budgetMs) {}
 
   /**
-   * Counts a run in the worker. A run that finds no other run starting sends replaces what was
-   * planned before with the soft limit (and the tails of the runs still waiting for answers) when
-   * that is less: the runtime routed this request here, so the worker had not reached it.
+   * Counts a run in the worker. The runtime routed this request here, so the worker had spent
+   * less than the soft limit; from then on it spends at most what its runs planned and have not
+   * spent yet. What was planned before is replaced by that when it is less: the estimates run
+   * ahead of the real CPU, and a request that still reaches the worker is the proof.
    */
   enter(): RunSeat {
-    if (![...this.#runs].some((r) => r.sending)) {
-      const floor = this.softLimitMs + (this.#runs.size > 0 ? this.tailMs : 0);
-      this.#planned = Math.min(this.#planned, floor);
-    }
-    const run = { sending: true };
+    let floor = this.softLimitMs;
+    for (const r of this.#runs) floor += r.pendingMs;
+    this.#planned = Math.min(this.#planned, floor);
+    const run: RunState = { sending: true, claiming: true, pendingMs: 0 };
     this.#runs.add(run);
     // Each waiter checks again whether it is done waiting.
     const settle = () => {
-      run.sending = false;
+      run.claiming = run.sending = false;
       for (const wake of this.#waiting.splice(0)) wake();
     };
     return {
+      plan: (ms) => {
+        this.#planned += ms;
+        run.pendingMs += ms;
+      },
+      spent: (ms) => {
+        run.pendingMs = Math.max(0, run.pendingMs - ms);
+      },
+      claimed: () => {
+        run.claiming = false;
+      },
       issued: settle,
       leave: () => {
         settle();
         this.#runs.delete(run);
       },
+      othersClaiming: () => [...this.#runs].some((r) => r !== run && r.claiming),
       othersSending: () => this.#othersSending(run),
       othersIssued: () => this.#othersIssued(run),
     };
   }
 
-  #othersSending(self: { sending: boolean }): boolean {
+  #othersSending(self: RunState): boolean {
     return [...this.#runs].some((r) => r !== self && r.sending);
   }
 
   /** Settles once no run of the worker but `self` is starting sends. */
-  #othersIssued(self: { sending: boolean }): Promise<void> {
+  #othersIssued(self: RunState): Promise<void> {
     if (!this.#othersSending(self)) return Promise.resolve();
     return new Promise((resolve) => {
       const check = () => this.#othersSending(self) ? this.#waiting.push(check) : resolve();
       this.#waiting.push(check);
     });
-  }
-
-  /** Plans `ms` more (the caller checked {@link leftMs} first). */
-  plan(ms: number): void {
-    this.#planned += ms;
   }
 
   /** What is left to plan. */
@@ -138,12 +138,30 @@ export class CpuLedger {
   }
 }
 
+/** A run in a {@link CpuLedger}. */
+interface RunState {
+  /** Still starting sends. */
+  sending: boolean;
+  /** Would claim more rows if the worker's plan had room. */
+  claiming: boolean;
+  /** Planned and not yet spent. */
+  pendingMs: number;
+}
+
 /** A run's place in its worker's {@link CpuLedger}. */
 export interface RunSeat {
+  /** Plans `ms` more for this run (the caller checked {@link CpuLedger.leftMs} first). */
+  plan(ms: number): void;
+  /** `ms` of what this run planned is spent. */
+  spent(ms: number): void;
+  /** The run claims no more rows, whatever room the worker's plan gets. */
+  claimed(): void;
   /** Every request of the run went to Twilio: only its answers are left. */
   issued(): void;
   /** The run ended. */
   leave(): void;
+  /** Whether another run of the worker would take the room the plan gets. */
+  othersClaiming(): boolean;
   /** Whether another run of the worker is still starting sends. */
   othersSending(): boolean;
   /** Settles once no other run of the worker is starting sends. */
@@ -151,21 +169,36 @@ export interface RunSeat {
 }
 
 /**
- * Keeps one worker's sends to a sender a least gap apart, across all its runs. The database books
- * the slots; this keeps timers that fire late together (a busy event loop) from sending together.
+ * Keeps one worker's sends to a sender a slot apart, across all its runs. The database books the
+ * slots; a row waits for its own, then here, so that timers that fire late together (a busy event
+ * loop) do not send together.
+ *
+ * A send is due a slot after the previous one was due, not after its timer fired: spaced from
+ * when timers fired, each send added its timer's lateness (a millisecond or more) to every send
+ * after it, and a worker fell further behind its slots the longer it ran. A send later than
+ * {@link toleranceMs} past its due time moves the schedule to itself, so what a stall delayed is
+ * never caught up in a burst. Sends are then at least a slot less the tolerance apart, and any
+ * span of L ms holds at most (L + tolerance) / slot + 1 of them.
  */
 export class SendSpacer {
   /** Names this worker when it books the sender's slots (`sms.reserve_send_slot`'s booker). */
   readonly worker = crypto.randomUUID();
-  #last = new Map<string, number>();
+  #due = new Map<string, number>();
 
-  constructor(readonly clock: () => number = () => performance.now()) {}
+  constructor(
+    readonly clock: () => number = () => performance.now(),
+    /** How late a send may be and still keep the schedule (capped at half its slot). */
+    readonly toleranceMs = 5,
+  ) {}
 
-  /** Resolves once `gapMs` has passed since the worker's previous send on `key`, and counts a send. */
-  async take(key: string, gapMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
-    const wait = () => (this.#last.get(key) ?? -Infinity) + gapMs - this.clock();
+  /** Resolves once the worker's next send on `key` is due, and counts a send of `slotMs`. */
+  async take(key: string, slotMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
+    const wait = () => (this.#due.get(key) ?? -Infinity) - this.clock();
     for (let ms = wait(); ms > 0; ms = wait()) await sleep(ms);
-    this.#last.set(key, this.clock());
+    const due = this.#due.get(key) ?? -Infinity;
+    const now = this.clock();
+    const onTime = now - due <= Math.min(this.toleranceMs, slotMs / 2);
+    this.#due.set(key, (onTime ? due : now) + slotMs);
   }
 }
 
