@@ -43,11 +43,11 @@ Deno.test("retryConfigFromEnv: defaults, values, and loud failure on nonsense", 
     4,
     500,
   ]);
-  // Unset, the rows in flight follow the pace: a row's 200 ms ahead of its slot and 300 ms of
+  // Unset, the rows in flight follow the pace: a row's 400 ms ahead of its slot and 400 ms of
   // Twilio latency still keep it.
-  assert.equal(retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "100" }).concurrency, 50);
+  assert.equal(retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "100" }).concurrency, 80);
   assert.equal(retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "1000" }).concurrency, 100);
-  assert.equal(retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "20" }).concurrency, 10);
+  assert.equal(retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "20" }).concurrency, 16);
   assert.throws(() => retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "fast" }));
   assert.throws(() => retryConfigFromEnv({ PROCESS_RETRIES_BUDGET_MS: "-1" }));
 });
@@ -103,7 +103,7 @@ Deno.test("applyRequestOverrides: the body may only make a run stricter", () => 
   // A body that slows the pace also lowers the rows in flight the pace would have asked for.
   const fast = retryConfigFromEnv({ SMS_MAX_SEGMENTS_PER_SECOND: "1000" });
   assert.equal(fast.concurrency, 100);
-  assert.equal(applyRequestOverrides(fast, { maxSegmentsPerSecond: 50 }).concurrency, 25);
+  assert.equal(applyRequestOverrides(fast, { maxSegmentsPerSecond: 50 }).concurrency, 40);
   // Chaining needs both the request (the cron's) and the deployment's consent.
   assert.equal(applyRequestOverrides(env, {}).chain, false);
   assert.equal(applyRequestOverrides(env, { chain: true }).chain, true);

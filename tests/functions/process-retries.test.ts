@@ -989,39 +989,39 @@ Deno.test("process-retries: a run its worker's other run left nothing to start h
   const tenant = await makeTenant(
     sql,
     "chain-wait",
-    Array.from({ length: 10 }, () => ({ timeZone: dayZone() })),
+    Array.from({ length: 20 }, () => ({ timeZone: dayZone() })),
   );
   try {
     await withCronPaused(sql, async () => {
       await sandbox("/api/messages", { method: "DELETE" });
-      const rows = await enqueue(sql, tenant, 30, { tag: `chain-wait ${crypto.randomUUID()}` });
-      // One worker whose plan pays for 10 rows in all (50 ms at 5 ms a row), booked at once and
-      // sent at 10 a second: the first run holds the worker's plan and the sender for about 1.2 s
-      // (its slots start 200 ms out).
+      const rows = await enqueue(sql, tenant, 40, { tag: `chain-wait ${crypto.randomUUID()}` });
+      // One worker whose plan pays for 20 rows in all (100 ms at 5 ms a row), booked at once and
+      // sent at 10 a second (9.7 with the headroom): the first run holds the worker's plan and the
+      // sender for about 2.2 s (its slots start 200 ms out).
       const env = {
-        PROCESS_RETRIES_CPU_BUDGET_MS: "50",
+        PROCESS_RETRIES_CPU_BUDGET_MS: "100",
         PROCESS_RETRIES_CPU_MS_PER_ROW: "5",
-        PROCESS_RETRIES_WORKER_CPU_BUDGET_MS: "50",
+        PROCESS_RETRIES_WORKER_CPU_BUDGET_MS: "100",
         SMS_MAX_SEGMENTS_PER_SECOND: "10",
       };
       await withFunction(env, async (url) => {
         const before = await lastNetRequest(sql);
         const first = invoke(url, { body: {} });
         await waitFor(
-          "the first run to hold 10 rows",
+          "the first run to hold 20 rows",
           async () =>
             (await rowStates(sql, tenant.businessId)).filter((r) => r.status === "processing")
-              .length === 10,
+              .length === 20,
         );
         const second = await invoke(url, { body: { chain: true } });
         assert.equal(second.status, 200, JSON.stringify(second.body));
         const result = second.body as unknown as ProcessRetriesResult;
         assert.equal(result.claimed, 0, "the worker's plan was spent: nothing claimed");
-        // It waited until half a second (a fresh worker's boot) before the first run's booked
-        // slots end: about 6 of its 10 sends had gone (the chained run may have made more).
+        // It waited until 0.8 s (a fresh worker's boot) before the first run's booked slots end:
+        // about 12 of its 20 sends had gone (the chained run may have made more).
         const reached = messagesByBody(await sandboxMessages(), rows.map((x) => x.body)).size;
-        assert.ok(reached >= 4, `it answered once the first run had mostly sent (${reached} sent)`);
-        assert.equal(((await first).body as unknown as ProcessRetriesResult).sent, 10);
+        assert.ok(reached >= 8, `it answered once the first run had mostly sent (${reached} sent)`);
+        assert.equal(((await first).body as unknown as ProcessRetriesResult).sent, 20);
         assert.equal(
           await lastNetRequest(sql),
           before + 1,
@@ -1036,7 +1036,7 @@ Deno.test("process-retries: a run its worker's other run left nothing to start h
         60_000,
       );
       const byBody = messagesByBody(await sandboxMessages(), rows.map((x) => x.body));
-      assert.equal(byBody.size, 30);
+      assert.equal(byBody.size, 40);
       assert.ok([...byBody.values()].every((m) => m.length === 1), "each once");
     });
   } finally {

@@ -31,12 +31,12 @@ export const DEFAULT_SEGMENTS_PER_SECOND = 10;
 /** Fewest rows in flight at once within one run when none is configured. */
 export const DEFAULT_CONCURRENCY = 10;
 /**
- * How long a row may be in flight while the pace still holds, in seconds: it starts 200 ms
+ * How long a row may be in flight while the pace still holds, in seconds: it starts 400 ms
  * before its slot (process-retries' prepare lead), then Twilio's create call takes its latency.
  * Keeping a pace of P segments per second needs about P × that rows in flight: 10 rows at 100 ms
  * a call cannot exceed 100 per second, whatever else is quick.
  */
-const SEND_LATENCY_ALLOWANCE_S = 0.5;
+const SEND_LATENCY_ALLOWANCE_S = 0.8;
 /**
  * CPU time one run may plan, in ms: 55% of the platform's 2 s, so a run at the defaults stays
  * under 60% of the limit. What a worker's runs plan together is capped too

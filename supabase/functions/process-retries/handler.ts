@@ -139,20 +139,27 @@ const ANSWER_CPU_MS = 2;
 /** Pages of the recipient's messages read at most when reconciling (50 per page). */
 const RECONCILE_MAX_PAGES = 20;
 /**
- * How long before the sender's booked slots end a run left nothing to start hands on: a fresh
- * worker took 0.24–0.32 s from the request to its first booked batch (bench/drain.ts).
+ * How long before its last booked slot a run whose plan is spent starts the next, and before the
+ * sender's booked slots end a run left nothing to start hands on: a fresh worker took 0.24–0.32 s
+ * from the request to its first booked batch, and its first 20–40 rows' statements took 100–250
+ * ms more (new backends, cold code), so with 500 ms its first sends went up to 70 ms late (p50
+ * of a run) and the lateness stayed with every later send of the worker; 2–23 ms with 800
+ * (bench/drain.ts, docs/performance.md, thirteenth round).
  */
-const BOOT_LEAD_MS = 500;
+const BOOT_LEAD_MS = 800;
 /** Least wait of a run left nothing to start before it hands on (bounds a worker's hand-ons). */
 const MIN_HAND_ON_MS = 100;
 /**
- * How long before its slot a row is started: its statements (a few ms, tens on a busy machine)
- * are done by then without every row of its batch queueing for the pool's connections at once.
+ * How long before its slot a row is started: its statements (a few ms, 100–250 on a fresh
+ * worker's first rows, above) are done by then without every row of its batch queueing for the
+ * pool's connections at once.
  */
-const PREPARE_LEAD_MS = 200;
+const PREPARE_LEAD_MS = 400;
+/** Longest lead of a batch's first slot on an idle sender ({@link BOOK_LEAD_PER_ROW_MS}). */
+const BOOK_LEAD_MAX_MS = 200;
 /**
  * How far ahead of now a batch's first slot is booked at the soonest, per row (up to
- * PREPARE_LEAD_MS): on an idle sender the batch's first rows all start at once, and their
+ * {@link BOOK_LEAD_MAX_MS}): on an idle sender the batch's first rows all start at once, and their
  * statements queue for the pool's connections (a 50-row batch booked 50 ms ahead had its first
  * rows sent 80–100 ms after their slots). One row waits for 15 ms only.
  */
@@ -754,7 +761,7 @@ class RetryRun {
       segments: segments.reduce((a, b) => a + b, 0),
       segmentsPerSecond: this.#pace,
       maxWaitMs: this.#budget.remainingStartMs(),
-      leadMs: Math.min(PREPARE_LEAD_MS, BOOK_LEAD_PER_ROW_MS * rows.length),
+      leadMs: Math.min(BOOK_LEAD_MAX_MS, BOOK_LEAD_PER_ROW_MS * rows.length),
       booker: this.#ctx.spacer.worker,
       gapMs: HAND_OVER_GAP_MS,
     });
