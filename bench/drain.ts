@@ -4,13 +4,16 @@
  * realistic latency mix (log-normal, median 150 ms, 1% over 1.5 s) and a few 429s (Twilio error
  * 20429 "Too Many Requests", 0.5% of creates).
  *
- * The ratio is the achieved rate over the limit, target ≥ 0.95: the messages Twilio accepted over
- * the wall time from the first call to the drain's last request. The drain ends when no row is
- * due or awaits its answer; what comes after the last request is Twilio's latency (the slowest of
- * 3,000 answers takes seconds), reported beside the ratio. A 429 is not a send: the row is
- * deferred by process-retries's backoff (15–30 s for a first attempt, checked here: pending, one
- * attempt used, error 20429, not failed), and its slot is lost to the rate. The benchmark does
- * not wait the backoff out: it then makes those rows due (as the clock would) and calls again, so
+ * The ratio is the achieved rate over the limit, target ≥ 0.95: the messages Twilio accepted on a
+ * row's first request over the wall time from the first call to the drain's last first request.
+ * The drain ends when no row is due or awaits its answer; what comes after the last request is
+ * Twilio's latency (the slowest of 3,000 answers takes seconds), reported beside the ratio. A 429
+ * is not a send: the row is deferred by process-retries's backoff (15–30 s for a first attempt,
+ * checked here: pending, one attempt used, error 20429, not failed), and its slot is lost to the
+ * rate. Its second request is the backoff's, not the pace's, even when it comes due while the
+ * drain still awaits its slowest answers (the time to the last request of any kind is reported
+ * beside). The benchmark does not wait the backoff out: it then makes those rows due (as the
+ * clock would) and calls again, so
  * that every row is sent exactly once (0 duplicates) and no second carries more than the limit
  * (counted on the requests' arrival at the sandbox, before its latency).
  *
@@ -212,12 +215,24 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   // recorded its sends yet.
   const sent = firstPassOurs.filter((a) => a.outcome === "created").length;
   const sentLater = created.length - sent;
+  // The drain is each row's first request. A row a 429 deferred that came due while the drain
+  // still awaited its slowest answers went out then, seconds after the rest (0 to 5 s more in
+  // runs of one day): its second request is the backoff's, not the pace's (reported beside).
+  const tried = new Set<string>();
+  const firsts = [...firstPassOurs]
+    .sort((a, b) => Date.parse(a.receivedAt ?? a.at) - Date.parse(b.receivedAt ?? b.at))
+    .filter((a) => !tried.has(a.to!) && tried.add(a.to!));
+  const firstTimes = firsts.map((a) => Date.parse(a.receivedAt ?? a.at));
+  const sentFirst = firsts.filter((a) => a.outcome === "created").length;
   // The drain's time is the sender's: from the first call to its last request. The answers still
   // awaited then (the slowest of 3,000 comes seconds later) are Twilio's latency, not the pace.
-  const handOverSeconds = times.length > 0 ? (times[times.length - 1] - fromMs) / 1000 : NaN;
-  const rate = sent / handOverSeconds;
-  const steady = times.length > 1
-    ? (times.length - 1) / ((times[times.length - 1] - times[0]) / 1000)
+  const handOverSeconds = firstTimes.length > 0
+    ? (firstTimes[firstTimes.length - 1] - fromMs) / 1000
+    : NaN;
+  const lastRequestSeconds = times.length > 0 ? (times[times.length - 1] - fromMs) / 1000 : NaN;
+  const rate = sentFirst / handOverSeconds;
+  const steady = firstTimes.length > 1
+    ? (firstTimes.length - 1) / ((firstTimes[firstTimes.length - 1] - firstTimes[0]) / 1000)
     : NaN;
   const ratio = rate / PACE;
   const limitedFirstPass = firstPassOurs.filter((a) => a.outcome === "rate_limited").length;
@@ -268,8 +283,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         "sent",
         "deferred (429)",
         "failed",
-        "seconds to the last request",
+        "seconds to the last first request",
         "sent/s",
+        "seconds to the last request (re-sends too)",
         "first→last request /s",
         "busiest second",
         "sent after backoff",
@@ -278,14 +294,15 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       rows: [[
         `${answers.length} (${cronCalls})`,
         int(sum(answers, "claimed")),
-        int(sent),
+        int(sentFirst),
         `${int(sum(answers, "deferred"))} (${limited.length})`,
         int(sum(answers, "failed")),
         fmt(handOverSeconds),
         fmt(rate),
+        fmt(lastRequestSeconds),
         fmt(steady),
         busiestSecond,
-        int(sentLater),
+        int(created.length - sentFirst),
         duplicates,
       ]],
     }, {
@@ -320,8 +337,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     ratio,
     target: TARGET,
     direction: "atLeast",
-    ratioMeaning: `messages Twilio accepted per second (first call until the drain's last ` +
-      `request) over the pace limit ${PACE}/s`,
+    ratioMeaning: `messages Twilio accepted on a row's first request per second (first call ` +
+      `until the last such request) over the pace limit ${PACE}/s`,
     checks,
     notes: [
       "process-retries with the stack's environment plus SMS_MAX_SEGMENTS_PER_SECOND=100 (" +
@@ -330,7 +347,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         : "its other settings at their defaults") +
       "), behind its own instance of the stack's gateway",
       "the drain ends when no row is due or awaits its answer; the rate counts its time to the " +
-      "last request, its end being Twilio's latency (docs/decisions.md)",
+      "last row's first request, its end being Twilio's latency, and a 429'd row's second request " +
+      "the backoff's (docs/decisions.md)",
     ],
     figures: {
       rows,
@@ -341,6 +359,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       later,
       seconds,
       handOverSeconds,
+      lastRequestSeconds,
       totalSeconds,
       rate,
       steady,

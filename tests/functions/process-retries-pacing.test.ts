@@ -173,7 +173,7 @@ Deno.test("SendSpacer: a worker's sends to a sender stay a gap apart, whatever t
   // Three timers that fired together (a busy event loop) go out 10 ms apart.
   const at: number[] = [];
   const sends = [0, 1, 2].map(async () => {
-    await spacer.take("a", 10, sleep);
+    await spacer.take("a", t, 10, sleep);
     at.push(t);
   });
   await runClock();
@@ -181,22 +181,39 @@ Deno.test("SendSpacer: a worker's sends to a sender stay a gap apart, whatever t
   assert.deepEqual(at, [0, 10, 20]);
   // A timer a millisecond late keeps the schedule: the next send is due at 40, not 41.
   t = 31;
-  await spacer.take("a", 10, sleep);
-  const next = spacer.take("a", 10, sleep);
+  await spacer.take("a", t, 10, sleep);
+  const next = spacer.take("a", t, 10, sleep);
   await runClock();
   await next;
   assert.equal(t, 40);
   // One later than the tolerance (a stall) moves the schedule: no catching up in a burst.
   t = 57;
-  await spacer.take("a", 10, sleep);
-  const after = spacer.take("a", 10, sleep);
+  await spacer.take("a", t, 10, sleep);
+  const after = spacer.take("a", t, 10, sleep);
   await runClock();
   await after;
   assert.equal(t, 67);
   t = 100;
-  await spacer.take("a", 10, sleep);
+  await spacer.take("a", t, 10, sleep);
   assert.equal(sleepers.length, 0, "a send a gap after the last one does not wait");
-  await spacer.take("b", 10, sleep);
+  await spacer.take("b", t, 10, sleep);
   assert.equal(sleepers.length, 0, "another sender has its own gap");
   assert.notEqual(new SendSpacer().worker, spacer.worker, "each worker books under its own name");
+});
+
+Deno.test("SendSpacer: a send that would run past the worker's booking into the gap is flagged", async () => {
+  let t = 1000;
+  const spacer = new SendSpacer(() => t);
+  const sleep = () => Promise.resolve();
+  assert.equal(spacer.pastBooking("a", 5000, 0), false, "nothing booked: nothing to run past");
+  spacer.booked("a", 1200);
+  spacer.booked("a", 1100);
+  // The worker's last send went 50 ms after its slot.
+  await spacer.take("a", t - 50, 10, sleep);
+  assert.equal(spacer.pastBooking("a", 1150, 100), false, "1,200 is before 1,300");
+  assert.equal(spacer.pastBooking("a", 1260, 100), true, "1,310 runs past the booking's end");
+  t = 1100;
+  await spacer.take("a", t, 10, sleep);
+  assert.equal(spacer.pastBooking("a", 1260, 100), false, "sends on time again: 1,260 is fine");
+  assert.equal(spacer.pastBooking("b", 1260, 100), false, "another sender has its own booking");
 });

@@ -165,19 +165,27 @@ const BOOK_LEAD_MAX_MS = 200;
  */
 const BOOK_LEAD_PER_ROW_MS = 15;
 /**
- * Gap between the slots another worker booked and this worker's next: each isolate's timers run
- * late on their own (on this machine by 20–40 ms, up to ~150 ms while a fresh worker boots), and
- * the other's late sends would land on this one's first.
+ * Gap between the slots another worker booked and this worker's next: each isolate's sends run
+ * late on their own (on this machine by tens of ms, hundreds by the end of a worker's life), and
+ * a fresh worker's boot stalls the one still sending, whose requests then leave together. With
+ * 150 ms the busiest second of a drain reached 105 at such a change (docs/decisions.md).
  */
-const HAND_OVER_GAP_MS = 150;
+const HAND_OVER_GAP_MS = 250;
+/**
+ * How far into the hand-over gap a worker still sends: a row that, as late as the worker's sends
+ * run, would go later than that is handed back for the next worker to send rather than sent into
+ * its first slots (the lateness can still grow by the rest of the gap before the send).
+ */
+const HAND_OVER_REACH_MS = 200;
 /** Rows of a batch still to start when the next batch is claimed (its round trips, ~40 ms). */
 const PREFETCH_ROWS = 10;
 /**
  * Share of the sender's limit a run books: a request reaches Twilio some milliseconds after its
- * slot, by a lateness that varies from send to send (tens of ms on a busy host), so sends booked
- * at the limit itself put a few more than it into some second.
+ * slot, by a lateness that varies from send to send (a stalled process lets 3–8 requests go
+ * within a few ms), so sends booked at the limit itself put more than it into some second:
+ * 102–110 at 98%, 99–106 at 97%, 98–100 at 96% (bench/drain.ts, docs/decisions.md).
  */
-export const PACE_HEADROOM = 0.97;
+export const PACE_HEADROOM = 0.96;
 
 /** Whether the request carries the cron secret (as a bearer token or in `x-cron-secret`). */
 export function hasCronSecret(req: Request, secret: string | undefined): boolean {
@@ -384,6 +392,11 @@ class RetryRun {
     return this.#budget.elapsedMs();
   }
 
+  /** A time of this run (ms since it began) on the worker's clock. */
+  #onClock(ms: number): number {
+    return this.#budget.startedAt + ms;
+  }
+
   #canStart(): boolean {
     return !this.#saturated && this.#budget.canStart();
   }
@@ -433,6 +446,8 @@ class RetryRun {
     // Per started row: settled once its request went to Twilio, or it ended without one.
     const issued: Promise<void>[] = [];
     const chains: Promise<void>[] = [];
+    // When the last row was started (ms of the run).
+    let startedAtMs = -Infinity;
     try {
       // A chained run that reached a worker whose other run still claims: the room this request
       // proved (CpuLedger.enter) goes to that run, whose slots follow on without a hand-over.
@@ -457,18 +472,42 @@ class RetryRun {
         const prefetchAt = batch.full ? Math.max(0, rows.length - PREFETCH_ROWS) : -1;
         for (const [i, row] of rows.entries()) {
           if (i === prefetchAt) next = this.#claimBatch(leaseSeconds);
-          // A row is started a little before its slot, not with its whole batch: the batch's
-          // rows would otherwise queue for the pool's connections together and the first ones
-          // miss their slots.
+          // A row is started a little before its slot, not with its whole batch, and half a slot
+          // after the row before at the soonest: a batch's rows started together queue for the
+          // pool's connections, and their statements' answers hold the event loop while earlier
+          // rows' requests wait to go out (8 requests reached the sandbox within a millisecond).
           await this.#sleep(
-            Math.max(0, slots[i].atMs - PREPARE_LEAD_MS - this.#budget.elapsedMs()),
+            Math.max(
+              slots[i].atMs - PREPARE_LEAD_MS,
+              startedAtMs + slots[i].costMs / 2,
+            ) - this.#budget.elapsedMs(),
           );
+          startedAtMs = this.#budget.elapsedMs();
           await pool.ready();
           if (!this.#canStart()) {
             more = true;
             const extra = (await next)?.rows ?? [];
             await this.#releaseAll([...rows.slice(i), ...extra]);
             break claiming;
+          }
+          // Too late for this worker's booking, where the next worker's slots may begin: the
+          // batch's rows left are booked again, after whatever was booked since.
+          if (
+            this.#ctx.spacer.pastBooking(
+              this.#paceKey,
+              this.#onClock(slots[i].atMs),
+              HAND_OVER_REACH_MS,
+            )
+          ) {
+            const again = await this.#bookSlots(rows.slice(i));
+            if (again === null) {
+              // As when a claim's booking finds the sender booked past the deadline.
+              this.#saturated = more = true;
+              await this.#releaseAll(rows.slice(i));
+              break;
+            }
+            slots.splice(i, again.length, ...again);
+            await this.#sleep(slots[i].atMs - PREPARE_LEAD_MS - this.#budget.elapsedMs());
           }
           this.#started++;
           const sent = Promise.withResolvers<void>();
@@ -773,11 +812,13 @@ class RetryRun {
     // those bound it if the two hosts' clocks disagree.
     const bookedAtMs = answeredMs - (this.#ctx.now().getTime() - booked.dbNowMs);
     let atMs = Math.min(answeredMs, Math.max(askedMs, bookedAtMs)) + booked.waitMs;
-    return segments.map((n) => {
+    const slots = segments.map((n) => {
       const slot = { atMs, costMs: slotCostMs(n, this.#pace) };
       atMs += slot.costMs;
       return slot;
     });
+    this.#ctx.spacer.booked(this.#paceKey, this.#onClock(atMs));
+    return slots;
   }
 
   /**
@@ -786,7 +827,7 @@ class RetryRun {
    */
   async #awaitSlot(slot: Slot): Promise<void> {
     await this.#sleep(Math.max(0, slot.atMs - this.#budget.elapsedMs()));
-    await this.#ctx.spacer.take(this.#paceKey, slot.costMs, this.#sleep);
+    await this.#ctx.spacer.take(this.#paceKey, this.#onClock(slot.atMs), slot.costMs, this.#sleep);
   }
 
   /** Works one row; `issued` is called when its request goes to Twilio, or when it ends. */

@@ -184,6 +184,10 @@ export class SendSpacer {
   /** Names this worker when it books the sender's slots (`sms.reserve_send_slot`'s booker). */
   readonly worker = crypto.randomUUID();
   #due = new Map<string, number>();
+  /** Per sender: the end of the last slot this worker booked (ms, on the clock). */
+  #bookedUntil = new Map<string, number>();
+  /** Per sender: how late this worker's last send was after its slot (ms). */
+  #lag = new Map<string, number>();
 
   constructor(
     readonly clock: () => number = () => performance.now(),
@@ -191,14 +195,38 @@ export class SendSpacer {
     readonly toleranceMs = 5,
   ) {}
 
-  /** Resolves once the worker's next send on `key` is due, and counts a send of `slotMs`. */
-  async take(key: string, slotMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
+  /**
+   * Resolves once the worker's next send on `key` is due, and counts a send of the slot at
+   * `slotAt` (on the clock), `slotMs` long.
+   */
+  async take(
+    key: string,
+    slotAt: number,
+    slotMs: number,
+    sleep: (ms: number) => Promise<void>,
+  ): Promise<void> {
     const wait = () => (this.#due.get(key) ?? -Infinity) - this.clock();
     for (let ms = wait(); ms > 0; ms = wait()) await sleep(ms);
     const due = this.#due.get(key) ?? -Infinity;
     const now = this.clock();
     const onTime = now - due <= Math.min(this.toleranceMs, slotMs / 2);
     this.#due.set(key, (onTime ? due : now) + slotMs);
+    this.#lag.set(key, Math.max(0, now - slotAt));
+  }
+
+  /** The worker booked slots on `key` until `until` (on the clock). */
+  booked(key: string, until: number): void {
+    this.#bookedUntil.set(key, Math.max(this.#bookedUntil.get(key) ?? -Infinity, until));
+  }
+
+  /**
+   * Whether a send booked at `slotAt`, as late as the worker's sends now run, would go more than
+   * `overMs` past the end of the worker's booked slots: where another worker's slots may start,
+   * and its sends and this one's would reach the sender together.
+   */
+  pastBooking(key: string, slotAt: number, overMs: number): boolean {
+    const until = this.#bookedUntil.get(key);
+    return until !== undefined && slotAt + (this.#lag.get(key) ?? 0) > until + overMs;
   }
 }
 
