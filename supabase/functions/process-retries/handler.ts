@@ -173,8 +173,8 @@ const BOOK_LEAD_PER_ROW_MS = 15;
 const HAND_OVER_GAP_MS = 250;
 /**
  * How far into the hand-over gap a worker still sends: a row that, as late as the worker's sends
- * run, would go later than that is handed back for the next worker to send rather than sent into
- * its first slots (the lateness can still grow by the rest of the gap before the send).
+ * run, would go later than that is booked again, after the next worker's slots rather than onto
+ * its first ones (the lateness can still grow by the rest of the gap before the send).
  */
 const HAND_OVER_REACH_MS = 200;
 /** Rows of a batch still to start when the next batch is claimed (its round trips, ~40 ms). */
@@ -513,16 +513,17 @@ class RetryRun {
           const sent = Promise.withResolvers<void>();
           issued.push(sent.promise);
           // What a row spends, as planned: all but its answer's part once its request is made.
+          const answerMs = Math.min(ANSWER_CPU_MS, config.cpuMsPerRow);
           let made = false;
           pool.start(async () => {
             try {
               await this.#processRow(row, slots[i], () => {
-                if (!made) seat.spent(config.cpuMsPerRow - ANSWER_CPU_MS);
+                if (!made) seat.spent(config.cpuMsPerRow - answerMs);
                 made = true;
                 sent.resolve();
               });
             } finally {
-              seat.spent(ANSWER_CPU_MS);
+              seat.spent(answerMs);
             }
           });
         }
