@@ -22,6 +22,7 @@ import { checkQuietHours } from "@shared/compliance/quiet-hours.ts";
 import { createTwilioClient, loadTwilioConfig } from "@shared/twilio/client.ts";
 import type { ProcessRetriesResult } from "../../supabase/functions/process-retries/config.ts";
 import { createProcessRetriesHandler } from "../../supabase/functions/process-retries/handler.ts";
+import { CpuLedger } from "../../supabase/functions/process-retries/pacing.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { waitFor } from "../reliability/support.ts";
 import { db, stack } from "../support/stack.ts";
@@ -886,6 +887,61 @@ Deno.test("process-retries: a run starts no more rows than its CPU budget pays f
     });
   } finally {
     await forget(tenant);
+    await sql.end();
+  }
+});
+
+Deno.test("process-retries: a chained run reaching a worker whose run still claims leaves it the room", async () => {
+  const sql = db();
+  const pool = createDb(info.dbUrl, { max: 2 });
+  const tenant = await makeTenant(
+    sql,
+    "room",
+    Array.from({ length: 3 }, () => ({ timeZone: dayZone() })),
+  );
+  try {
+    await withCronPaused(sql, async () => {
+      const rows = await enqueue(sql, tenant, 3, { tag: `room ${crypto.randomUUID()}` });
+      const env = functionEnv();
+      // One worker's plan, shared by its runs; another run of it is still claiming.
+      const cpu = new CpuLedger(1600, 1000);
+      const other = cpu.enter();
+      const handler = serveFunction(
+        "process-retries",
+        createProcessRetriesHandler({
+          env,
+          sql: pool,
+          twilio: createTwilioClient(loadTwilioConfig(env)!),
+          now: () => new Date(),
+        }, { cpu }),
+        { logSink: () => {} },
+      );
+      const call = async () =>
+        (await (await handler(
+          new Request("http://local/", {
+            method: "POST",
+            headers: AUTH,
+            body: JSON.stringify({ chain: true }),
+          }),
+        )).json()) as ProcessRetriesResult;
+      const mine = async () =>
+        (await rowStates(sql, tenant.businessId)).filter((r) =>
+          rows.some((x) => x.retryId === r.id)
+        ).map((r) => r.status);
+
+      const probe = await call();
+      assert.equal(probe.claimed, 0, "the room goes to the run still claiming");
+      assert.deepEqual(await mine(), ["pending", "pending", "pending"]);
+      // Once that run claims no more, a chained run works the queue itself.
+      other.claimed();
+      const run = await call();
+      assert.ok(run.sent >= 3, JSON.stringify(run));
+      assert.deepEqual(await mine(), ["completed", "completed", "completed"]);
+      other.leave();
+    });
+  } finally {
+    await forget(tenant);
+    await pool.end();
     await sql.end();
   }
 });
