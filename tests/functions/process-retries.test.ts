@@ -1052,7 +1052,7 @@ Deno.test("process-retries: a run its worker's other run left nothing to start h
       await sandbox("/api/messages", { method: "DELETE" });
       const rows = await enqueue(sql, tenant, 40, { tag: `chain-wait ${crypto.randomUUID()}` });
       // One worker whose plan pays for 20 rows in all (100 ms at 5 ms a row), booked at once and
-      // sent at 10 a second (9.7 with the headroom): the first run holds the worker's plan and the
+      // sent at 10 a second (9.6 with the headroom): the first run holds the worker's plan and the
       // sender for about 2.2 s (its slots start 200 ms out).
       const env = {
         PROCESS_RETRIES_CPU_BUDGET_MS: "100",

@@ -185,7 +185,7 @@ const PREFETCH_ROWS = 10;
  * within a few ms), so sends booked at the limit itself put more than it into some second:
  * 102–110 at 98%, 99–106 at 97%, 98–100 at 96% (bench/drain.ts, docs/decisions.md).
  */
-export const PACE_HEADROOM = 0.96;
+const PACE_HEADROOM = 0.96;
 
 /** Whether the request carries the cron secret (as a bearer token or in `x-cron-secret`). */
 export function hasCronSecret(req: Request, secret: string | undefined): boolean {
