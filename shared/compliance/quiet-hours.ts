@@ -411,6 +411,24 @@ function intlOffset(zone: string): OffsetAt {
  * later offset, so 02:30 on a US spring-forward night is 01:30 standard time.
  */
 function wallToInstant(wall: number, zone: string): number {
+  const key = `${zone} ${wall}`;
+  let instant = INSTANTS.get(key);
+  if (instant === undefined) {
+    instant = resolveWall(wall, zone);
+    if (INSTANTS.size >= MAX_INSTANTS) INSTANTS.delete(INSTANTS.keys().next().value!);
+    INSTANTS.set(key, instant);
+  }
+  return instant;
+}
+
+// Every check converts the same few wall times (a window's edges on the days ahead), each with
+// two or three Temporal offset lookups: 200–250 µs a check on the edge runtime's Deno, 5% of
+// send-sms's CPU. Remembered by zone and wall time, it is the same answer from the same zone
+// data (docs/performance.md, fourteenth round).
+const INSTANTS = new Map<string, number>();
+const MAX_INSTANTS = 4096;
+
+function resolveWall(wall: number, zone: string): number {
   const offsetAt = offsetOf(zone);
   const guess = offsetAt(wall);
   const second = offsetAt(wall - guess);

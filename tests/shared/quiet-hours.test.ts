@@ -131,6 +131,30 @@ Deno.test("quiet hours: next window across the DST changes", () => {
   assert.equal(r.nextAllowedAt?.toISOString(), "2026-03-09T13:00:00.000Z");
 });
 
+Deno.test("quiet hours: an answer does not depend on what earlier checks left remembered", () => {
+  // The window edges a check converts are remembered (by zone and wall time, at most 4,096);
+  // a year of checks in four zones fills that more than twice over.
+  const cases: [QuietHoursRecipient, string][] = [
+    [NY, "2026-03-08T03:00:00Z"],
+    [NY, "2026-11-01T02:00:00Z"],
+    [LA, "2026-03-08T15:00:00Z"],
+    [HNL, "2026-11-01T02:00:00Z"],
+  ];
+  const answers = () => cases.map(([who, at]) => checkQuietHours(who, new Date(at)));
+  const first = answers();
+  for (let day = 0; day < 366; day++) {
+    for (const who of [NY, LA, PHX, HNL]) {
+      checkQuietHours(who, new Date(Date.UTC(2027, 0, 1) + day * 86_400_000));
+    }
+  }
+  assert.deepEqual(answers(), first);
+  // The same wall times in other zones are other instants.
+  assert.notEqual(
+    first[2].windowEndsAt?.getTime(),
+    checkQuietHours(NY, new Date("2026-03-08T15:00:00Z")).windowEndsAt?.getTime(),
+  );
+});
+
 Deno.test("quiet hours: business window", () => {
   const business = { start: "10:00", end: "18:00", days: [1, 2, 3, 4, 5] };
   let r = checkQuietHours(NY, new Date("2026-07-01T13:30:00Z"), { businessWindow: business });
