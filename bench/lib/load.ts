@@ -44,3 +44,22 @@ export async function closedLoop(
   const seconds = (performance.now() - started) / 1000;
   return { seconds, perSecond: total / seconds, latenciesMs, statuses, errors };
 }
+
+/** Several runs of one load taken as one: their requests and their seconds added up. */
+export function joinLoads(runs: LoadResult[]): LoadResult {
+  const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
+  const latenciesMs = runs.flatMap((r) => r.latenciesMs);
+  const statuses: Record<string, number> = {};
+  for (const r of runs) {
+    for (const [status, n] of Object.entries(r.statuses)) {
+      statuses[status] = (statuses[status] ?? 0) + n;
+    }
+  }
+  return {
+    seconds,
+    perSecond: latenciesMs.length / seconds,
+    latenciesMs,
+    statuses,
+    errors: runs.flatMap((r) => r.errors).slice(0, 5),
+  };
+}

@@ -94,3 +94,14 @@ export function cpuMeter(groups: () => Record<string, number[]>): {
     },
   };
 }
+
+/** Several {@link cpuMeter} readings added up, group by group. */
+export function sumCpu(readings: Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const reading of readings) {
+    for (const [group, seconds] of Object.entries(reading)) {
+      sum[group] = (sum[group] ?? 0) + seconds;
+    }
+  }
+  return sum;
+}
