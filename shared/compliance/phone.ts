@@ -25,8 +25,8 @@ import metadata from "libphonenumber-js/metadata.max.json";
 import { isE164, type PhoneNumberInfo, type PhoneNumberType } from "./e164.ts";
 
 // The core functions with the `max` metadata given, rather than `libphonenumber-js/max`: the
-// same calls, but `max`'s entry also loads a bound copy of every other export, 8 ms of every
-// worker's boot on the edge runtime's Deno (docs/performance.md, fourteenth round).
+// same calls, but `max`'s entry also loads a bound copy of every other export (4 ms of each
+// worker's boot on the edge runtime's Deno, median: docs/decisions.md, fourteenth round).
 function parsePhoneNumberFromString(text: string, country?: CountryCode) {
   return parseWith(text, { defaultCountry: country }, metadata);
 }
