@@ -4,7 +4,9 @@
  *
  * - `--quick`: a small form that checks the benchmark works (`npm test` runs it), not the speed.
  * - `--stack=<stack.json>` (or `STACK_JSON`): reuse a running stack; otherwise benchmarks that
- *   need one start a throwaway stack in a child process and stop it afterwards.
+ *   need one start a throwaway stack in a child process and stop it afterwards, one stack for
+ *   each benchmark of `all`, so none runs in what the one before left behind (its vacuum, its
+ *   held-back callbacks).
  * - `--json=<file>`: also write the result (figures and checks) as JSON.
  *
  * Exits 1 when a correctness check fails (disagreement, duplicates, errors); a missed speed
@@ -107,6 +109,10 @@ if (import.meta.main) {
       );
       if (result.checks.some((c) => !c.ok)) failed = true;
       if (!quick && !meetsTarget(result)) log(`${name}: target missed`);
+      if (!flag(args, "stack") && !Deno.env.get("STACK_JSON")) {
+        await stop();
+        stack = null;
+      }
     }
   } catch (e) {
     console.error(`bench failed: ${(e as Error).stack ?? e}`);
