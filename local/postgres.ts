@@ -140,7 +140,14 @@ function configLines(opts: ClusterOptions): string {
     listen_addresses: "'localhost'",
     // Socket paths are limited to ~100 bytes; a deep data folder would not fit.
     unix_socket_directories: "'/tmp'",
-    shared_preload_libraries: "'pg_cron'",
+    // The hosted list (supabase/postgres ansible/files/postgresql_config/postgresql.conf.j2:
+    // pg_stat_statements, pg_stat_monitor, pgaudit, plpgsql, plpgsql_check, pg_cron, pg_net,
+    // pgsodium, timescaledb, auto_explain, in that order) less what Debian's packages here lack
+    // and pg_net, whose stand-in is local/net-worker.ts. A backend then starts with plpgsql
+    // loaded, as there, instead of loading it at its first function call.
+    shared_preload_libraries: "'pg_stat_statements, plpgsql, plpgsql_check, pg_cron, auto_explain'",
+    // conf.d/autoexplain.conf of the same repository.
+    "auto_explain.log_min_duration": "'10s'",
     "cron.database_name": "'postgres'",
     // Jobs run in background workers, so pg_cron needs no password to reach the database.
     "cron.use_background_workers": "on",
