@@ -10,6 +10,7 @@ export const DEBIAN_PACKAGES = [
   "postgresql-15-cron",
   "postgresql-15-pgtap",
   "postgresql-15-plpgsql-check",
+  "postgresql-15-pgaudit",
 ];
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -142,10 +143,12 @@ function configLines(opts: ClusterOptions): string {
     unix_socket_directories: "'/tmp'",
     // The hosted list (supabase/postgres ansible/files/postgresql_config/postgresql.conf.j2:
     // pg_stat_statements, pg_stat_monitor, pgaudit, plpgsql, plpgsql_check, pg_cron, pg_net,
-    // pgsodium, timescaledb, auto_explain, in that order) less what Debian's packages here lack
-    // and pg_net, whose stand-in is local/net-worker.ts. A backend then starts with plpgsql
-    // loaded, as there, instead of loading it at its first function call.
-    shared_preload_libraries: "'pg_stat_statements, plpgsql, plpgsql_check, pg_cron, auto_explain'",
+    // pgsodium, timescaledb, auto_explain, in that order) less what Debian has no package for
+    // and pg_net, whose stand-in is local/net-worker.ts. pgaudit logs nothing until a project
+    // sets `pgaudit.log` (Supabase's pgaudit guide), so none is set here. A backend then starts
+    // with plpgsql loaded, as there, instead of loading it at its first function call.
+    shared_preload_libraries:
+      "'pg_stat_statements, pgaudit, plpgsql, plpgsql_check, pg_cron, auto_explain'",
     // conf.d/autoexplain.conf of the same repository.
     "auto_explain.log_min_duration": "'10s'",
     "cron.database_name": "'postgres'",
