@@ -448,6 +448,9 @@ class RetryRun {
     const chains: Promise<void>[] = [];
     // When the last row was started (ms of the run).
     let startedAtMs = -Infinity;
+    // A row's answer share of its CPU plan: spent when the row ends, the rest once its request
+    // is made.
+    const answerMs = Math.min(ANSWER_CPU_MS, config.cpuMsPerRow);
     try {
       // A chained run that reached a worker whose other run still claims: the room this request
       // proved (CpuLedger.enter) goes to that run, whose slots follow on without a hand-over.
@@ -513,7 +516,6 @@ class RetryRun {
           const sent = Promise.withResolvers<void>();
           issued.push(sent.promise);
           // What a row spends, as planned: all but its answer's part once its request is made.
-          const answerMs = Math.min(ANSWER_CPU_MS, config.cpuMsPerRow);
           let made = false;
           pool.start(async () => {
             try {
