@@ -4,7 +4,7 @@
  * retired or terminated; this module starts it, reads its CPU time and stops it.
  */
 
-import { cpuMsOf } from "./procfs.ts";
+import { threadCpuMs } from "./procfs.ts";
 
 /** Why a worker was terminated by its supervisor. */
 export type LimitHit = "cpu" | "wall_clock";
@@ -105,7 +105,7 @@ export class WorkerProcess {
   /**
    * CPU time of the worker's JavaScript thread since it became ready. The edge runtime counts
    * the isolate's thread (CLOCK_THREAD_CPUTIME_ID); Deno runs JavaScript on the main thread,
-   * whose task id is the pid, so its utime + stime is the same measure (to 10 ms, /proc's tick).
+   * whose task id is the pid, and its schedstat run time is that clock's measure.
    */
   cpuMs(): number {
     if (!this.dead) this.lastCpuMs = Math.max(this.lastCpuMs, this.#cpuTotalMs() - this.#cpuBaseMs);
@@ -113,7 +113,7 @@ export class WorkerProcess {
   }
 
   #cpuTotalMs(): number {
-    return cpuMsOf(`/proc/${this.pid}/task/${this.pid}/stat`);
+    return threadCpuMs(this.pid);
   }
 
   /** True when the process ended the way V8 ends an isolate that ran out of heap. */
