@@ -94,8 +94,9 @@ export interface AttemptRecord {
   /** When it was answered (or dropped). */
   at: string;
   /**
-   * When the request arrived, before the configured latency: with a latency distribution the
-   * answers' order is not the requests' (a sender's pace shows in these).
+   * When the request's head arrived (node-server.ts `receivedAt`), before the configured
+   * latency: with a latency distribution the answers' order is not the requests' (a sender's
+   * pace shows in these).
    */
   receivedAt?: string;
   outcome: AttemptOutcome;

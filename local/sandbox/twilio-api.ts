@@ -8,7 +8,7 @@ import type { SandboxContext } from "./context.ts";
 import { failNextEffect } from "./fail-next.ts";
 import { pickFault, pickLatencyMs } from "./faults.ts";
 import { newSid } from "./ids.ts";
-import { DROP } from "./node-server.ts";
+import { DROP, receivedAt } from "./node-server.ts";
 import { toMessagePage, toMessageResource } from "./resource.ts";
 import { countSegments } from "./segments.ts";
 import type { AttemptRecord, MessageFilter } from "./store.ts";
@@ -74,7 +74,7 @@ async function create(
   // that is not a form (JSON, say) simply lacks the parameters, as it would at Twilio.
   const form = new URLSearchParams(await request.text());
   const who = {
-    receivedAt: new Date().toISOString(),
+    receivedAt: receivedAt(request).toISOString(),
     to: form.get("To"),
     from: form.get("From"),
     messagingServiceSid: form.get("MessagingServiceSid"),

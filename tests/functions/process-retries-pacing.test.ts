@@ -155,7 +155,7 @@ Deno.test("CpuLedger: othersIssued() settles once no other run is starting sends
   await ledger.enter().othersIssued();
 });
 
-Deno.test("SendSpacer: a worker's sends to a sender stay a gap apart, whatever timers bunch", async () => {
+Deno.test("SendSpacer: timers that fire together go out apart", async () => {
   // A fake clock: sleepers wake in time order as it is moved on.
   let t = 0;
   const sleepers: { at: number; wake: () => void }[] = [];
@@ -170,7 +170,8 @@ Deno.test("SendSpacer: a worker's sends to a sender stay a gap apart, whatever t
     }
   };
   const spacer = new SendSpacer(() => t);
-  // Three timers that fired together (a busy event loop) go out 10 ms apart.
+  // Three sends whose timers fired together (a busy event loop) go out three quarters of a slot
+  // apart, however late they are.
   const at: number[] = [];
   const sends = [0, 1, 2].map(async () => {
     await spacer.take("a", t, 10, sleep);
@@ -178,26 +179,55 @@ Deno.test("SendSpacer: a worker's sends to a sender stay a gap apart, whatever t
   });
   await runClock();
   await Promise.all(sends);
-  assert.deepEqual(at, [0, 10, 20]);
-  // When the send after one made at `at` goes (the previous one was due `at` less its lateness).
-  const followerAt = async (at: number) => {
-    t = at;
-    await spacer.take("a", t, 10, sleep);
-    const follower = spacer.take("a", t, 10, sleep);
-    await runClock();
-    await follower;
-    return t;
-  };
-  // A timer a millisecond late keeps the schedule: the next send is due at 40, not 41.
-  assert.equal(await followerAt(31), 40);
-  // One later than the tolerance (a stall) moves the schedule: no catching up in a burst.
-  assert.equal(await followerAt(57), 67);
+  assert.deepEqual(at, [0, 7.5, 15]);
   t = 100;
   await spacer.take("a", t, 10, sleep);
-  assert.equal(sleepers.length, 0, "a send a gap after the last one does not wait");
+  assert.equal(sleepers.length, 0, "a send a slot after the last one does not wait");
   await spacer.take("b", t, 10, sleep);
-  assert.equal(sleepers.length, 0, "another sender has its own gap");
+  assert.equal(sleepers.length, 0, "another sender has its own sends");
   assert.notEqual(new SendSpacer().worker, spacer.worker, "each worker books under its own name");
+});
+
+Deno.test("SendSpacer: a stall is caught up, never past the booked pace in any second", async () => {
+  let t = 0;
+  const spacer = new SendSpacer(() => t);
+  const sleep = (ms: number) => {
+    t += ms;
+    return Promise.resolve();
+  };
+  // 3 s of one-segment slots 10 ms apart; the worker stalls from 500 to 650 ms, and two sends of
+  // three segments (30 ms slots) come after it.
+  const slots: { at: number; ms: number }[] = [];
+  for (let at = 0; at < 3000;) {
+    const ms = slots.length === 70 || slots.length === 71 ? 30 : 10;
+    slots.push({ at, ms });
+    at += ms;
+  }
+  const sent: number[] = [];
+  for (const slot of slots) {
+    t = Math.max(t, slot.at, slot.at >= 500 && slot.at < 650 ? 650 : -Infinity);
+    await spacer.take("a", slot.at, slot.ms, sleep);
+    sent.push(t);
+  }
+  sent.forEach((at, i) => assert.ok(at >= slots[i].at, `send ${i} before its slot`));
+  for (let i = 1; i < sent.length; i++) {
+    assert.ok(sent[i] - sent[i - 1] >= 0.75 * slots[i - 1].ms - 1e-9, `send ${i} too close`);
+  }
+  // Any second holds no more of the sender than its slots: before each send, the sends of the
+  // 1,000 ms before it occupy at most 1,000 ms.
+  for (let i = 0; i < sent.length; i++) {
+    let busy = 0;
+    for (let j = i - 1; j >= 0 && sent[j] > sent[i] - 1000; j--) busy += slots[j].ms;
+    assert.ok(busy <= 1000 + 1e-9, `${busy} ms of slots in the second before send ${i}`);
+  }
+  // The stall left sends 150 ms behind their slots; they caught up within the second after it.
+  // The catching up fills the windows that hold it, so the second after that echoes it, fainter
+  // each time: sent on the schedule alone, every later send would stay 150 ms behind.
+  const behind = sent.map((at, i) => at - slots[i].at);
+  assert.equal(Math.max(...behind), 150);
+  const caughtUp = behind.findIndex((ms, i) => i > 50 && ms === 0);
+  assert.ok(caughtUp > 50 && caughtUp < 120, `caught up at send ${caughtUp}`);
+  assert.ok(behind[behind.length - 1] < 50, `${behind[behind.length - 1]} ms behind at the end`);
 });
 
 Deno.test("SendSpacer: a send that would run past the worker's booking into the gap is flagged", async () => {

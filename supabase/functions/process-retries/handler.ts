@@ -155,37 +155,42 @@ const MIN_HAND_ON_MS = 100;
  * pool's connections at once.
  */
 const PREPARE_LEAD_MS = 400;
-/** Longest lead of a batch's first slot on an idle sender ({@link BOOK_LEAD_PER_ROW_MS}). */
-const BOOK_LEAD_MAX_MS = 200;
+/**
+ * Longest lead of a batch's first slot on an idle sender ({@link BOOK_LEAD_PER_ROW_MS}). Rows that
+ * then go late catch up within the second (SendSpacer), so a longer lead only delays the drain:
+ * 200 ms put the first request 230 ms after the call, 50 ms 80 ms.
+ */
+const BOOK_LEAD_MAX_MS = 50;
 /**
  * How far ahead of now a batch's first slot is booked at the soonest, per row (up to
  * {@link BOOK_LEAD_MAX_MS}): on an idle sender the batch's first rows all start at once, and their
- * statements queue for the pool's connections (a 50-row batch booked 50 ms ahead had its first
- * rows sent 80–100 ms after their slots). One row waits for 15 ms only.
+ * statements queue for the pool's connections. One row waits for 15 ms only.
  */
 const BOOK_LEAD_PER_ROW_MS = 15;
 /**
- * Gap between the slots another worker booked and this worker's next: each isolate's sends run
- * late on their own (on this machine by tens of ms, hundreds by the end of a worker's life), and
- * a fresh worker's boot stalls the one still sending, whose requests then leave together. With
- * 150 ms the busiest second of a drain reached 105 at such a change (docs/decisions.md).
+ * Gap between the slots another worker booked and this worker's next: a worker's sends catch up
+ * with their slots (SendSpacer), but a stall just before its last ones can still leave them late,
+ * and a fresh worker's boot stalls the one still sending. Each change of worker costs the gap:
+ * 250 ms while sends never caught up (workers ended 100–400 ms late); 40 ms since, with the
+ * busiest second at 99–101 (docs/decisions.md).
  */
-const HAND_OVER_GAP_MS = 250;
+const HAND_OVER_GAP_MS = 40;
 /**
  * How far into the hand-over gap a worker still sends: a row that, as late as the worker's sends
  * run, would go later than that is booked again, after the next worker's slots rather than onto
  * its first ones (the lateness can still grow by the rest of the gap before the send).
  */
-const HAND_OVER_REACH_MS = 200;
+const HAND_OVER_REACH_MS = 15;
 /** Rows of a batch still to start when the next batch is claimed (its round trips, ~40 ms). */
 const PREFETCH_ROWS = 10;
 /**
  * Share of the sender's limit a run books: a request reaches Twilio some milliseconds after its
- * slot, by a lateness that varies from send to send (a stalled process lets 3–8 requests go
- * within a few ms), so sends booked at the limit itself put more than it into some second:
- * 102–110 at 98%, 99–106 at 97%, 98–100 at 96% (bench/drain.ts, docs/decisions.md).
+ * decision, and a stalled process (this 2-core machine under load: up to 50 ms) lets the requests
+ * decided meanwhile go together, which puts more than the booked pace into the second that starts
+ * with them. With sends catching up, a drain's busiest second was 99–101 at 97%, 100–102 at 97.5%
+ * and 99–101 at 98% on a quiet machine only (bench/drain.ts, docs/decisions.md).
  */
-const PACE_HEADROOM = 0.96;
+const PACE_HEADROOM = 0.97;
 
 /** Whether the request carries the cron secret (as a bearer token or in `x-cron-secret`). */
 export function hasCronSecret(req: Request, secret: string | undefined): boolean {

@@ -169,21 +169,22 @@ export interface RunSeat {
 }
 
 /**
- * Keeps one worker's sends to a sender a slot apart, across all its runs. The database books the
- * slots; a row waits for its own, then here, so that timers that fire late together (a busy event
- * loop) do not send together.
+ * Keeps one worker's sends to a sender at the booked pace in every second, across all its runs.
+ * The database books the slots; a row waits for its own, then here, so that timers that fire late
+ * together (a busy event loop) do not send together.
  *
- * A send is due a slot after the previous one was due, not after its timer fired: spaced from
- * when timers fired, each send added its timer's lateness (a millisecond or more) to every send
- * after it, and a worker fell further behind its slots the longer it ran. A send later than
- * {@link toleranceMs} past its due time moves the schedule to itself, so what a stall delayed is
- * never caught up in a burst. Sends are then at least a slot less the tolerance apart, and any
- * span of L ms holds at most (L + tolerance) / slot + 1 of them.
+ * A send that a stall made late catches up, within a window: it may go as soon as the worker's
+ * sends in the last {@link windowMs} (its own excluded) occupy at most that long of the sender,
+ * and never closer than {@link minGapShare} of a slot to the one before. Any span of the window's
+ * length then holds no more than sends on time would, and a stall costs nothing once caught up.
+ * Sent on the schedule alone, each stall's delay stayed with every later send, and a worker ended
+ * its life 100–400 ms behind its slots (docs/decisions.md).
  */
 export class SendSpacer {
   /** Names this worker when it books the sender's slots (`sms.reserve_send_slot`'s booker). */
   readonly worker = crypto.randomUUID();
-  #due = new Map<string, number>();
+  /** Per sender: this worker's sends within the last window, oldest first. */
+  #sent = new Map<string, { at: number; costMs: number }[]>();
   /** Per sender: the end of the last slot this worker booked (ms, on the clock). */
   #bookedUntil = new Map<string, number>();
   /** Per sender: how late this worker's last send was after its slot (ms). */
@@ -191,13 +192,15 @@ export class SendSpacer {
 
   constructor(
     readonly clock: () => number = () => performance.now(),
-    /** How late a send may be and still keep the schedule (capped at half its slot). */
-    readonly toleranceMs = 5,
+    /** The span over which sends may not occupy the sender longer than it lasts. */
+    readonly windowMs = 1000,
+    /** Least gap between two sends, as a share of the earlier one's slot. */
+    readonly minGapShare = 0.75,
   ) {}
 
   /**
-   * Resolves once the worker's next send on `key` is due, and counts a send of the slot at
-   * `slotAt` (on the clock), `slotMs` long.
+   * Resolves once the worker's next send on `key` may go, and counts a send of the slot at
+   * `slotAt` (on the clock), `slotMs` long. The caller has waited for the slot itself.
    */
   async take(
     key: string,
@@ -205,13 +208,28 @@ export class SendSpacer {
     slotMs: number,
     sleep: (ms: number) => Promise<void>,
   ): Promise<void> {
-    const wait = () => (this.#due.get(key) ?? -Infinity) - this.clock();
-    for (let ms = wait(); ms > 0; ms = wait()) await sleep(ms);
-    const due = this.#due.get(key) ?? -Infinity;
+    let sent = this.#sent.get(key);
+    if (!sent) this.#sent.set(key, sent = []);
+    for (let ms = this.#waitMs(sent); ms > 0; ms = this.#waitMs(sent)) await sleep(ms);
     const now = this.clock();
-    const onTime = now - due <= Math.min(this.toleranceMs, slotMs / 2);
-    this.#due.set(key, (onTime ? due : now) + slotMs);
+    sent.push({ at: now, costMs: slotMs });
     this.#lag.set(key, Math.max(0, now - slotAt));
+  }
+
+  /** How long a send must wait after `sent`, pruned to the window. */
+  #waitMs(sent: { at: number; costMs: number }[]): number {
+    const now = this.clock();
+    while (sent.length > 0 && sent[0].at <= now - this.windowMs) sent.shift();
+    if (sent.length === 0) return 0;
+    const last = sent[sent.length - 1];
+    let at = last.at + last.costMs * this.minGapShare;
+    let busy = sent.reduce((sum, s) => sum + s.costMs, 0);
+    // The oldest sends must leave the window until the rest occupy no more than it.
+    for (let i = 0; busy > this.windowMs; i++) {
+      busy -= sent[i].costMs;
+      at = Math.max(at, sent[i].at + this.windowMs);
+    }
+    return at - now;
   }
 
   /** The worker booked slots on `key` until `until` (on the clock). */
