@@ -197,6 +197,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const firstPassOurs = firstPass.filter((a) => a.to !== null && phones.has(a.to));
   const created = ours.filter((a) => a.outcome === "created");
   const limited = ours.filter((a) => a.outcome === "rate_limited");
+  // A latency drawn past the client's 15 s timeout (about 1 in 600,000 at this mix): the request
+  // goes unanswered, its row is uncertain, looked up and sent again, with one attempt more.
+  const unanswered = ours.filter((a) => a.outcome === "timeout");
   const perPhone = new Map<string, number>();
   for (const a of created) perPhone.set(a.to!, (perPhone.get(a.to!) ?? 0) + 1);
   const duplicates = [...perPhone.values()].filter((n) => n > 1).length;
@@ -252,10 +255,11 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       name: "a 429 defers the row (backoff, one attempt used), never fails it",
       // Each 429 cost its row one attempt and came back later (within the drain when it outlasts
       // the backoff); those still waiting when no row was due had a backoff of 15 s or more.
-      ok: retriedAttempts === limited.length && completed === rows &&
+      ok: retriedAttempts === limited.length + unanswered.length && completed === rows &&
         sum([...answers, ...later], "failed") === 0 &&
         deferred429.every((d) => d.waitS >= MIN_BACKOFF_S),
       detail: `${limited.length} answered 429 (${limitedFirstPass} in the drain), ` +
+        (unanswered.length ? `${unanswered.length} unanswered (the client's timeout), ` : "") +
         `${retriedAttempts} attempts beyond the first, ${completed}/${rows} completed; ` +
         `${deferred429.length} still in backoff when no row was due` +
         (deferred429.length

@@ -80,7 +80,12 @@ async function create(
     messagingServiceSid: form.get("MessagingServiceSid"),
   };
   const config = ctx.config();
-  if (!await sleep(pickLatencyMs(config, ctx.random), signal)) return DROP;
+  if (!await sleep(pickLatencyMs(config, ctx.random), signal)) {
+    // The client gave up before the answer (a draw of the latency past its timeout): an attempt
+    // all the same, which a sender's pace and retries count, and one never answered.
+    recordTimeout(ctx, who);
+    return DROP;
+  }
 
   const fault = pickFault(config, ctx.random);
   if (fault?.kind === "rate_limited") {
@@ -91,13 +96,7 @@ async function create(
     return record(ctx, "server_error", error, who);
   }
   if (fault?.kind === "timeout") {
-    ctx.store.recordAttempt({
-      outcome: "timeout",
-      httpStatus: null,
-      code: null,
-      ...who,
-      messageSid: null,
-    });
+    recordTimeout(ctx, who);
     ctx.log(`create -> timeout (holding ${config.timeoutHangMs} ms, then dropping)`);
     await sleep(config.timeoutHangMs, signal);
     return DROP;
@@ -196,6 +195,20 @@ function list(ctx: SandboxContext, url: URL): Response {
 function intParam(value: string | null, fallback: number): number | null {
   if (value === null || value === "") return fallback;
   return /^\d{1,9}$/.test(value) ? Number(value) : null;
+}
+
+/** Records a create that gets no answer: the connection is dropped or the client left. */
+function recordTimeout(
+  ctx: SandboxContext,
+  who: Pick<AttemptRecord, "to" | "from" | "messagingServiceSid" | "receivedAt">,
+): void {
+  ctx.store.recordAttempt({
+    outcome: "timeout",
+    httpStatus: null,
+    code: null,
+    ...who,
+    messageSid: null,
+  });
 }
 
 function record(

@@ -623,6 +623,32 @@ Deno.test("latency delays creates", async () => {
   });
 });
 
+Deno.test("a create whose client leaves during the latency is an attempt with no answer", async () => {
+  await withSandbox(async ({ sandbox, call, configure }) => {
+    await configure({ latencyMs: 60_000 });
+    const before = Date.now();
+    // The client's own timeout, as process-retries's Twilio client has one (15 s).
+    await assert.rejects(
+      fetch(`${sandbox.url}${BASE}/Messages.json`, {
+        method: "POST",
+        headers: { authorization: BASIC },
+        body: new URLSearchParams({ To: TO, From: FROM, Body: "x" }),
+        signal: AbortSignal.timeout(500),
+      }),
+    );
+    type Attempt = { outcome: string; httpStatus: number | null; to: string; receivedAt: string };
+    let attempts: Attempt[] = [];
+    for (let i = 0; i < 500 && attempts.length === 0; i++) {
+      attempts = (await call("GET", "/api/attempts")).body as unknown as Attempt[];
+      if (attempts.length === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(attempts.map((a) => [a.outcome, a.httpStatus, a.to]), [["timeout", null, TO]]);
+    const received = Date.parse(attempts[0].receivedAt);
+    assert.ok(received >= before - 1 && received < before + 500, "recorded when it arrived");
+    assert.deepEqual((await call("GET", "/api/messages")).body, [], "no message created");
+  });
+});
+
 Deno.test("a latency distribution: median latencyMs, 1% above latencyP99Ms", () => {
   const config = { ...DEFAULT_CONFIG, latencyMs: 150, latencyP99Ms: 1500 };
   // A fixed-seed generator (mulberry32), so the test is the same on every run.
