@@ -168,6 +168,12 @@ export interface RunSeat {
   othersIssued(): Promise<void>;
 }
 
+/** A send a {@link SendSpacer} counted: when it went (on its clock) and its slot's length. */
+interface Sent {
+  at: number;
+  costMs: number;
+}
+
 /**
  * Keeps one worker's sends to a sender at the booked pace in every second, across all its runs.
  * The database books the slots; a row waits for its own, then here, so that timers that fire late
@@ -176,7 +182,8 @@ export interface RunSeat {
  * A send that a stall made late catches up, within a window: it may go as soon as the worker's
  * sends in the last {@link windowMs} (its own excluded) occupy at most that long of the sender,
  * and never closer than {@link minGapShare} of a slot to the one before. Any span of the window's
- * length then holds no more than sends on time would, and a stall costs nothing once caught up.
+ * length then holds no more than sends on time would. A stall is caught up within the second
+ * after it; that second's windows are full, so the one after echoes the stall, fainter each time.
  * Sent on the schedule alone, each stall's delay stayed with every later send, and a worker ended
  * its life 100–400 ms behind its slots (docs/decisions.md).
  */
@@ -184,7 +191,7 @@ export class SendSpacer {
   /** Names this worker when it books the sender's slots (`sms.reserve_send_slot`'s booker). */
   readonly worker = crypto.randomUUID();
   /** Per sender: this worker's sends within the last window, oldest first. */
-  #sent = new Map<string, { at: number; costMs: number }[]>();
+  #sent = new Map<string, Sent[]>();
   /** Per sender: the end of the last slot this worker booked (ms, on the clock). */
   #bookedUntil = new Map<string, number>();
   /** Per sender: how late this worker's last send was after its slot (ms). */
@@ -217,7 +224,7 @@ export class SendSpacer {
   }
 
   /** How long a send must wait after `sent`, pruned to the window. */
-  #waitMs(sent: { at: number; costMs: number }[]): number {
+  #waitMs(sent: Sent[]): number {
     const now = this.clock();
     while (sent.length > 0 && sent[0].at <= now - this.windowMs) sent.shift();
     if (sent.length === 0) return 0;
