@@ -187,8 +187,8 @@ const PREFETCH_ROWS = 10;
  * Share of the sender's limit a run books: a request reaches Twilio some milliseconds after its
  * decision, and a stalled process (this 2-core machine under load: up to 50 ms) lets the requests
  * decided meanwhile go together, which puts more than the booked pace into the second that starts
- * with them. With sends catching up, a drain's busiest second was 99–101 at 97%, 100–102 at 97.5%
- * and 99–101 at 98% on a quiet machine only (bench/drain.ts, docs/decisions.md).
+ * with them. With sends catching up and a busy-loop process beside the drain, its busiest second
+ * was 100–101 at 97%, 100–102 at 97.5% and 101–102 at 98% (bench/drain.ts, docs/decisions.md).
  */
 const PACE_HEADROOM = 0.97;
 
