@@ -85,6 +85,13 @@ if (import.meta.main) {
   const stop = async () => {
     if (stack) await (await stack.catch(() => null))?.stop();
   };
+  // A throwaway stack serves one benchmark; a given one (`--stack`, STACK_JSON) is kept.
+  const release = async () => {
+    if ((await stack?.catch(() => null))?.owned) {
+      await stop();
+      stack = null;
+    }
+  };
   Deno.addSignalListener("SIGINT", () => stop().finally(() => Deno.exit(130)));
 
   const machine = () => {
@@ -109,10 +116,7 @@ if (import.meta.main) {
       );
       if (result.checks.some((c) => !c.ok)) failed = true;
       if (!quick && !meetsTarget(result)) log(`${name}: target missed`);
-      if (!flag(args, "stack") && !Deno.env.get("STACK_JSON")) {
-        await stop();
-        stack = null;
-      }
+      await release();
     }
   } catch (e) {
     console.error(`bench failed: ${(e as Error).stack ?? e}`);
