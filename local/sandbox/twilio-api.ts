@@ -197,11 +197,11 @@ function intParam(value: string | null, fallback: number): number | null {
   return /^\d{1,9}$/.test(value) ? Number(value) : null;
 }
 
+/** Who a create was from and to, and when it arrived, as its attempt records them. */
+type Who = Pick<AttemptRecord, "to" | "from" | "messagingServiceSid" | "receivedAt">;
+
 /** Records a create that gets no answer: the connection is dropped or the client left. */
-function recordTimeout(
-  ctx: SandboxContext,
-  who: Pick<AttemptRecord, "to" | "from" | "messagingServiceSid" | "receivedAt">,
-): void {
+function recordTimeout(ctx: SandboxContext, who: Who): void {
   ctx.store.recordAttempt({
     outcome: "timeout",
     httpStatus: null,
@@ -215,7 +215,7 @@ function record(
   ctx: SandboxContext,
   outcome: AttemptRecord["outcome"],
   error: TwilioErrorBody,
-  who: Pick<AttemptRecord, "to" | "from" | "messagingServiceSid" | "receivedAt"> = {
+  who: Who = {
     to: null,
     from: null,
     messagingServiceSid: null,
