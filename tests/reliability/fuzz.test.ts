@@ -563,31 +563,37 @@ Deno.test("fuzz twilio-webhook signed garbage (twilio's own signature): 400 or 2
         fc.jsonValue(),
       ).map((o): FuzzBody => ({ kind: "text", label: "json-object", text: JSON.stringify(o) }));
       const forms = formTextArb.map((text): FuzzBody => ({ kind: "text", label: "form", text }));
-      // Near-valid callbacks and replies: right names, random values, unknown sids and numbers.
+      // Near-valid callbacks and replies: right names, unknown sids and numbers, each value valid
+      // nine times in ten. At even odds per field about 3 cases in 250 passed the schema and a run
+      // in 20 reached none; now about 11 do (107 of 2,500 measured).
+      const mostly = <T, U>(valid: fc.Arbitrary<T>, junk: fc.Arbitrary<U>) =>
+        fc.oneof({ weight: 9, arbitrary: valid }, { weight: 1, arbitrary: junk });
       const hex32 = fc.stringMatching(/^[0-9a-f]{32}$/);
       const nearValid = fc.tuple(
         fc.record({
-          AccountSid: fc.oneof(fc.constant(info.twilio.accountSid), formValueArb),
-          MessageSid: fc.oneof(hex32.map((h) => `SM${h}`), formValueArb),
-          MessageStatus: fc.oneof(
+          AccountSid: mostly(fc.constant(info.twilio.accountSid), formValueArb),
+          MessageSid: mostly(hex32.map((h) => `SM${h}`), formValueArb),
+          MessageStatus: mostly(
             fc.constantFrom("queued", "sent", "delivered", "undelivered", "failed", "read"),
             formValueArb,
           ),
-          ErrorCode: fc.oneof(fc.constantFrom("30003", "30007", "21610", "30005"), formValueArb),
-          From: fc.oneof(fc.constant(info.twilio.phoneNumber), formValueArb),
-          ErrorMessage: fc.oneof(fc.constantFrom("Unknown\u0000error"), formValueArb),
+          ErrorCode: mostly(fc.constantFrom("30003", "30007", "21610", "30005"), formValueArb),
+          From: mostly(fc.constant(info.twilio.phoneNumber), formValueArb),
+          ErrorMessage: mostly(fc.constantFrom("Unknown\u0000error"), formValueArb),
           ChannelStatusMessage: fc.constantFrom("ok", "x" + "😀".repeat(150), "a\u0000"),
         }, { requiredKeys: ["MessageSid"] }),
         fc.record({
           MessageSid: hex32.map((h) => `SM${h}`),
           AccountSid: fc.constant(info.twilio.accountSid),
-          From: fc.oneof(
-            hex32.map((h) => `+1646${h.replace(/\D/g, "7").slice(0, 7)}`),
-            fc.constant(known),
+          From: mostly(
+            fc.oneof(
+              hex32.map((h) => `+1646${h.replace(/\D/g, "7").slice(0, 7)}`),
+              fc.constant(known),
+            ),
             formValueArb,
           ),
-          To: fc.oneof(fc.constant(info.twilio.phoneNumber), formValueArb),
-          Body: fc.oneof(
+          To: mostly(fc.constant(info.twilio.phoneNumber), formValueArb),
+          Body: mostly(
             fc.constantFrom("STOP", "START", "HELP", "hi", "STOP\u0000", "x" + "😀".repeat(400)),
             formValueArb,
           ),
