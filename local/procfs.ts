@@ -24,13 +24,13 @@ export function cpuMsOf(path: string): number {
 }
 
 /**
- * CPU time a thread has run, in ms to the nanosecond: the first field of its `schedstat`
- * (the scheduler's sum_exec_runtime, the clock CLOCK_THREAD_CPUTIME_ID reads). `stat` counts
- * in 10 ms ticks, too coarse for a run of a few tens of ms. 0 once the thread is gone.
+ * CPU time a process's main thread has run, in ms to the nanosecond: the first field of its
+ * `schedstat` (the scheduler's sum_exec_runtime, the clock CLOCK_THREAD_CPUTIME_ID reads).
+ * `stat` counts in 10 ms ticks, too coarse for a run of a few tens of ms. 0 once it is gone.
  */
-export function threadCpuMs(pid: number, tid = pid): number {
+export function threadCpuMs(pid: number): number {
   try {
-    const ns = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/schedstat`).split(" ")[0];
+    const ns = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/schedstat`).split(" ")[0];
     return Number(ns) / 1e6;
   } catch {
     return 0;
