@@ -4,6 +4,7 @@
  * state folder so tokens stay valid across restarts.
  */
 import { base64url, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
+import { hex } from "@shared/text/hex.ts";
 
 /** A private signing key and its public JWKS, and the legacy symmetric secret. */
 export interface StackKeys {
@@ -20,9 +21,7 @@ export interface StackKeys {
 export type AuthMode = "asymmetric" | "legacy";
 
 /** `bytes` random bytes as hex: the stack's generated secrets. */
-export const randomHex = (bytes: number) =>
-  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
+export const randomHex = (bytes: number) => hex(crypto.getRandomValues(new Uint8Array(bytes)));
 
 /** Loads the key pair from `path`, creating it on first use. */
 export async function loadOrCreateKeys(path: string): Promise<StackKeys> {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { hex } from "@shared/text/hex.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
 
 const MIGRATIONS_DIR = join(PROJECT_ROOT, "supabase", "migrations");
@@ -19,8 +20,7 @@ export async function migrationDigests(dir = MIGRATIONS_DIR): Promise<Record<str
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.isFile || !entry.name.endsWith(".sql")) continue;
     const bytes = await Deno.readFile(join(dir, entry.name));
-    const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    digests[entry.name] = Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("");
+    digests[entry.name] = hex(await crypto.subtle.digest("SHA-256", bytes));
   }
   return digests;
 }

@@ -28,6 +28,7 @@ import { startGateway } from "./gateway.ts";
 import { type NetWorker, startNetWorker } from "./net-worker.ts";
 import { type Sandbox, startSandbox } from "./sandbox/server.ts";
 import { type DemoServer, startDemo } from "./demo/server.ts";
+import { hex } from "@shared/text/hex.ts";
 import { join, PROJECT_ROOT } from "./paths.ts";
 import { UserTokens } from "./user-tokens.ts";
 import { changedMigrations, migrationDigests, recordMigrations } from "./migration-record.ts";
@@ -160,9 +161,7 @@ const SANDBOX_PHONE_NUMBER = "+15005550006";
 async function clusterDir(stateDir: string): Promise<string> {
   if (await reachableByPostgres(stateDir)) return join(stateDir, "pg");
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(stateDir));
-  const id = Array.from(new Uint8Array(digest).slice(0, 6), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-  return `/tmp/sms-stack-${id}/pg`;
+  return `/tmp/sms-stack-${hex(new Uint8Array(digest).slice(0, 6))}/pg`;
 }
 
 /** A local cluster's database URL for `user` (every local role's password is `postgres`). */

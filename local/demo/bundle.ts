@@ -5,6 +5,7 @@
  * restart serves it at once and a change to `shared/` rebuilds it. No network at run time.
  * @module
  */
+import { hex } from "@shared/text/hex.ts";
 import { join, PROJECT_ROOT } from "../paths.ts";
 
 /** The entry point that is bundled. */
@@ -46,8 +47,7 @@ export async function bundleKey(): Promise<string> {
     offset += p.length;
   }
   const digest = await crypto.subtle.digest("SHA-256", all);
-  return Array.from(new Uint8Array(digest).slice(0, 16), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
+  return hex(new Uint8Array(digest).slice(0, 16));
 }
 
 /** A built bundle. */

@@ -2,6 +2,7 @@
  * Identifier helpers: Twilio SIDs and webhook idempotency tokens.
  * @module
  */
+import { hex } from "@shared/text/hex.ts";
 
 /**
  * A Twilio-style SID: a two-letter prefix followed by 32 lowercase hex digits, which is the
@@ -9,7 +10,7 @@
  */
 export function newSid(prefix: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return prefix + hex(bytes);
 }
 
 /**

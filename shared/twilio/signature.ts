@@ -25,16 +25,14 @@ export interface SignedRequest {
   url: string;
 }
 
+import { hex } from "../text/hex.ts";
+
 const encoder = new TextEncoder();
 
 function base64(bytes: ArrayBuffer): string {
   let binary = "";
   for (const b of new Uint8Array(bytes)) binary += String.fromCharCode(b);
   return btoa(binary);
-}
-
-function hex(bytes: ArrayBuffer): string {
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Compares two strings (as UTF-8 bytes) in time independent of where they differ. */

@@ -11,6 +11,7 @@ import type postgres from "postgres";
 import { FunctionProcess } from "@local/functions.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { freePort } from "@local/ports.ts";
+import { hex } from "@shared/text/hex.ts";
 import { functionEnv } from "@local/stack.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { db, stack } from "../support/stack.ts";
@@ -55,7 +56,7 @@ function randomPhone(): string {
 
 function randomSid(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return "SM" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return "SM" + hex(bytes);
 }
 
 interface LogRow {

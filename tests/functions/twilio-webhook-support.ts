@@ -5,14 +5,11 @@
 import twilio from "twilio";
 import type postgres from "postgres";
 import { sha256Hex } from "@shared/twilio/signature.ts";
+import { hex } from "@shared/text/hex.ts";
 import { stack } from "../support/stack.ts";
 
-const hex = (bytes: number) =>
-  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-
 /** A fresh Twilio message sid. */
-export const newSid = () => `SM${hex(16)}`;
+export const newSid = () => `SM${hex(crypto.getRandomValues(new Uint8Array(16)))}`;
 
 /** A fresh, valid North American number (area code 646, exchange 200–999), unique per call. */
 export function newPhone(): string {
