@@ -11,9 +11,36 @@ export function portFree(port: number): boolean {
   }
 }
 
-/** `preferred` when free, otherwise a free port the OS picks. */
+/** The kernel's range of ports for outgoing connections and port-0 binds. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range")
+      .trim().split(/\s+/).map(Number);
+    if (low > 0 && high >= low) return [low, high];
+  } catch {
+    // not Linux: the kernel's default below
+  }
+  return [32_768, 60_999];
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * `preferred` when free, otherwise a free port below the kernel's ephemeral range, never one
+ * handed out before by this process. A port the OS picks (port 0) comes from the range it also
+ * gives outgoing connections, and a server binds it only later: a stack's gateway once found
+ * its port taken by then (AddrInUse) by one of the connections made while Postgres started.
+ */
 export function freePort(preferred?: number): number {
   if (preferred && portFree(preferred)) return preferred;
+  const [low] = ephemeralRange();
+  for (let attempt = 0; low > 11_000 && attempt < 1_000; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (handedOut.has(port) || !portFree(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  // No room below the range: the OS's pick.
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
