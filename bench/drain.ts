@@ -52,7 +52,7 @@ import {
 } from "./lib/retries.ts";
 import { sleep } from "./lib/stats.ts";
 import { LATENCY } from "./edge-cpu.ts";
-import { cpuMeter, postgresPids } from "./lib/procs.ts";
+import { cpuMeter, postgresGroup } from "./lib/procs.ts";
 import { retryConfigFromEnv } from "../supabase/functions/process-retries/config.ts";
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -131,7 +131,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         fromMs = from.getTime();
         // Where the machine's time goes while it drains: its cores serve Postgres, the
         // function, the gateway and the sandbox together.
-        const meter = cpuMeter(() => ({ postgres: postgresPids(info.dataDir) }));
+        const meter = cpuMeter(() => ({ postgres: postgresGroup(info.dataDir) }));
         const cpu0 = f.cpuMs();
         await withChainTarget(sql, f.url, async () => {
           const cron = () => (cronCalls++, f.call({ chain: true }));

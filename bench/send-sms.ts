@@ -32,7 +32,7 @@ import {
   cpuMeter,
   functionPid,
   parentPid,
-  postgresPids,
+  postgresGroup,
   processMemory,
   sumCpu,
 } from "./lib/procs.ts";
@@ -89,10 +89,12 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       const fn = functionPid(functionPort);
       const host = fn === null ? null : parentPid(fn);
       return {
-        postgres: postgresPids(info.dataDir),
-        host: host === null ? [] : [host],
-        function: fn === null ? [] : [fn],
-        client: [Deno.pid],
+        postgres: postgresGroup(info.dataDir),
+        host: { pids: host === null ? [] : [host] },
+        // Workers the platform's CPU limit retired during a round are the host's children; the
+        // other function is idle meanwhile, so they are this one's.
+        function: { pids: fn === null ? [] : [fn], reaper: host ?? undefined },
+        client: { pids: [Deno.pid] },
       };
     };
     await withCronPaused(sql, async () => {

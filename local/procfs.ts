@@ -24,6 +24,15 @@ export function cpuMsOf(path: string): number {
 }
 
 /**
+ * CPU time of the children a process has waited for (cutime + cstime), in ms: where a backend's
+ * or a retired worker's time goes once it has exited. 0 once the process is gone.
+ */
+export function reapedChildrenCpuMs(pid: number): number {
+  const fields = statFields(`/proc/${pid}/stat`);
+  return fields ? ((Number(fields[13]) + Number(fields[14])) * 1000) / TICKS_PER_SECOND : 0;
+}
+
+/**
  * CPU time a process's main thread has run, in ms to the nanosecond: the first field of its
  * `schedstat` (the scheduler's sum_exec_runtime, the clock CLOCK_THREAD_CPUTIME_ID reads).
  * `stat` counts in 10 ms ticks, too coarse for a run of a few tens of ms. 0 once it is gone.

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { edgeDenoVersion } from "@local/edge-deno.ts";
 import type { BenchResult } from "../bench/lib/report.ts";
+import { cpuMeter } from "../bench/lib/procs.ts";
 
 const stackJson = Deno.env.get("STACK_JSON") ?? join(PROJECT_ROOT, ".local", "stack.json");
 
@@ -136,3 +137,22 @@ function existsSync(path: string): boolean {
     return false;
   }
 }
+
+Deno.test("cpuMeter: a process that exits during the measurement counts through its reaper", async () => {
+  // About 250 ms of CPU in a shell loop; this process spawns the shell, so it is the reaper.
+  const burn = () =>
+    new Deno.Command("sh", {
+      args: ["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"],
+    }).spawn();
+  const measure = async (reaper: number | undefined) => {
+    const child = burn();
+    const meter = cpuMeter(() => ({ burn: { pids: [child.pid], reaper } }));
+    await child.status;
+    return meter.stop().burn;
+  };
+  const counted = await measure(Deno.pid);
+  assert.ok(counted > 0.1, `the exited child's CPU counts: ${counted} s`);
+  // Without its reaper the exited child's time is lost, as before groups had one.
+  const lost = await measure(undefined);
+  assert.ok(lost < counted / 2, `without a reaper: ${lost} s, with: ${counted} s`);
+});

@@ -5,7 +5,7 @@
  * @module
  */
 import { functionWorkerPid } from "@local/functions.ts";
-import { cpuMsOf, statFields, TICKS_PER_SECOND } from "@local/procfs.ts";
+import { cpuMsOf, reapedChildrenCpuMs, statFields, TICKS_PER_SECOND } from "@local/procfs.ts";
 
 /** The pid of the worker serving the function on `port`, or null. */
 export const functionPid = functionWorkerPid;
@@ -62,18 +62,39 @@ export function postgresPids(dataDir: string): number[] {
   return pids;
 }
 
+/** Postgres as a {@link ProcessGroup}: the postmaster waits for every backend. */
+export function postgresGroup(dataDir: string): ProcessGroup {
+  const pids = postgresPids(dataDir);
+  return { pids, reaper: pids[0] };
+}
+
+/**
+ * A group's processes: `pids` by their own CPU; `reaper`, when set, is the parent that waits for
+ * them (the postmaster for backends, the stack for function workers), whose children's CPU
+ * counts too.
+ */
+export interface ProcessGroup {
+  pids: number[];
+  reaper?: number;
+}
+
 /**
  * Measures the CPU seconds that groups of processes use from now until `stop()`, and the whole
  * machine's busy seconds (`machine`: also the kernel's network work and anything else running).
  * `groups` is asked at both ends, so processes that start in between (new backends) count in
- * full; a process that ends in between loses what it used.
+ * full. A process that ends in between counts through its group's reaper, less what it had used
+ * at the start; in a group without one it loses what it used since the start.
  */
-export function cpuMeter(groups: () => Record<string, number[]>): {
+export function cpuMeter(groups: () => Record<string, ProcessGroup>): {
   stop(): Record<string, number>;
 } {
   const take = () => {
-    const byGroup = Object.entries(groups()).map(
-      ([name, pids]) => [name, new Map(pids.map((pid) => [pid, cpuSeconds(pid)]))] as const,
+    const byGroup = Object.entries(groups()).map(([name, { pids, reaper }]) =>
+      [name, {
+        pids: new Map(pids.map((pid) => [pid, cpuSeconds(pid)])),
+        reaper,
+        reaped: reaper === undefined ? 0 : reapedChildrenCpuMs(reaper) / 1000,
+      }] as const
     );
     return { byGroup: new Map(byGroup), machine: machineBusySeconds() };
   };
@@ -82,12 +103,23 @@ export function cpuMeter(groups: () => Record<string, number[]>): {
     stop() {
       const end = take();
       const used: Record<string, number> = {};
-      for (const [name, pids] of end.byGroup) {
+      for (const [name, group] of end.byGroup) {
+        const before = start.byGroup.get(name);
         let sum = 0;
-        for (const [pid, seconds] of pids) {
-          sum += Math.max(0, seconds - (start.byGroup.get(name)?.get(pid) ?? 0));
+        for (const [pid, seconds] of group.pids) {
+          sum += Math.max(0, seconds - (before?.pids.get(pid) ?? 0));
         }
-        used[name] = sum;
+        const reaped = before !== undefined && group.reaper !== undefined &&
+          group.reaper === before.reaper;
+        if (reaped) sum += group.reaped - before.reaped;
+        // Processes the group no longer lists: still running (a retired worker finishing its
+        // requests) they count what they used since; gone, their whole time is in `reaped`.
+        for (const [pid, seconds] of before?.pids ?? []) {
+          if (group.pids.has(pid)) continue;
+          const now = cpuSeconds(pid);
+          sum += now > 0 ? now - seconds : reaped ? -seconds : 0;
+        }
+        used[name] = Math.max(0, sum);
       }
       used.machine = end.machine - start.machine;
       return used;
