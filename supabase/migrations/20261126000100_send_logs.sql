@@ -29,14 +29,20 @@
 -- Send-log statuses of an SMS, in the only order they may move:
 --   deferred < queued < sending < sent < {delivered, undelivered, failed, canceled} < read
 -- Terminal statuses share a rank, so one terminal status never replaces another.
+-- (plpgsql, not sql, here and in log_status_for: with its search_path set a sql function is not
+-- inlined, and a statement that calls one parses and plans its body again on every execution;
+-- these run in a CHECK constraint and in every send's statements. plpgsql evaluates the CASE as
+-- a cached simple expression. perf of send-sms's Postgres: fmgr_sql, mostly that planning, was
+-- a tenth of its CPU; docs/performance.md, sixteenth round.)
 create function sms.status_rank(status text)
 returns integer
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = ''
 as $$
-  select case status
+begin
+  return case status
     when 'deferred' then 0
     when 'queued' then 1
     when 'sending' then 2
@@ -46,7 +52,8 @@ as $$
     when 'failed' then 4
     when 'canceled' then 4
     when 'read' then 5
-  end
+  end;
+end
 $$;
 comment on function sms.status_rank(text) is
   'Rank of an SMS send-log status; a log only moves to a strictly higher rank. Null: not a send-log status.';
@@ -57,12 +64,13 @@ comment on function sms.status_rank(text) is
 -- messages and never change an outbound log (null).
 create function sms.log_status_for(provider_status text)
 returns text
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = ''
 as $$
-  select case lower(provider_status)
+begin
+  return case pg_catalog.lower(provider_status)
     when 'deferred' then 'deferred'
     when 'accepted' then 'queued'
     when 'scheduled' then 'queued'
@@ -75,7 +83,8 @@ as $$
     when 'failed' then 'failed'
     when 'canceled' then 'canceled'
     when 'read' then 'read'
-  end
+  end;
+end
 $$;
 comment on function sms.log_status_for(text) is
   'The send-log status a provider (Twilio) status maps to; null for inbound or unknown statuses.';

@@ -432,14 +432,17 @@ $$;
 -- Removes send-sms's in-flight guard once Twilio's answer is stored with the log (a sid, or the
 -- log failed), in that transaction. A guard whose lease already expired and was reclaimed by a
 -- worker is that worker's now, and is left alone (the worker finds the sid and completes it).
+-- (plpgsql: as a sql function its delete was parsed and planned again at every call.)
 create function sms.release_send_guard(p_send_log_id uuid)
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+begin
   delete from sms.retry_queue q
    where q.send_log_id = p_send_log_id and q.status = 'processing' and q.locked_by = 'send-sms';
+end
 $$;
 
 -- Stores Twilio's answer to send-sms's send, removes its in-flight guard and stores the request's
