@@ -55,6 +55,8 @@ export interface StackOptions {
   ephemeral?: boolean;
   /** Also write each function's stdout/stderr to `<stateDir>/logs/<name>.log`. */
   functionLogs?: boolean;
+  /** Drop the functions' stdout (their info logs) when there is no log file; stderr stays. */
+  quietFunctions?: boolean;
   /** How the project signs user tokens (default asymmetric keys, as new projects do). */
   authMode?: AuthMode;
   /** The functions' per-worker limits (default the hosted free plan). */
@@ -465,6 +467,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         tag: options.stateDir,
         log,
         logFile: logDir ? join(logDir, `${spec.name}.log`) : undefined,
+        quiet: options.quietFunctions,
         limits: options.limits,
       })
     );

@@ -50,9 +50,9 @@ export async function acquireStack(
   })();
   let buffered = "";
   let readyPath: string | null = null;
-  // Read to the end, not just to the ready line: the functions write their logs to this same
-  // stdout, and once it is closed (a `break` here cancels it) every log line throws BrokenPipe
-  // in the function, which answers 500 (the campaigns function's log after a commit did).
+  // Read to the end, not just to the ready line: whatever the stack's process writes after it
+  // must not meet a closed pipe (the functions' info logs, which once came here too, then threw
+  // BrokenPipe and answered 500; stack-host.ts now drops them).
   const reader = child.stdout.getReader();
   while (readyPath === null) {
     const { value, done } = await reader.read();
