@@ -35,6 +35,8 @@ import {
   postgresGroup,
   processMemory,
   sumCpu,
+  watchPeakMemory,
+  type WorkersPeak,
 } from "./lib/procs.ts";
 
 const TARGET = 0.7;
@@ -60,6 +62,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   let sendCpu: Record<string, number> = {};
   let naiveCpu: Record<string, number> = {};
   let sandboxCount = new Map<string, number>();
+  let peaks = new Map<number, WorkersPeak | null>();
   let customers: { id: string; phone: string }[] = [];
   let naiveCustomers: { id: string; phone: string }[] = [];
   const idlePid = functionPid(sendPort);
@@ -97,6 +100,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         client: { pids: [Deno.pid] },
       };
     };
+    const memory = watchPeakMemory([sendPort, naivePort]);
     await withCronPaused(sql, async () => {
       ctx.log(`warm-up: ${warmup} requests each`);
       await closedLoop(warmup, CONCURRENCY, (i) => naiveTo(naiveCustomers[i]), sentOk);
@@ -130,6 +134,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       send = joinLoads(sendLoad.runs);
       naiveCpu = sumCpu(naiveLoad.cpu);
       sendCpu = sumCpu(sendLoad.cpu);
+    }).finally(() => {
+      peaks = memory.stop();
     });
 
     // What reached the sandbox for this tenant's numbers: one message each, never two.
@@ -151,16 +157,14 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   send = send!;
   naive = naive!;
 
-  const sendPid = functionPid(sendPort);
-  const naivePid = functionPid(naivePort);
-  const sendMem = sendPid ? processMemory(sendPid) : null;
-  const naiveMem = naivePid ? processMemory(naivePid) : null;
+  const sendMem = peaks.get(sendPort) ?? null;
+  const naiveMem = peaks.get(naivePort) ?? null;
   const ratio = send.perSecond / naive.perSecond;
   const sent = send.statuses["200"] ?? 0;
   const duplicates = [...sandboxCount.values()].filter((n) => n > 1).length;
   const received = [...sandboxCount.values()].reduce((a, n) => a + n, 0);
 
-  const row = (label: string, r: LoadResult, mem: ReturnType<typeof processMemory> | null) => [
+  const row = (label: string, r: LoadResult, mem: WorkersPeak | null) => [
     label,
     int(r.latenciesMs.length),
     Object.entries(r.statuses).map(([s, n]) => `${s}×${n}`).join(" "),
@@ -247,8 +251,10 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
 
     checks,
     notes: [
-      `send-sms pid ${sendPid ?? "?"}, naive-send pid ${naivePid ?? "?"}: peak is the process's ` +
-      "VmHWM since it started" + (ctx.quick ? " (a shared stack: includes earlier tests)" : "") +
+      `peak is the highest VmHWM of a function's workers, read every 100 ms from the warm-up on ` +
+      `(workers: send-sms ${sendMem?.workers ?? 0}, naive-send ${naiveMem?.workers ?? 0}; the ` +
+      "platform's CPU limit retires them)" +
+      (ctx.quick ? " (a shared stack: includes earlier tests)" : "") +
       (idleMem
         ? `; send-sms before the benchmark: ${fmt(idleMem.rssMiB)} MiB resident, ` +
           `${fmt(idleMem.peakMiB)} MiB peak`

@@ -11,16 +11,17 @@ export function portFree(port: number): boolean {
   }
 }
 
-/** The kernel's range of ports for outgoing connections and port-0 binds. */
-function ephemeralRange(): [number, number] {
+/** The first port of the kernel's range for outgoing connections and port-0 binds. */
+function ephemeralLow(): number {
   try {
-    const [low, high] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range")
-      .trim().split(/\s+/).map(Number);
-    if (low > 0 && high >= low) return [low, high];
+    const low = Number(
+      Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim().split(/\s+/)[0],
+    );
+    if (low > 0) return low;
   } catch {
     // not Linux: the kernel's default below
   }
-  return [32_768, 60_999];
+  return 32_768;
 }
 
 const handedOut = new Set<number>();
@@ -29,11 +30,11 @@ const handedOut = new Set<number>();
  * `preferred` when free, otherwise a free port below the kernel's ephemeral range, never one
  * handed out before by this process. A port the OS picks (port 0) comes from the range it also
  * gives outgoing connections, and a server binds it only later: a stack's gateway once found
- * its port taken by then (AddrInUse) by one of the connections made while Postgres started.
+ * its port taken by then (AddrInUse), most likely by a connection made while Postgres started.
  */
 export function freePort(preferred?: number): number {
   if (preferred && portFree(preferred)) return preferred;
-  const [low] = ephemeralRange();
+  const low = ephemeralLow();
   for (let attempt = 0; low > 11_000 && attempt < 1_000; attempt++) {
     const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
     if (handedOut.has(port) || !portFree(port)) continue;

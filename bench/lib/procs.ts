@@ -17,6 +17,48 @@ export function processMemory(pid: number): { peakMiB: number; rssMiB: number } 
   return { peakMiB: kib("VmHWM") / 1024, rssMiB: kib("VmRSS") / 1024 };
 }
 
+/** The highest peak memory (VmHWM, MiB) among the workers a function had, and how many. */
+export interface WorkersPeak {
+  peakMiB: number;
+  workers: number;
+}
+
+/**
+ * Reads, every `everyMs`, the peak memory of whichever worker serves each function port until
+ * `stop()`: under the platform's CPU limit workers retire during a run, and the one serving at
+ * the end, if there is one, is not the only one that counts. Null for a port with no worker seen.
+ */
+export function watchPeakMemory(ports: number[], everyMs = 100): {
+  stop(): Map<number, WorkersPeak | null>;
+} {
+  const seen = new Map(ports.map((port) => [port, new Map<number, number>()]));
+  const sample = () => {
+    for (const [port, peaks] of seen) {
+      const pid = functionPid(port);
+      if (pid === null) continue;
+      try {
+        peaks.set(pid, Math.max(peaks.get(pid) ?? 0, processMemory(pid).peakMiB));
+      } catch {
+        // gone between the lookup and the read: its last sample stands
+      }
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return new Map(
+        [...seen].map(([port, peaks]) => [
+          port,
+          peaks.size ? { peakMiB: Math.max(...peaks.values()), workers: peaks.size } : null,
+        ]),
+      );
+    },
+  };
+}
+
 /** The environment a running process was started with (to start another one the same way). */
 export function processEnv(pid: number): Record<string, string> {
   const env: Record<string, string> = {};
@@ -109,15 +151,15 @@ export function cpuMeter(groups: () => Record<string, ProcessGroup>): {
         for (const [pid, seconds] of group.pids) {
           sum += Math.max(0, seconds - (before?.pids.get(pid) ?? 0));
         }
-        const reaped = before !== undefined && group.reaper !== undefined &&
+        const sameReaper = before !== undefined && group.reaper !== undefined &&
           group.reaper === before.reaper;
-        if (reaped) sum += group.reaped - before.reaped;
+        if (sameReaper) sum += group.reaped - before.reaped;
         // Processes the group no longer lists: still running (a retired worker finishing its
         // requests) they count what they used since; gone, their whole time is in `reaped`.
         for (const [pid, seconds] of before?.pids ?? []) {
           if (group.pids.has(pid)) continue;
           const now = cpuSeconds(pid);
-          sum += now > 0 ? now - seconds : reaped ? -seconds : 0;
+          sum += now > 0 ? now - seconds : sameReaper ? -seconds : 0;
         }
         used[name] = Math.max(0, sum);
       }
