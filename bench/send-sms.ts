@@ -29,6 +29,7 @@ import { scratchTenant } from "./lib/tenant.ts";
 import { closedLoop, joinLoads, type LoadResult } from "./lib/load.ts";
 import { percentile } from "./lib/stats.ts";
 import {
+  childPids,
   cpuMeter,
   functionPid,
   parentPid,
@@ -88,15 +89,26 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       res.status === 200 && JSON.parse(body).status === "sent";
 
     // Where each load's CPU goes: the ratio is a ratio of CPU per request once the cores are busy.
+    // The stack's process, every worker's parent, found once: asked at a round's start while a
+    // retired worker had no successor yet, it was missing, and the round's end then counted its
+    // whole life (naive-send's gateway + sandbox read 3.1-3.3 ms a request in some runs).
+    let host: number | null = null;
     const processes = (functionPort: number) => () => {
       const fn = functionPid(functionPort);
-      const host = fn === null ? null : parentPid(fn);
+      host ??= fn === null ? null : parentPid(fn);
+      const postgres = postgresGroup(info.dataDir);
       return {
-        postgres: postgresGroup(info.dataDir),
+        postgres,
         host: { pids: host === null ? [] : [host] },
-        // Workers the platform's CPU limit retired during a round are the host's children; the
-        // other function is idle meanwhile, so they are this one's.
-        function: { pids: fn === null ? [] : [fn], reaper: host ?? undefined },
+        // Every worker of the stack (the stack reaps them all), so that one retiring during a
+        // round counts from where it stood at the start, whichever function it served. The other
+        // functions are idle meanwhile: the column is this round's function.
+        function: {
+          pids: host === null
+            ? (fn === null ? [] : [fn])
+            : childPids(host).filter((pid) => !postgres.pids.includes(pid)),
+          reaper: host ?? undefined,
+        },
         client: { pids: [Deno.pid] },
       };
     };
@@ -105,6 +117,10 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       ctx.log(`warm-up: ${warmup} requests each`);
       await closedLoop(warmup, CONCURRENCY, (i) => naiveTo(naiveCustomers[i]), sentOk);
       await closedLoop(warmup, CONCURRENCY, (i) => sendTo(customers[i]), sentOk);
+      for (const port of [sendPort, naivePort]) {
+        const fn = functionPid(port);
+        host ??= fn === null ? null : parentPid(fn);
+      }
       // In rounds, naive-send and send-sms in turn (ABBA): the machine's speed drifts over a
       // run (successive profiles of one code in one stack: 308, 288, 246 requests a second),
       // and whichever went second took all of the drift. Rounds of 250 keep a function's idle

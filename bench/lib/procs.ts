@@ -104,6 +104,16 @@ export function postgresPids(dataDir: string): number[] {
   return pids;
 }
 
+/** A process's children (Linux's `children` file of its main thread); empty once it is gone. */
+export function childPids(pid: number): number[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
+      .filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** Postgres as a {@link ProcessGroup}: the postmaster waits for every backend. */
 export function postgresGroup(dataDir: string): ProcessGroup {
   const pids = postgresPids(dataDir);
