@@ -23,23 +23,46 @@ export interface WorkersPeak {
   workers: number;
 }
 
+/** Which of `ports` a worker serves (`--function-port=` in its command line), if any. */
+function workerPort(pid: number, ports: number[]): number | null {
+  try {
+    const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+    return ports.find((port) => argv.includes(`--function-port=${port}`)) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Reads, every `everyMs`, the peak memory of whichever worker serves each function port until
- * `stop()`: under the platform's CPU limit workers retire during a run, and the one serving at
- * the end, if there is one, is not the only one that counts. Null for a port with no worker seen.
+ * Reads, every `everyMs`, the peak memory of every worker of each function port until `stop()`:
+ * under the platform's CPU limit workers retire during a run, and the one serving at the end, if
+ * there is one, is not the only one that counts. The workers are found among the stack's
+ * children, each command line read once: a scan of every process's (as `functionPid` does) ten
+ * times a second cost the benchmark's process more per request of the slower function. Null for
+ * a port with no worker seen.
  */
 export function watchPeakMemory(ports: number[], everyMs = 100): {
   stop(): Map<number, WorkersPeak | null>;
 } {
-  const seen = new Map(ports.map((port) => [port, new Map<number, number>()]));
+  const peaks = new Map(ports.map((port) => [port, new Map<number, number>()]));
+  const portOf = new Map<number, number | null>();
+  let stack: number | null = null;
   const sample = () => {
-    for (const [port, peaks] of seen) {
+    for (const port of ports) {
+      if (stack !== null) break;
       const pid = functionPid(port);
-      if (pid === null) continue;
+      if (pid !== null) stack = parentPid(pid);
+    }
+    if (stack === null) return;
+    for (const pid of childPids(stack)) {
+      if (!portOf.has(pid)) portOf.set(pid, workerPort(pid, ports));
+      const port = portOf.get(pid);
+      if (port === null || port === undefined) continue;
       try {
-        peaks.set(pid, Math.max(peaks.get(pid) ?? 0, processMemory(pid).peakMiB));
+        const seen = peaks.get(port)!;
+        seen.set(pid, Math.max(seen.get(pid) ?? 0, processMemory(pid).peakMiB));
       } catch {
-        // gone between the lookup and the read: its last sample stands
+        // gone between the listing and the read: its last sample stands
       }
     }
   };
@@ -50,9 +73,9 @@ export function watchPeakMemory(ports: number[], everyMs = 100): {
       clearInterval(timer);
       sample();
       return new Map(
-        [...seen].map(([port, peaks]) => [
+        [...peaks].map(([port, seen]) => [
           port,
-          peaks.size ? { peakMiB: Math.max(...peaks.values()), workers: peaks.size } : null,
+          seen.size ? { peakMiB: Math.max(...seen.values()), workers: seen.size } : null,
         ]),
       );
     },
