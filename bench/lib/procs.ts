@@ -59,8 +59,11 @@ export function watchPeakMemory(ports: number[], everyMs = 100): {
       const port = portOf.get(pid);
       if (port === null || port === undefined) continue;
       try {
+        const peak = processMemory(pid).peakMiB;
+        // A worker that has exited but is not yet reaped (a zombie) has no VmHWM line: NaN.
+        if (!Number.isFinite(peak)) continue;
         const seen = peaks.get(port)!;
-        seen.set(pid, Math.max(seen.get(pid) ?? 0, processMemory(pid).peakMiB));
+        seen.set(pid, Math.max(seen.get(pid) ?? 0, peak));
       } catch {
         // gone between the listing and the read: its last sample stands
       }
