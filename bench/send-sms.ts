@@ -32,9 +32,9 @@ import {
   childPids,
   cpuMeter,
   functionPid,
-  parentPid,
   postgresGroup,
   processMemory,
+  stackPid,
   sumCpu,
   watchPeakMemory,
   type WorkersPeak,
@@ -95,7 +95,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     let host: number | null = null;
     const processes = (functionPort: number) => () => {
       const fn = functionPid(functionPort);
-      host ??= fn === null ? null : parentPid(fn);
+      host ??= stackPid([functionPort]);
       const postgres = postgresGroup(info.dataDir);
       return {
         postgres,
@@ -117,10 +117,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       ctx.log(`warm-up: ${warmup} requests each`);
       await closedLoop(warmup, CONCURRENCY, (i) => naiveTo(naiveCustomers[i]), sentOk);
       await closedLoop(warmup, CONCURRENCY, (i) => sendTo(customers[i]), sentOk);
-      for (const port of [sendPort, naivePort]) {
-        const fn = functionPid(port);
-        host ??= fn === null ? null : parentPid(fn);
-      }
+      host ??= stackPid([sendPort, naivePort]);
       // In rounds, naive-send and send-sms in turn (ABBA): the machine's speed drifts over a
       // run (successive profiles of one code in one stack: 308, 288, 246 requests a second),
       // and whichever went second took all of the drift. Rounds of 250 keep a function's idle

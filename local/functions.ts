@@ -370,6 +370,9 @@ function endsWith(body: ReadableStream<Uint8Array>, end: () => void): ReadableSt
   });
 }
 
+/** The argument that names, in a worker's command line, the port of the function it serves. */
+export const functionPortArg = (port: number) => `--function-port=${port}`;
+
 /**
  * The `deno run` arguments a function process is started with (local/function-host.ts serving
  * `entry` on `port`); `denoFlags` (e.g. `--inspect`) go before the host; `tag` names the stack
@@ -395,7 +398,7 @@ export function functionArgs(
     String(port),
     entry,
     ...(options.tag === undefined ? [] : [`--stack=${options.tag}`]),
-    ...(options.functionPort === undefined ? [] : [`--function-port=${options.functionPort}`]),
+    ...(options.functionPort === undefined ? [] : [functionPortArg(options.functionPort)]),
     ...(options.portFile === undefined ? [] : [`--port-file=${options.portFile}`]),
   ];
 }
@@ -405,7 +408,7 @@ export function functionArgs(
  * `--function-port` its command line carries), or null while it has none.
  */
 export function functionWorkerPid(functionPort: number): number | null {
-  const tag = `--function-port=${functionPort}`;
+  const tag = functionPortArg(functionPort);
   let newest: { pid: number; start: number } | null = null;
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { functionWorkerPid } from "@local/functions.ts";
+import { functionPortArg, functionWorkerPid } from "@local/functions.ts";
 import { cpuMsOf, reapedChildrenCpuMs, statFields, TICKS_PER_SECOND } from "@local/procfs.ts";
 
 /** The pid of the worker serving the function on `port`, or null. */
@@ -23,11 +23,11 @@ export interface WorkersPeak {
   workers: number;
 }
 
-/** Which of `ports` a worker serves (`--function-port=` in its command line), if any. */
+/** Which of `ports` a worker serves (its command line's {@link functionPortArg}), if any. */
 function workerPort(pid: number, ports: number[]): number | null {
   try {
     const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
-    return ports.find((port) => argv.includes(`--function-port=${port}`)) ?? null;
+    return ports.find((port) => argv.includes(functionPortArg(port))) ?? null;
   } catch {
     return null;
   }
@@ -48,11 +48,7 @@ export function watchPeakMemory(ports: number[], everyMs = 100): {
   const portOf = new Map<number, number | null>();
   let stack: number | null = null;
   const sample = () => {
-    for (const port of ports) {
-      if (stack !== null) break;
-      const pid = functionPid(port);
-      if (pid !== null) stack = parentPid(pid);
-    }
+    stack ??= stackPid(ports);
     if (stack === null) return;
     for (const pid of childPids(stack)) {
       if (!portOf.has(pid)) portOf.set(pid, workerPort(pid, ports));
@@ -113,21 +109,14 @@ export function machineBusySeconds(): number {
   return (ticks.reduce((a, n) => a + n, 0) - ticks[3] - ticks[4]) / TICKS_PER_SECOND;
 }
 
-/** The postmaster of the cluster in `dataDir` and its backends (the postmaster's children). */
-export function postgresPids(dataDir: string): number[] {
-  let postmaster: number;
-  try {
-    postmaster = Number(Deno.readTextFileSync(`${dataDir}/postmaster.pid`).split("\n")[0]);
-  } catch {
-    return [];
+/** The stack's process (every worker's parent), found through a worker of `ports`; null if none. */
+export function stackPid(ports: number[]): number | null {
+  for (const port of ports) {
+    const pid = functionPid(port);
+    const parent = pid === null ? null : parentPid(pid);
+    if (parent !== null) return parent;
   }
-  const pids = [postmaster];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (/^\d+$/.test(entry.name) && parentPid(Number(entry.name)) === postmaster) {
-      pids.push(Number(entry.name));
-    }
-  }
-  return pids;
+  return null;
 }
 
 /** A process's children (Linux's `children` file of its main thread); empty once it is gone. */
@@ -135,6 +124,16 @@ export function childPids(pid: number): number[] {
   try {
     return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
       .filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The postmaster of the cluster in `dataDir` and its backends (the postmaster's children). */
+export function postgresPids(dataDir: string): number[] {
+  try {
+    const postmaster = Number(Deno.readTextFileSync(`${dataDir}/postmaster.pid`).split("\n")[0]);
+    return [postmaster, ...childPids(postmaster)];
   } catch {
     return [];
   }
