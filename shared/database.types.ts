@@ -215,6 +215,7 @@ export type Database = {
         Row: {
           business_id: string;
           campaign_id: string | null;
+          carrier_at: string | null;
           channel: string;
           compliance_receipt: Json | null;
           consent_event_id: number | null;
@@ -243,6 +244,7 @@ export type Database = {
         Insert: {
           business_id: string;
           campaign_id?: string | null;
+          carrier_at?: string | null;
           channel?: string;
           compliance_receipt?: Json | null;
           consent_event_id?: number | null;
@@ -270,6 +272,7 @@ export type Database = {
         Update: {
           business_id?: string;
           campaign_id?: string | null;
+          carrier_at?: string | null;
           channel?: string;
           compliance_receipt?: Json | null;
           consent_event_id?: number | null;

@@ -114,6 +114,7 @@ alter table public.send_logs
   add column encoding text,
   add column error_code integer,
   add column status_at timestamptz,
+  add column carrier_at timestamptz,
   add column status_checked_at timestamptz,
   add column price numeric(12, 5),
   add column price_unit text,
@@ -138,6 +139,8 @@ comment on column public.send_logs.segments is 'SMS: segments billed (Twilio num
 comment on column public.send_logs.encoding is 'SMS: GSM-7 or UCS-2';
 comment on column public.send_logs.error_code is 'SMS: provider error code (Twilio ErrorCode)';
 comment on column public.send_logs.status_at is 'When the log reached its current status';
+comment on column public.send_logs.carrier_at is
+  'SMS: when it was first marked sending or queued (going to the carrier); the frequency cap counts it from then';
 comment on column public.send_logs.status_checked_at is
   'SMS: when process-retries last asked Twilio for this message''s status (no callback came)';
 -- Twilio writes a charge as a negative amount ("-0.00830"); the log keeps what was paid, positive,
@@ -177,10 +180,13 @@ create unique index send_logs_twilio_sid_key
 -- Foreign key, per-customer history and the 24-hour frequency cap.
 create index send_logs_customer_id_idx on public.send_logs (customer_id, created_at desc);
 -- The recent sends to a number (sms.recent_sends, both send paths): the business's SMS logs to it
--- (only SMS logs have a number). Not `where channel = 'sms'`: every lookup of a log by id that
--- also says `channel = 'sms'` could then read the whole index instead of the primary key, and a
--- planner with a young table's statistics did (18 ms for one receipt at 3,338 logs).
-create index send_logs_sms_recipient_idx on public.send_logs (business_id, to_phone, created_at)
+-- (only SMS logs have a number) by the instant the frequency cap counts each from, so a send reads
+-- the few logs of the cap's window, not the number's whole history. Not `where channel = 'sms'`:
+-- every lookup of a log by id that also says `channel = 'sms'` could then read the whole index
+-- instead of the primary key, and a planner with a young table's statistics did (18 ms for one
+-- receipt at 3,338 logs).
+create index send_logs_sms_recipient_idx
+  on public.send_logs (business_id, to_phone, (coalesce(carrier_at, created_at)))
   where to_phone is not null;
 -- The logs still waiting for a status callback, oldest first (sms.claim_status_lookups): only
 -- messages Twilio has and that are not final, so the scan stays small however many final logs
@@ -440,6 +446,8 @@ begin
   update public.send_logs l
      set status = v_status,
          status_at = v_at,
+         carrier_at = case when v_status in ('queued', 'sending')
+                           then coalesce(l.carrier_at, v_at) else l.carrier_at end,
          sent_at = case when v_status in ('sent', 'delivered', 'undelivered', 'read')
                         then coalesce(l.sent_at, v_at) else l.sent_at end,
          error_code = coalesce(p_error_code, l.error_code),
@@ -590,9 +598,9 @@ begin
   v_customer := sms.lock_sendable_customer(p_customer_id, p_acting_user);
   insert into public.send_logs as l
     (business_id, channel, customer_id, contact_id, to_phone, segments, encoding, status,
-     status_at, compliance_receipt)
+     status_at, carrier_at, compliance_receipt)
   values (v_customer.business_id, 'sms', v_customer.id, v_customer.id, v_customer.phone,
-          p_segments, p_encoding, p_status, now(), p_receipt)
+          p_segments, p_encoding, p_status, now(), now(), p_receipt)
   returning l.* into v_log;
   insert into public.sms_message_events
     (business_id, send_log_id, source, provider_status, status)
@@ -676,6 +684,8 @@ begin
            segments = case when v_new_sid then coalesce(p_segments, l.segments) else l.segments end,
            status = v_mapped,
            status_at = now(),
+           carrier_at = case when v_mapped in ('queued', 'sending')
+                             then coalesce(l.carrier_at, now()) else l.carrier_at end,
            sent_at = case when v_mapped in ('sent', 'delivered', 'undelivered', 'read')
                           then coalesce(l.sent_at, now()) else l.sent_at end,
            error_code = coalesce(p_error_code, l.error_code),

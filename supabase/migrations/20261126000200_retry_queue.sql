@@ -757,8 +757,11 @@ comment on function sms.reserve_send_slot(text, integer, numeric, integer, integ
 -- start_send, process-retries' retry_send_context): when the business's SMS to p_phone went (or
 -- are going) to the carrier since p_since, oldest first. Counted per business and number, never
 -- per customer record: two records with one number share the cap. A log counts from the moment
--- it was first marked sending or queued (a deferred message counts when it went, not when it was
--- written), else its creation; p_exclude_send_log_id leaves out the message being decided.
+-- it was first marked sending or queued (send_logs.carrier_at: a deferred message counts when it
+-- went, not when it was written), else its creation (a log written as sent by other code);
+-- p_exclude_send_log_id leaves out the message being decided. The instant is indexed
+-- (send_logs_sms_recipient_idx), so a send reads the cap window's logs only: it used to be found
+-- per log from its events, which read the number's whole history twice a send.
 -- (plpgsql, not sql: a security definer sql function cannot be inlined and is planned again at
 -- every call; plpgsql keeps its plans for the session.)
 create function sms.recent_sends(
@@ -775,16 +778,15 @@ set search_path = ''
 as $$
 begin
   return (
-    select coalesce(array_agg(x.at order by x.at), '{}'::timestamptz[])
-      from (select coalesce(
-                     (select min(e.occurred_at) from public.sms_message_events e
-                       where e.send_log_id = l.id and e.status in ('sending', 'queued')),
-                     l.created_at) as at
-              from public.send_logs l
-             where l.business_id = p_business_id and l.channel = 'sms' and l.to_phone = p_phone
-               and l.status in ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'read')
-               and l.id is distinct from p_exclude_send_log_id) x
-     where x.at > p_since);
+    select coalesce(array_agg(coalesce(l.carrier_at, l.created_at)
+                              order by coalesce(l.carrier_at, l.created_at)),
+                    '{}'::timestamptz[])
+      from public.send_logs l
+     where l.business_id = p_business_id and l.to_phone = p_phone
+       and coalesce(l.carrier_at, l.created_at) > p_since
+       and l.channel = 'sms'
+       and l.status in ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'read')
+       and l.id is distinct from p_exclude_send_log_id);
 end
 $$;
 

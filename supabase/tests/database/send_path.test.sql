@@ -1,7 +1,7 @@
 -- send-sms's two calls: sms.send_context reads (members only), sms.start_send writes the decided
 -- outcome after checking that what the decision read still holds.
 begin;
-select plan(22);
+select plan(24);
 
 -- Two earlier sends to Olivia's number, one failed (does not count).
 insert into public.send_logs (business_id, customer_id, channel, status, to_phone, created_at)
@@ -112,6 +112,30 @@ select throws_ok(
 reset role;
 select is((select count(*)::int from public.send_logs), (select n from logs_before),
   'and writes nothing');
+
+-- The frequency cap's instant --------------------------------------------------------------------
+-- A log counts from its first 'sending' or 'queued' mark (a deferred message from when it went,
+-- not when it was written), else from its creation (a log other code wrote as sent).
+insert into public.send_logs (id, business_id, channel, status, to_phone, created_at, status_at)
+values ('c0000000-0000-4000-8000-000000000001', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'sms',
+        'deferred', '+12125550199', now() - interval '3 days', now() - interval '3 days'),
+       ('c0000000-0000-4000-8000-000000000002', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'sms',
+        'sent', '+12125550199', now() - interval '5 hours', now() - interval '5 hours'),
+       ('c0000000-0000-4000-8000-000000000003', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'sms',
+        'delivered', '+12125550199', now() - interval '30 days', now() - interval '30 days');
+-- Marked sending two hours ago, put back (Twilio was unavailable), marked again an hour ago.
+select sms.record_status_event(null, 'sending', null, null, '{}'::jsonb,
+  now() - interval '2 hours', 'system', 'c0000000-0000-4000-8000-000000000001');
+select sms.defer_send_log('c0000000-0000-4000-8000-000000000001');
+select sms.record_status_event(null, 'sending', null, null, '{}'::jsonb,
+  now() - interval '1 hour', 'system', 'c0000000-0000-4000-8000-000000000001');
+select is(sms.recent_sends('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '+12125550199',
+    now() - interval '1 day'),
+  array[now() - interval '5 hours', now() - interval '2 hours']::timestamptz[],
+  'the cap counts a deferred message from its first sending mark, a log written as sent from its creation');
+select is(sms.recent_sends('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '+12125550199',
+    now() - interval '1 day', 'c0000000-0000-4000-8000-000000000001'),
+  array[now() - interval '5 hours']::timestamptz[], 'the message being decided is left out');
 
 select * from finish();
 rollback;
