@@ -120,7 +120,8 @@ export async function scratchTenant(
       const zone = zoneAtLocalHour(13);
       const phones = Array.from({ length: n }, () => {
         phoneSeq = (phoneSeq + 1) % 10_000_000;
-        // 212 (New York), exchange 7xx-9xx: away from the 555 numbers the tests use.
+        // 212 (New York), exchange 7xx-9xx: the tests number from 2xx-6xx (tests/support/sms.ts)
+        // on the stack whose quick forms `npm test` runs.
         return `+1212${String(7_000_000 + (phoneSeq % 3_000_000)).padStart(7, "0")}`;
       });
       return await sql<{ id: string; phone: string }[]>`

@@ -14,6 +14,7 @@ import { freePort } from "@local/ports.ts";
 import { hex } from "@shared/text/hex.ts";
 import { functionEnv } from "@local/stack.ts";
 import { withCronPaused } from "../db/fixtures.ts";
+import { randomPhone } from "../support/sms.ts";
 import { db, stack } from "../support/stack.ts";
 import { sandboxApi as sandbox, sandboxConfig } from "../reliability/support.ts";
 
@@ -46,12 +47,6 @@ function dayZone(now = new Date()): string {
   if (offset > 11) offset -= 24;
   if (offset === 0) return "Etc/GMT";
   return offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`;
-}
-
-function randomPhone(): string {
-  return `+1212${String(2 + Math.floor(Math.random() * 8))}${
-    String(Math.floor(Math.random() * 1e6)).padStart(6, "0")
-  }`;
 }
 
 function randomSid(): string {

@@ -24,6 +24,7 @@ import type { ProcessRetriesResult } from "../../supabase/functions/process-retr
 import { createProcessRetriesHandler } from "../../supabase/functions/process-retries/handler.ts";
 import { CpuLedger } from "../../supabase/functions/process-retries/pacing.ts";
 import { withCronPaused } from "../db/fixtures.ts";
+import { randomPhone } from "../support/sms.ts";
 import { waitFor } from "../reliability/support.ts";
 import { db, stack } from "../support/stack.ts";
 
@@ -89,13 +90,6 @@ interface Tenant {
   businessId: string;
   customers: Customer[];
   drop(): Promise<void>;
-}
-
-function randomPhone(): string {
-  // 212-555-01xx style numbers are fictional; the random tail keeps tests apart.
-  return `+1212${String(2 + Math.floor(Math.random() * 8))}${
-    String(Math.floor(Math.random() * 1e6)).padStart(6, "0")
-  }`;
 }
 
 async function makeTenant(

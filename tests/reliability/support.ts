@@ -9,6 +9,7 @@ import twilio from "twilio";
 import type postgres from "postgres";
 import { ERROR_STATUS, type ErrorCode } from "@shared/contract/errors.ts";
 import { functionWorkerPid } from "@local/functions.ts";
+import { randomPhone } from "../support/sms.ts";
 import { stack } from "../support/stack.ts";
 
 export const info = stack();
@@ -302,11 +303,8 @@ export function zoneAtLocalHour(hour: number, now = new Date()): string {
   return offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`;
 }
 
-/** A random +1 212 number, unique enough for a run. */
-export function randomPhone(): string {
-  const [a, b] = crypto.getRandomValues(new Uint32Array(2));
-  return `+1212${200 + (a % 800)}${String(b % 10_000).padStart(4, "0")}`;
-}
+/** A random +1 212 number, unique enough for a run (tests/support/sms.ts). */
+export { randomPhone };
 
 export interface TenantCustomer {
   id: string;
