@@ -68,6 +68,11 @@ export async function listen(options: ListenOptions): Promise<NodeServer> {
   });
   // A client that sends garbage must not take the server down.
   server.on("clientError", (_error, socket) => socket.destroy());
+  // An idle connection is kept a minute, as a load balancer in front of an API keeps it (AWS's
+  // default idle timeout is 60 s), not node:http's 5 s: a client that reused its connection just
+  // as the server closed it lost the request (send-sms deferred a test's send, outcome unknown,
+  // after the 5 s between two tests).
+  server.keepAliveTimeout = 60_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

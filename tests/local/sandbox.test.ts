@@ -573,6 +573,38 @@ Deno.test("fault injection: 429 and 5xx with Twilio bodies, recorded, no message
   });
 });
 
+Deno.test("keep-alive: an idle connection outlives node:http's 5 s, as a load balancer's does", async () => {
+  await withSandbox(async ({ sandbox }) => {
+    const url = new URL(sandbox.url);
+    const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
+    // One request on the connection, its answer read whole (by its content-length).
+    const ask = async () => {
+      await conn.write(new TextEncoder().encode(
+        `GET /api/attempts HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${BASIC}\r\n\r\n`,
+      ));
+      let text = "";
+      const buffer = new Uint8Array(65_536);
+      while (true) {
+        const head = text.indexOf("\r\n\r\n");
+        const length = /content-length: (\d+)/i.exec(text)?.[1];
+        if (head >= 0 && length !== undefined && text.length >= head + 4 + Number(length)) break;
+        const n = await conn.read(buffer);
+        if (n === null) return null;
+        text += new TextDecoder().decode(buffer.subarray(0, n));
+      }
+      return text.split("\r\n")[0];
+    };
+    try {
+      assert.equal(await ask(), "HTTP/1.1 200 OK");
+      // The idle time is what is tested: past node:http's default keep-alive of 5 s.
+      await new Promise((r) => setTimeout(r, 6_000));
+      assert.equal(await ask(), "HTTP/1.1 200 OK", "the connection is still open");
+    } finally {
+      conn.close();
+    }
+  });
+});
+
 Deno.test("fault injection: a timeout holds the request, then drops it with no answer", async () => {
   await withSandbox(async ({ sandbox, call, configure }) => {
     await configure({ rateTimeout: 1, timeoutHangMs: 150 });
