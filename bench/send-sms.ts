@@ -121,9 +121,9 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       // In rounds, naive-send and send-sms in turn (ABBA): the machine's speed drifts over a
       // run (successive profiles of one code in one stack: 308, 288, 246 requests a second),
       // and whichever went second took all of the drift. Rounds of 250 kept a function's idle
-      // spell (two of the other's rounds) under the sandbox's keep-alive, then node:http's 5 s
-      // (now 60 s): with rounds of 500 a naive send now and then met a connection the sandbox
-      // was closing ("connection reset by peer") and failed.
+      // spell (two of the other's rounds) under the sandbox's keep-alive when that was
+      // node:http's 5 s (60 s now): with rounds of 500 a naive send now and then met a
+      // connection the sandbox was closing ("connection reset by peer") and failed.
       ctx.log(`${total} requests each, ${CONCURRENCY} concurrent, in ${rounds} rounds`);
       const load = (port: number, to: typeof sendTo, list: { id: string }[]) => ({
         port,
