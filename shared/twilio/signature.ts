@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { hex } from "../text/hex.ts";
 
 /** Form parameters as Twilio posted them; repeated keys as arrays. */
 export type SignatureParams = Readonly<Record<string, string | readonly string[]>>;
@@ -24,8 +25,6 @@ export interface SignedRequest {
   /** The full public URL Twilio requested, query string included. */
   url: string;
 }
-
-import { hex } from "../text/hex.ts";
 
 const encoder = new TextEncoder();
 

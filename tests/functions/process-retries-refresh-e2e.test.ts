@@ -11,7 +11,7 @@ import type postgres from "postgres";
 import { FunctionProcess } from "@local/functions.ts";
 import { join, PROJECT_ROOT } from "@local/paths.ts";
 import { freePort } from "@local/ports.ts";
-import { hex } from "@shared/text/hex.ts";
+import { newSid } from "@local/sandbox/ids.ts";
 import { functionEnv } from "@local/stack.ts";
 import { withCronPaused } from "../db/fixtures.ts";
 import { randomPhone } from "../support/sms.ts";
@@ -47,11 +47,6 @@ function dayZone(now = new Date()): string {
   if (offset > 11) offset -= 24;
   if (offset === 0) return "Etc/GMT";
   return offset > 0 ? `Etc/GMT-${offset}` : `Etc/GMT+${-offset}`;
-}
-
-function randomSid(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return "SM" + hex(bytes);
 }
 
 interface LogRow {
@@ -151,7 +146,7 @@ Deno.test("process-retries: with every callback lost, lookups bring each log to 
 
       // A message Twilio does not know (deleted, say): its log waits for a callback that never
       // comes.
-      const gone = { id: crypto.randomUUID(), sid: randomSid() };
+      const gone = { id: crypto.randomUUID(), sid: newSid("SM") };
       await sql`
         insert into public.send_logs (id, business_id, channel, customer_id, to_phone, status,
                                       segments, encoding, status_at, provider_message_id)
@@ -295,8 +290,8 @@ Deno.test("process-retries: a lookup Twilio does not answer changes nothing and 
   const customerId = crypto.randomUUID();
   const phone = randomPhone();
   const logs = [
-    { id: crypto.randomUUID(), sid: randomSid() },
-    { id: crypto.randomUUID(), sid: randomSid() },
+    { id: crypto.randomUUID(), sid: newSid("SM") },
+    { id: crypto.randomUUID(), sid: newSid("SM") },
   ];
   try {
     await withCronPaused(sql, async () => {

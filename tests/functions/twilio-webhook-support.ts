@@ -5,11 +5,11 @@
 import twilio from "twilio";
 import type postgres from "postgres";
 import { sha256Hex } from "@shared/twilio/signature.ts";
-import { hex } from "@shared/text/hex.ts";
+import { newSid as sandboxSid } from "@local/sandbox/ids.ts";
 import { stack } from "../support/stack.ts";
 
 /** A fresh Twilio message sid. */
-export const newSid = () => `SM${hex(crypto.getRandomValues(new Uint8Array(16)))}`;
+export const newSid = () => sandboxSid("SM");
 
 /**
  * A fresh, valid North American number (area code 646, exchange 200–699: the benchmarks number
