@@ -94,8 +94,8 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     // whole life (naive-send's gateway + sandbox read 3.1-3.3 ms a request in some runs).
     let host: number | null = null;
     const processes = (functionPort: number) => () => {
-      const fn = functionPid(functionPort);
       host ??= stackPid([functionPort]);
+      const fn = host === null ? functionPid(functionPort) : null;
       const postgres = postgresGroup(info.dataDir);
       return {
         postgres,
